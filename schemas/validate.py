@@ -1,0 +1,220 @@
+"""Validate a located YAML tree against :class:`mlc.schemas.spec.Spec`.
+
+Pydantic reports errors as ``loc`` tuples; this module walks each ``loc`` through the located
+tree (skipping discriminator tags) to find the exact key or value the user wrote, and rewrites
+pydantic's messages into mlc diagnostics with did-you-mean hints. When a location does not
+exist in the file (a missing key), the nearest parent key is used.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from mlc.compiler.diagnostics import Diagnostic, Span
+from mlc.compiler.suggest import did_you_mean
+from mlc.schemas.spec import Spec
+from mlc.schemas.yamlpos import LMap, LScalar, LSeq, Located, to_plain
+
+_TYPE_NAMES = {
+    "string_type": "a string", "int_type": "an integer", "float_type": "a number",
+    "bool_type": "true or false", "dict_type": "a mapping", "list_type": "a list",
+    "model_type": "a mapping", "int_from_float": "an integer", "model_attributes_type": "a mapping",
+}
+
+
+def describe_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean `{str(value).lower()}`"
+    if isinstance(value, int):
+        return f"integer `{value}`"
+    if isinstance(value, float):
+        return f"number `{value}`"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"string `{shown}`"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def validate_spec(root: Located) -> tuple[Spec | None, list[Diagnostic]]:
+    data = to_plain(root)
+    if not isinstance(data, dict):
+        return None, [Diagnostic("E2001", f"a spec must be a mapping of sections, got {describe_value(data)}",
+                                 root.span, hint="start with `version: 1` and `name: ...`")]
+    try:
+        return Spec.model_validate(data), []
+    except ValidationError as exc:
+        return None, _diagnostics(exc, root)
+
+
+def _diagnostics(exc: ValidationError, root: Located) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    type_errors: dict[Span, tuple[int, list[str], Any, str]] = {}
+    for error in exc.errors(include_url=False):
+        where = _locate(root, tuple(error["loc"]))
+        if error["type"] in _TYPE_NAMES:
+            # a union of scalar types fails once per member: merge them into one message
+            if where.span in type_errors:
+                type_errors[where.span][1].append(_TYPE_NAMES[error["type"]])
+                continue
+            type_errors[where.span] = (len(out), [_TYPE_NAMES[error["type"]]], error.get("input"), where.path)
+        out.append(_to_diagnostic(error, where))
+    for span, (index, expected, value, path) in type_errors.items():
+        wanted = " or ".join(dict.fromkeys(expected))
+        out[index] = Diagnostic("E2004", f"`{path}` must be {wanted}, got {describe_value(value)}", span)
+    return out
+
+
+@dataclass
+class _Where:
+    node: Located            # the value node reached (or the parent when missing)
+    key: LScalar | None      # the key node of that value, when it has one
+    path: str                # user-facing dotted path, without union tags
+    model: Any               # the pydantic type expected at that place
+    parent_model: Any        # the type holding that place (for "did you mean" on keys)
+    found: bool              # False when the loc ends below what the file has
+
+    @property
+    def span(self) -> Span:
+        if self.key is not None and (not self.found or isinstance(self.node, (LMap, LSeq))):
+            return self.key.span
+        return self.node.span
+
+
+def _locate(root: Located, loc: tuple) -> _Where:
+    node, key, model, path, found = root, None, Spec, [], True
+    parent = None
+    for part in loc:
+        if not _is_tag(model, part):
+            parent = model
+        if isinstance(node, LMap) and isinstance(part, str) and part in node.entries:
+            key, node = node.entries[part]
+            model = _descend(model, part)
+            path.append(part)
+        elif isinstance(node, LSeq) and isinstance(part, int) and 0 <= part < len(node.items):
+            node = node.items[part]
+            key = None
+            model = _descend(model, part)
+            path.append(f"[{part}]")
+        elif _is_tag(model, part):
+            model = _descend(model, part)
+        else:
+            path.append(str(part))
+            found = False
+            model = _descend(model, part)
+            break
+    return _Where(node, key, ".".join(path).replace(".[", "["), model, parent, found)
+
+
+def _unwrap(tp: Any) -> Any:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _union_members(tp: Any) -> list[Any]:
+    tp = _unwrap(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return [_unwrap(arg) for arg in typing.get_args(tp) if arg is not type(None)]
+    return [tp]
+
+
+def _is_tag(tp: Any, part: Any) -> bool:
+    """True when ``part`` is a union tag that pydantic put into ``loc`` (not a YAML key)."""
+    return isinstance(part, str) and len(_union_members(tp)) > 1 and _branch(tp, part) is not None
+
+
+def _branch(tp: Any, tag: str) -> Any:
+    for member in _union_members(tp):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            for name in ("kind", "type"):
+                field = member.model_fields.get(name)
+                if field is not None and tag in typing.get_args(field.annotation):
+                    return member
+            if tag in (member.__name__, "object"):
+                return member
+        elif tag == "expression" and member is str or tag == getattr(member, "__name__", None):
+            return member
+    return None
+
+
+def _descend(tp: Any, part: Any) -> Any:
+    if tp is None:
+        return None
+    members = _union_members(tp)
+    if len(members) > 1:
+        return _branch(tp, part) if isinstance(part, str) else None
+    tp = members[0]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        field = tp.model_fields.get(part) if isinstance(part, str) else None
+        return field.annotation if field is not None else None
+    origin = typing.get_origin(tp)
+    if origin is dict:
+        return typing.get_args(tp)[1]
+    if origin is list:
+        return typing.get_args(tp)[0]
+    return None
+
+
+def _fields_of(tp: Any) -> list[str]:
+    members = _union_members(tp)
+    if len(members) == 1 and isinstance(members[0], type) and issubclass(members[0], BaseModel):
+        return list(members[0].model_fields)
+    return []
+
+
+def _to_diagnostic(error: dict, where: _Where) -> Diagnostic:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    path = where.path or "the spec"
+    if kind == "extra_forbidden":
+        name = path.rsplit(".", 1)[-1]
+        parent = path.rsplit(".", 1)[0] if "." in path else "the spec"
+        parent_fields = _fields_of(where.parent_model)
+        hint = did_you_mean(name, parent_fields, "keys") if parent_fields else None
+        return Diagnostic("E2002", f"unknown key `{name}` in `{parent}`", where.key.span if where.key else where.span, hint=hint)
+    if kind == "missing":
+        name = path.rsplit(".", 1)[-1]
+        parent = path.rsplit(".", 1)[0] if "." in path else "the spec"
+        return Diagnostic("E2003", f"missing required key `{name}` in `{parent}`", where.span,
+                          hint=f"add `{name}:`")
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return _tag_diagnostic(kind, ctx, where, path)
+    if kind in ("literal_error", "enum"):
+        expected = ctx.get("expected", "")
+        options = [o.strip().strip("'") for o in expected.replace(" or ", ",").split(",") if o.strip()]
+        value = error.get("input")
+        hint = did_you_mean(str(value), options, "values") if options else None
+        return Diagnostic("E2005", f"invalid value `{value}` for `{path}`: expected {expected}",
+                          where.span, hint=hint)
+    if kind == "string_pattern_mismatch" and "s|m|h|d|w" in str(ctx.get("pattern", "")):
+        return Diagnostic("E2006", f"invalid duration {describe_value(error.get('input'))} for `{path}`",
+                          where.span, hint="write a positive integer and a unit s, m, h, d or w, e.g. `30m`, `1h`, `7d`")
+    if kind in _TYPE_NAMES:
+        return Diagnostic("E2004", f"`{path}` must be {_TYPE_NAMES[kind]}, got {describe_value(error.get('input'))}",
+                          where.span)
+    return Diagnostic("E2007", f"invalid value for `{path}`: {error['msg']}", where.span)
+
+
+def _tag_diagnostic(kind: str, ctx: dict, where: _Where, path: str) -> Diagnostic:
+    discriminator = str(ctx.get("discriminator", "'type'")).strip("'")
+    expected = [t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
+    listing = ", ".join(f"`{t}`" for t in expected)
+    if kind == "union_tag_not_found":
+        return Diagnostic("E2003", f"missing required key `{discriminator}` in `{path}`", where.span,
+                          hint=f"add `{discriminator}:` with one of {listing}")
+    tag = ctx.get("tag")
+    node = where.node.get(discriminator) if isinstance(where.node, LMap) else None
+    span = node.span if node is not None else where.span
+    hint = did_you_mean(str(tag), expected, f"`{discriminator}` values")
+    return Diagnostic("E2005", f"unknown {discriminator} `{tag}` for `{path}`", span, hint=hint)
