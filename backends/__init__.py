@@ -1,1 +1,20 @@
-"""x"""
+"""Backends: one package per target, each exposing ``emit(ir) -> {relative path: text}``.
+
+Backends are pure: they read the IR and return files; ``mlc.compiler.artifacts`` assembles
+the tree and the manifest, and ``mlc.compiler.writer`` is the only code that writes to disk.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+# (name, module); each module has `emit(ir) -> dict[str, str]`. Order does not matter: the
+# artifact tree is sorted, and two backends may not emit the same path.
+BACKENDS: tuple[tuple[str, str], ...] = (
+    ("mldl", "mlc.backends.mldl"),
+)
+
+
+def load(name: str, module: str) -> Callable:
+    return importlib.import_module(module).emit

@@ -1,3 +1,175 @@
-def main(argv=None):
-    print("hi")
-    return 0
+"""The `mlc` command line.
+
+Kept import-light: heavy modules are imported inside the command that needs them, so
+`mlc --help` and `mlc compile` stay fast. Exit codes: 0 ok, 1 the input has errors,
+2 usage errors (bad flags, unknown command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, Sequence
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+FORMATS = ("text", "json", "github")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with did-you-mean for mistyped commands and exit code 2 on usage errors."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        hint = ""
+        if "invalid choice" in message:
+            from mlc.compiler.suggest import closest
+
+            word = message.split("'")[1] if "'" in message else ""
+            match = closest(word, COMMANDS)
+            if match:
+                hint = f"\nhelp: did you mean `mlc {match}`?"
+        sys.stderr.write(f"{self.prog}: error: {message}{hint}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _add_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=FORMATS, default="text",
+                        help="diagnostics as text (default), json, or github (workflow annotations)")
+
+
+def build_parser() -> _Parser:
+    from mlc import __version__
+
+    parser = _Parser(prog="mlc", description="Compile one ML application spec into every artifact the platform runs.")
+    parser.add_argument("--version", action="version", version=f"mlc {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    validate = commands.add_parser("validate", help="check specs and report every problem with its location")
+    validate.add_argument("specs", nargs="+", metavar="SPEC")
+    validate.add_argument("--env", help="validate only this environment overlay (default: the base spec and every environment)")
+    _add_format(validate)
+
+    compile_ = commands.add_parser("compile", help="compile a spec into an artifact tree (atomic)")
+    compile_.add_argument("spec", metavar="SPEC")
+    compile_.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (replaced atomically)")
+    compile_.add_argument("--env", help="environment overlay to apply")
+    _add_format(compile_)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of specs (or of mldl.json)")
+    schema.add_argument("--mldl", action="store_true", help="the schema of mldl.json instead of the spec")
+    schema.add_argument("--write", action="store_true", help="rewrite the committed copies under schemas/")
+
+    functions = commands.add_parser("functions", help="print the expression function reference")
+    functions.add_argument("--format", choices=("text", "markdown"), default="text")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def _color(stream) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+def report(diagnostics: list, sources, fmt: str) -> None:
+    from mlc.compiler.diagnostics import render_github, render_json, render_text, summary_line
+
+    if fmt == "json":
+        sys.stdout.write(render_json(diagnostics))
+    elif fmt == "github":
+        sys.stdout.write(render_github(diagnostics))
+    elif diagnostics:
+        sys.stderr.write(render_text(diagnostics, sources, color=_color(sys.stderr)))
+        sys.stderr.write(summary_line(diagnostics) + "\n")
+
+
+# ----------------------------------------------------------------- commands
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from mlc.compiler.diagnostics import DiagnosticBag, SourceMap
+    from mlc.compiler.pipeline import build
+
+    bag, sources, failed = DiagnosticBag(), SourceMap(), False
+    for spec in args.specs:
+        base = build(spec, args.env)
+        runs = [base]
+        if args.env is None and base.failed_stage not in ("load",):
+            runs += [build(spec, env) for env in base.environments]
+        for run in runs:
+            bag.extend(run.diagnostics)
+            for path in run.files:
+                sources.add(path, run.sources.text(path) or "")
+            failed = failed or not run.ok
+    report(bag.sorted(), sources, args.format)
+    if args.format == "text" and not failed:
+        sys.stderr.write(f"ok: {len(args.specs)} spec{'s' if len(args.specs) != 1 else ''} valid\n")
+    return EXIT_ERRORS if failed else EXIT_OK
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from mlc.compiler.artifacts import ArtifactError, artifact_tree
+    from mlc.compiler.pipeline import build
+    from mlc.compiler.writer import WriteRefused, write_tree
+
+    result = build(args.spec, args.env)
+    report(result.diagnostics, result.sources, args.format)
+    if not result.ok:
+        return EXIT_ERRORS
+    try:
+        files = artifact_tree(result)
+        write_tree(files, args.out)
+    except ArtifactError as exc:
+        report(exc.diagnostics, result.sources, args.format)
+        return EXIT_ERRORS
+    except (WriteRefused, OSError) as exc:
+        from mlc.compiler.diagnostics import Diagnostic
+
+        report([Diagnostic("E6002", f"cannot write the build: {exc}")], result.sources, args.format)
+        return EXIT_ERRORS
+    if args.format == "text":
+        sys.stderr.write(f"compiled {result.ir.name}: {len(files)} files -> {args.out}\n")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from mlc.schemas import jsonschema_gen as gen
+
+    if args.write:
+        folder = os.path.dirname(os.path.abspath(gen.__file__))
+        for name, schema in ((gen.SPEC_SCHEMA_FILE, gen.spec_schema()), (gen.MLDL_SCHEMA_FILE, gen.mldl_schema())):
+            with open(os.path.join(folder, name), "w", encoding="utf-8") as handle:
+                handle.write(gen.render(schema))
+        return EXIT_OK
+    sys.stdout.write(gen.render(gen.mldl_schema() if args.mldl else gen.spec_schema()))
+    return EXIT_OK
+
+
+def cmd_functions(args: argparse.Namespace) -> int:
+    from mlc.dsl.docs import render_markdown, render_text
+
+    sys.stdout.write(render_markdown() if args.format == "markdown" else render_text())
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "validate": cmd_validate,
+    "compile": cmd_compile,
+    "schema": cmd_schema,
+    "functions": cmd_functions,
+}

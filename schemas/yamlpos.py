@@ -320,3 +320,18 @@ def _relative_position(node: LScalar, offset: int) -> Position:
         return Position(node.start.line, node.start.col + delta, offset)
     col = len(before) - before.rfind("\n")
     return Position(node.start.line + newlines, col, offset)
+
+
+def find(root: Located | None, path: tuple) -> tuple[LScalar | None, Located | None]:
+    """The (key node, value node) at ``path`` (keys and list indices); the deepest existing
+    ancestor when the path goes further than the file."""
+    key: LScalar | None = None
+    node = root
+    for part in path:
+        if isinstance(node, LMap) and isinstance(part, str) and part in node.entries:
+            key, node = node.entries[part]
+        elif isinstance(node, LSeq) and isinstance(part, int) and 0 <= part < len(node.items):
+            node = node.items[part]
+        else:
+            break
+    return key, node

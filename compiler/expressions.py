@@ -1,0 +1,146 @@
+"""Typecheck every expression of a spec and keep the typed trees for lowering.
+
+- feature-group filters: bool, over the group's source columns;
+- feature-group features: one aggregate call over the source columns;
+- preprocess derived features: scalars and analyzers over inputs, group outputs
+  (`group.feature_window`) and each other (resolved in topological order, cycles reported);
+- experiment and switchback targeting: bool, over the preprocess inputs.
+
+Issues come back with offsets inside the expression text and are mapped into the YAML file
+(quoted and block scalars included) by :class:`~mlc.compiler.reporter.Reporter`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlc.compiler.names import duration_seconds
+from mlc.compiler.reporter import Reporter
+from mlc.schemas import spec as S
+
+AGGREGATE_DTYPES = {"count": "int64", "approx_count_distinct": "int64", "avg": "float64"}
+
+
+@dataclass
+class TypedExpressions:
+    aggregations: dict[tuple[str, str], Any] = field(default_factory=dict)   # (group, feature) -> TypedExpr
+    filters: dict[str, Any] = field(default_factory=dict)                    # group -> TypedExpr
+    group_outputs: dict[str, dict[str, str]] = field(default_factory=dict)   # group -> output -> dtype
+    derived: Any = None                                                      # dsl Resolution
+    input_dtypes: dict[str, str] = field(default_factory=dict)
+    targeting: dict[tuple, Any] = field(default_factory=dict)                # spec path -> TypedExpr
+
+    def feature_dtypes(self) -> dict[str, str]:
+        """Preprocess inputs and derived features (that typechecked) -> dtype name."""
+        dtypes = dict(self.input_dtypes)
+        if self.derived is not None:
+            dtypes.update({name: str(dtype) for name, dtype in self.derived.dtypes.items()})
+        return dtypes
+
+
+def typecheck_spec(spec: S.Spec, report: Reporter) -> TypedExpressions:
+    typed = TypedExpressions()
+    typed.input_dtypes = _input_dtypes(spec)
+    for name, group in spec.feature_groups.items():
+        _check_group(spec, name, group, report, typed)
+    _check_derived(spec, report, typed)
+    _check_targeting(spec, report, typed)
+    return typed
+
+
+def _dtype(text: str) -> Any:
+    from mlc.dsl import parse_dtype
+
+    try:
+        return parse_dtype(text)
+    except ValueError:
+        return None
+
+
+def _input_dtypes(spec: S.Spec) -> dict[str, str]:
+    out = {}
+    for name, item in spec.preprocess.inputs.items():
+        dtype = _dtype(item.dtype)
+        if dtype is not None:
+            out[name] = str(dtype)
+    return out
+
+
+def _scope(names: dict[str, str]) -> Any:
+    from mlc.dsl.scope import MappingScope
+
+    return MappingScope({name: _dtype(dtype) for name, dtype in names.items() if _dtype(dtype) is not None})
+
+
+def check_one(text: str, scope: Any, context: str, path: tuple, report: Reporter) -> Any:
+    """Parse + typecheck one expression; report its issues; the typed tree or None."""
+    from mlc.dsl import ExprSyntaxError, check_expression, parse_expression
+
+    try:
+        tree = parse_expression(text)
+    except ExprSyntaxError as exc:
+        _report_issue(report, path, exc.issue)
+        return None
+    typed, issues = check_expression(tree, scope, context)
+    for issue in issues:
+        _report_issue(report, path, issue)
+    return None if any(issue.is_error for issue in issues) else typed
+
+
+def _report_issue(report: Reporter, path: tuple, issue: Any) -> None:
+    report.expression_issue(path, issue.code, issue.message, issue.start, issue.end, issue.hint, issue.severity)
+
+
+def _check_group(spec: S.Spec, name: str, group: S.FeatureGroup, report: Reporter, typed: TypedExpressions) -> None:
+    source = spec.sources.get(group.source)
+    columns = (source.columns or {}) if source is not None else {}
+    scope = _scope(columns)
+    base = ("feature_groups", name)
+    if group.filter is not None:
+        result = check_one(group.filter, scope, "filter", base + ("filter",), report)
+        if result is not None:
+            typed.filters[name] = result
+    outputs: dict[str, str] = {}
+    for feature, text in group.features.items():
+        result = check_one(text, scope, "aggregation", base + ("features", feature), report)
+        dtype = str(result.dtype) if result is not None else "float64"
+        if result is not None:
+            typed.aggregations[(name, feature)] = result
+        for window in group.windows:
+            if duration_seconds(window):
+                outputs[f"{feature}_{window}"] = dtype
+    typed.group_outputs[name] = outputs
+
+
+def _check_derived(spec: S.Spec, report: Reporter, typed: TypedExpressions) -> None:
+    from mlc.dsl import resolve_derived
+
+    names = dict(typed.input_dtypes)
+    for group, outputs in typed.group_outputs.items():
+        names.update({f"{group}.{output}": dtype for output, dtype in outputs.items()})
+    texts = {name: (entry if isinstance(entry, str) else entry.expr) for name, entry in spec.preprocess.features.items()}
+    resolution = resolve_derived(texts, _scope(names))
+    for feature, issues in resolution.issues.items():
+        entry = spec.preprocess.features[feature]
+        path = ("preprocess", "features", feature) + (() if isinstance(entry, str) else ("expr",))
+        for issue in issues:
+            _report_issue(report, path, issue)
+    typed.derived = resolution
+
+
+def _check_targeting(spec: S.Spec, report: Reporter, typed: TypedExpressions) -> None:
+    scope = _scope(typed.input_dtypes)
+    for layer_name, layer in spec.experiments.layers.items():
+        for exp_name, experiment in layer.experiments.items():
+            if experiment.targeting is not None:
+                path = ("experiments", "layers", layer_name, "experiments", exp_name, "targeting")
+                result = check_one(experiment.targeting, scope, "condition", path, report)
+                if result is not None:
+                    typed.targeting[path] = result
+    for sb_name, switchback in spec.experiments.switchbacks.items():
+        if switchback.targeting is not None:
+            path = ("experiments", "switchbacks", sb_name, "targeting")
+            result = check_one(switchback.targeting, scope, "condition", path, report)
+            if result is not None:
+                typed.targeting[path] = result

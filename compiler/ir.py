@@ -1,0 +1,250 @@
+"""The IR: one frozen, typed, resolved description of an mlc application.
+
+Separate from the user-facing schema types (``mlc.schemas.spec``): names are resolved,
+expressions are typechecked and serialised (``mlc.dsl.serialize.to_json``), defaults are
+filled in, durations are seconds, experiment traffic is bucket ranges. Every collection is a
+tuple in a deterministic order (declaration order for user-named things, topological order
+for derived features), so that ``mldl.json`` is byte-stable.
+
+Expressions are stored as their JSON trees (plain dicts). They are frozen by convention:
+nothing mutates an IR after lowering.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+MLDL_VERSION = "1.0"
+BUCKETS = 10_000  # experiment hash space per layer
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: str
+
+
+@dataclass(frozen=True)
+class SourceIR:
+    name: str
+    kind: str
+    location: str                  # path relative to the spec directory, or `db.table`
+    event_time: str
+    columns: tuple[Column, ...] | None
+    options: tuple[tuple[str, Any], ...]   # kind-specific settings, sorted by key
+
+
+@dataclass(frozen=True)
+class EntityIR:
+    name: str
+    keys: tuple[Column, ...]
+
+
+@dataclass(frozen=True)
+class WindowIR:
+    name: str       # as written: `7d`
+    seconds: int
+
+
+@dataclass(frozen=True)
+class AggregationIR:
+    name: str
+    function: str                  # count, sum, avg, min, max, last, approx_count_distinct
+    argument: dict | None          # expression over source columns; None for count()
+    dtype: str                     # dtype of the aggregated value
+    expression: str                # canonical source text
+
+
+@dataclass(frozen=True)
+class FeatureGroupIR:
+    name: str
+    entity: str
+    source: str
+    keys: tuple[Column, ...]
+    windows: tuple[WindowIR, ...]
+    filter: dict | None
+    filter_source: str | None
+    aggregations: tuple[AggregationIR, ...]
+    outputs: tuple[Column, ...]    # `<feature>_<window>`, in aggregation-major order
+    ttl_seconds: int | None
+    online: bool
+
+
+@dataclass(frozen=True)
+class InputIR:
+    name: str
+    dtype: str
+    default: Any
+    required: bool
+
+
+@dataclass(frozen=True)
+class AnalyzerIR:
+    id: str                        # `<feature>:<function>:<ordinal>`
+    function: str                  # standardize, min_max_scale, vocabulary, quantile_bucketize
+    feature: str
+    argument: dict                 # expression analysed (offline, over the training set)
+    params: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class DerivedIR:
+    name: str
+    dtype: str
+    expression: str                # canonical source text
+    tree: dict                     # typed expression tree
+    depends_on: tuple[str, ...]    # inputs, group outputs (`group.output`) and derived features
+    analyzers: tuple[str, ...]     # analyzer ids used by this feature
+
+
+@dataclass(frozen=True)
+class TrainingIR:
+    source: str
+    epochs: int
+    batch_size: int
+    optimizer: str
+    learning_rate: float
+    validation: tuple[tuple[str, Any], ...]
+    early_stopping: tuple[tuple[str, Any], ...]
+    warm_start: tuple[tuple[str, Any], ...]
+    engine: str
+    workers: int
+    slots_per_worker: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class TensorIR:
+    name: str
+    dtype: str
+    shape: tuple[int, ...]         # -1 is the batch dimension
+
+
+@dataclass(frozen=True)
+class ModelIR:
+    name: str
+    type: str
+    task: str
+    label: Column
+    dense: tuple[Column, ...]
+    sparse: tuple[Column, ...]
+    hyperparameters: tuple[tuple[str, Any], ...]
+    training: TrainingIR
+    signature_inputs: tuple[TensorIR, ...]
+    signature_outputs: tuple[TensorIR, ...]
+    raw_inputs: tuple[str, ...]    # request fields needed to compute the model's inputs
+    feature_groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ShardIR:
+    name: str
+    partitions: tuple[str, ...]
+    is_default: bool
+    models: tuple[str, ...]
+    replicas: int
+    resources: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class DeploymentIR:
+    namespace: str
+    platform: str
+    max_batch_size: int
+    dynamic_batching: tuple[tuple[str, Any], ...] | None
+    instance_count: int
+    instance_kind: str
+    versions_kept: int
+    images: tuple[tuple[str, str], ...]
+    partition_key: str | None
+    shards: tuple[ShardIR, ...]    # one implicit `main` shard when the spec has no sharding
+
+
+@dataclass(frozen=True)
+class VariantIR:
+    name: str
+    model: str
+    version: int | None
+    alias: str | None
+    weight: float
+    buckets: tuple[int, int]       # [start, end) in the experiment's own variant hash space
+
+
+@dataclass(frozen=True)
+class ExperimentIR:
+    name: str
+    layer: str
+    unit: str
+    salt: str
+    traffic: float
+    buckets: tuple[int, int]       # [start, end) of the layer's 10,000 buckets
+    holdout: float
+    targeting: dict | None
+    targeting_source: str | None
+    variants: tuple[VariantIR, ...]
+
+
+@dataclass(frozen=True)
+class LayerIR:
+    name: str
+    salt: str
+    experiments: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SwitchbackIR:
+    name: str
+    unit: str
+    slice_seconds: int
+    burn_in_seconds: int
+    seed: int
+    timezone: str
+    regions: tuple[tuple[str, str], ...]
+    start: str | None
+    end: str | None
+    targeting: dict | None
+    variants: tuple[VariantIR, ...]
+
+
+@dataclass(frozen=True)
+class IR:
+    mldl_version: str
+    name: str
+    description: str | None
+    entities: tuple[EntityIR, ...]
+    sources: tuple[SourceIR, ...]
+    feature_groups: tuple[FeatureGroupIR, ...]
+    inputs: tuple[InputIR, ...]
+    derived: tuple[DerivedIR, ...]
+    analyzers: tuple[AnalyzerIR, ...]
+    models: tuple[ModelIR, ...]
+    deployment: DeploymentIR
+    layers: tuple[LayerIR, ...]
+    experiments: tuple[ExperimentIR, ...]
+    switchbacks: tuple[SwitchbackIR, ...]
+
+    def model(self, name: str) -> ModelIR:
+        return next(m for m in self.models if m.name == name)
+
+    def group(self, name: str) -> FeatureGroupIR:
+        return next(g for g in self.feature_groups if g.name == name)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON data of an IR value: dataclasses become objects in field order; fields
+    declared as ``tuple[tuple[str, ...], ...]`` (sorted key/value pairs) become objects."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: _field_json(f, getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _field_json(field: dataclasses.Field, value: Any) -> Any:
+    if value is not None and str(field.type).startswith("tuple[tuple[str,"):
+        return {k: to_jsonable(v) for k, v in value}
+    return to_jsonable(value)

@@ -1,0 +1,306 @@
+"""Lowering: validated spec + typed expressions -> the frozen IR.
+
+Runs only after every check passed, so it may assume references resolve. It is deterministic:
+user-named things keep declaration order, derived features are in topological order, maps
+become sorted key/value tuples.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from typing import Any, Iterable
+
+from mlc.compiler import ir as I
+from mlc.compiler.checks import served_models
+from mlc.compiler.expressions import TypedExpressions
+from mlc.compiler.names import canonical_timestamp, duration_seconds
+from mlc.schemas import spec as S
+
+ANALYZERS = ("standardize", "min_max_scale", "vocabulary", "quantile_bucketize")
+DENSE_TENSOR = "float32"
+SPARSE_TENSOR = "int64"
+
+
+def lower(spec: S.Spec, typed: TypedExpressions, declared_in: dict[str, str], spec_file: str) -> I.IR:
+    """``declared_in`` maps a source name to the file that declared it (for relative paths)."""
+    derived = _derived(typed)
+    return I.IR(
+        mldl_version=I.MLDL_VERSION,
+        name=spec.name,
+        description=spec.description,
+        entities=tuple(_entity(spec, name, e) for name, e in spec.entities.items()),
+        sources=tuple(_source(name, s, declared_in.get(name, spec_file), spec_file) for name, s in spec.sources.items()),
+        feature_groups=tuple(_group(spec, typed, name, g) for name, g in spec.feature_groups.items()),
+        inputs=tuple(I.InputIR(name, typed.input_dtypes[name], item.default, item.required)
+                     for name, item in spec.preprocess.inputs.items()),
+        derived=derived,
+        analyzers=_analyzers(typed),
+        models=tuple(_model(spec, typed, derived, name, m) for name, m in spec.models.items()),
+        deployment=_deployment(spec),
+        layers=tuple(_layer(name, layer) for name, layer in spec.experiments.layers.items()),
+        experiments=tuple(_experiments(spec, typed)),
+        switchbacks=tuple(_switchback(spec, typed, name, sb) for name, sb in spec.experiments.switchbacks.items()),
+    )
+
+
+def _pairs(mapping: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted((k, v) for k, v in mapping.items() if v is not None))
+
+
+# ------------------------------------------------------------- data sections
+
+
+def relocate(path: str, declaring_file: str, spec_file: str) -> str:
+    """A data path written in ``declaring_file``, re-expressed relative to the top spec's folder."""
+    if "://" in path or os.path.isabs(path):
+        return path
+    base = os.path.dirname(declaring_file)
+    target = os.path.normpath(os.path.join(base, path))
+    relative = os.path.relpath(target, os.path.dirname(spec_file) or ".")
+    return relative.replace(os.sep, posixpath.sep)
+
+
+def _source(name: str, source: S.Source, declaring_file: str, spec_file: str) -> I.SourceIR:
+    options = source.model_dump(exclude={"kind", "path", "table", "event_time", "columns", "description"})
+    location = source.table if isinstance(source, S.TableSource) else relocate(source.path, declaring_file, spec_file)
+    columns = None
+    if source.columns is not None:
+        columns = tuple(I.Column(col, _canonical_dtype(dtype)) for col, dtype in source.columns.items())
+    return I.SourceIR(name, source.kind, location, source.event_time, columns, _pairs(options))
+
+
+def _canonical_dtype(text: str) -> str:
+    from mlc.dsl import parse_dtype
+
+    return str(parse_dtype(text))
+
+
+def _entity(spec: S.Spec, name: str, entity: S.Entity) -> I.EntityIR:
+    return I.EntityIR(name, tuple(I.Column(key, _key_dtype(spec, name, key)) for key in entity.keys))
+
+
+def _key_dtype(spec: S.Spec, entity: str, key: str) -> str:
+    if key in spec.preprocess.inputs:
+        return _canonical_dtype(spec.preprocess.inputs[key].dtype)
+    for group in spec.feature_groups.values():
+        columns = spec.sources[group.source].columns or {}
+        if group.entity == entity and key in columns:
+            return _canonical_dtype(columns[key])
+    return "string"
+
+
+def _group(spec: S.Spec, typed: TypedExpressions, name: str, group: S.FeatureGroup) -> I.FeatureGroupIR:
+    from mlc.dsl import to_json, to_source
+
+    columns = spec.sources[group.source].columns or {}
+    keys = tuple(I.Column(k, _canonical_dtype(columns[k])) for k in spec.entities[group.entity].keys)
+    aggregations = []
+    for feature in group.features:
+        tree = typed.aggregations[(name, feature)]
+        call = to_json(tree)
+        argument = call["args"][0] if call.get("args") else None
+        aggregations.append(I.AggregationIR(feature, call["function"], argument, str(tree.dtype), to_source(tree)))
+    windows = tuple(I.WindowIR(w, duration_seconds(w)) for w in group.windows)
+    outputs = tuple(I.Column(f"{a.name}_{w.name}", a.dtype) for a in aggregations for w in windows)
+    filter_tree = typed.filters.get(name)
+    return I.FeatureGroupIR(
+        name=name, entity=group.entity, source=group.source, keys=keys, windows=windows,
+        filter=to_json(filter_tree) if filter_tree is not None else None,
+        filter_source=to_source(filter_tree) if filter_tree is not None else None,
+        aggregations=tuple(aggregations), outputs=outputs,
+        ttl_seconds=duration_seconds(group.ttl) if group.ttl else None, online=group.online,
+    )
+
+
+# ---------------------------------------------------------------- preprocess
+
+
+def _walk(tree: dict) -> Iterable[dict]:
+    yield tree
+    for key in ("args", "items", "options"):
+        for child in tree.get(key, ()):
+            yield from _walk(child)
+    for key in ("operand", "left", "right", "value"):
+        child = tree.get(key)
+        if isinstance(child, dict):
+            yield from _walk(child)
+
+
+def _derived(typed: TypedExpressions) -> tuple[I.DerivedIR, ...]:
+    from mlc.dsl import to_json, to_source
+
+    out = []
+    for name in typed.derived.order:
+        tree_typed = typed.derived.typed[name]
+        tree = to_json(tree_typed)
+        refs = []
+        for node in _walk(tree):
+            if node["kind"] == "ref" and node["name"] not in refs:
+                refs.append(node["name"])
+        analyzers = tuple(f"{name}:{node['function']}:{i}" for i, node in enumerate(_analyzer_nodes(tree)))
+        out.append(I.DerivedIR(name, str(tree_typed.dtype), to_source(tree_typed), tree, tuple(refs), analyzers))
+    return tuple(out)
+
+
+def _analyzer_nodes(tree: dict) -> list[dict]:
+    return [node for node in _walk(tree) if node["kind"] == "call" and node["function"] in ANALYZERS]
+
+
+def _analyzers(typed: TypedExpressions) -> tuple[I.AnalyzerIR, ...]:
+    from mlc.dsl import to_json
+
+    out = []
+    for name in typed.derived.order:
+        tree = to_json(typed.derived.typed[name])
+        for i, node in enumerate(_analyzer_nodes(tree)):
+            params = {f"arg{j}": arg.get("value") for j, arg in enumerate(node["args"][1:], start=1)}
+            names = {"vocabulary": ("top_k",), "quantile_bucketize": ("buckets",)}.get(node["function"], ())
+            params = {names[j - 1] if j - 1 < len(names) else f"arg{j}": v
+                      for j, v in enumerate(params.values(), start=1)}
+            out.append(I.AnalyzerIR(f"{name}:{node['function']}:{i}", node["function"], name, node["args"][0], _pairs(params)))
+    return tuple(out)
+
+
+# -------------------------------------------------------------------- models
+
+
+def _closure(names: Iterable[str], derived: tuple[I.DerivedIR, ...]) -> list[str]:
+    """Every name the given features depend on, transitively (derived, inputs, group outputs)."""
+    by_name = {d.name: d for d in derived}
+    seen: list[str] = []
+    stack = list(names)
+    while stack:
+        name = stack.pop(0)
+        if name in seen:
+            continue
+        seen.append(name)
+        if name in by_name:
+            stack.extend(by_name[name].depends_on)
+    return seen
+
+
+def _model(spec: S.Spec, typed: TypedExpressions, derived: tuple[I.DerivedIR, ...], name: str, model: S.ModelBase) -> I.ModelIR:
+    dtypes = typed.feature_dtypes()
+    columns = spec.sources[model.training.source].columns or {}
+    dense = tuple(I.Column(f, str(dtypes[f])) for f in model.inputs.dense)
+    sparse = tuple(I.Column(f, str(dtypes[f])) for f in model.inputs.sparse)
+    closure = _closure([c.name for c in dense + sparse], derived)
+    raw_inputs = tuple(sorted(n for n in closure if n in spec.preprocess.inputs))
+    groups = tuple(sorted({n.split(".", 1)[0] for n in closure if "." in n}))
+    signature_inputs = tuple(I.TensorIR(c.name, DENSE_TENSOR, (-1, 1)) for c in dense) + \
+        tuple(I.TensorIR(c.name, SPARSE_TENSOR, (-1, 1)) for c in sparse)
+    output = "probability" if model.task == "classification" else "prediction"
+    return I.ModelIR(
+        name=name, type=model.type, task=model.task,
+        label=I.Column(model.label, _canonical_dtype(columns.get(model.label, "float64"))),
+        dense=dense, sparse=sparse,
+        hyperparameters=_pairs(model.hyperparameters.model_dump()),
+        training=_training(model.training),
+        signature_inputs=signature_inputs,
+        signature_outputs=(I.TensorIR(output, DENSE_TENSOR, (-1, 1)),),
+        raw_inputs=raw_inputs, feature_groups=groups,
+    )
+
+
+def _training(training: S.Training) -> I.TrainingIR:
+    validation = training.validation.model_dump() if training.validation else {}
+    if validation.get("split_at"):
+        validation["split_at"] = canonical_timestamp(validation["split_at"])
+    return I.TrainingIR(
+        source=training.source, epochs=training.epochs, batch_size=training.batch_size,
+        optimizer=training.optimizer.name, learning_rate=training.optimizer.learning_rate,
+        validation=_pairs(validation),
+        early_stopping=_pairs(training.early_stopping.model_dump() if training.early_stopping else {}),
+        warm_start=_pairs(training.warm_start.model_dump() if training.warm_start else {"enabled": False}),
+        engine=training.distributed.engine, workers=training.distributed.workers,
+        slots_per_worker=training.distributed.slots_per_worker, seed=training.seed,
+    )
+
+
+# ---------------------------------------------------------------- deployment
+
+
+def _resources(resources: S.Resources) -> tuple[tuple[str, Any], ...]:
+    return _pairs({part: _pairs(getattr(resources, part).model_dump()) for part in ("requests", "limits")})
+
+
+def _deployment(spec: S.Spec) -> I.DeploymentIR:
+    deployment = spec.deployment
+    serving = deployment.serving
+    served = tuple(served_models(spec))
+    if deployment.sharding is None:
+        shards = (I.ShardIR("main", (), True, served, deployment.replicas, _resources(deployment.resources)),)
+        key = None
+    else:
+        key = deployment.sharding.partition_key
+        shards = tuple(
+            I.ShardIR(name, tuple(str(p) for p in shard.partitions), name == deployment.sharding.default,
+                      tuple(shard.models) if shard.models is not None else served,
+                      shard.replicas or deployment.replicas, _resources(shard.resources or deployment.resources))
+            for name, shard in deployment.sharding.shards.items()
+        )
+    batching = _pairs(serving.dynamic_batching.model_dump()) if serving.dynamic_batching else None
+    return I.DeploymentIR(
+        namespace=deployment.namespace, platform=serving.platform, max_batch_size=serving.max_batch_size,
+        dynamic_batching=batching, instance_count=serving.instance_group.count,
+        instance_kind=serving.instance_group.kind, versions_kept=serving.versions_kept,
+        images=_pairs(deployment.images.model_dump()), partition_key=key, shards=shards,
+    )
+
+
+# --------------------------------------------------------------- experiments
+
+
+def _layer(name: str, layer: S.Layer) -> I.LayerIR:
+    return I.LayerIR(name, layer.salt or name, tuple(layer.experiments))
+
+
+def _buckets(percent: float) -> int:
+    return int(round(percent * I.BUCKETS / 100))
+
+
+def _variants(variants: dict[str, Any], holdout: float) -> tuple[I.VariantIR, ...]:
+    """Variants split the experiment's own hash space by weight; the holdout is its tail."""
+    space = I.BUCKETS - _buckets(holdout)
+    weights = [v.weight if v.weight is not None else 100 / len(variants) for v in variants.values()]
+    out, cumulative, start = [], 0.0, 0
+    for (name, variant), weight in zip(variants.items(), weights):
+        cumulative += weight
+        end = int(round(space * cumulative / 100))
+        out.append(I.VariantIR(name, variant.model, variant.version, variant.alias, weight, (start, end)))
+        start = end
+    return tuple(out)
+
+
+def _experiments(spec: S.Spec, typed: TypedExpressions) -> Iterable[I.ExperimentIR]:
+    from mlc.dsl import to_json, to_source
+
+    for layer_name, layer in spec.experiments.layers.items():
+        start = 0
+        for name, experiment in layer.experiments.items():
+            end = start + _buckets(experiment.traffic)
+            targeting = typed.targeting.get(("experiments", "layers", layer_name, "experiments", name, "targeting"))
+            yield I.ExperimentIR(
+                name=name, layer=layer_name, unit=experiment.unit, salt=f"{layer.salt or layer_name}:{name}",
+                traffic=experiment.traffic, buckets=(start, end), holdout=experiment.holdout,
+                targeting=to_json(targeting) if targeting is not None else None,
+                targeting_source=to_source(targeting) if targeting is not None else None,
+                variants=_variants(experiment.variants, experiment.holdout),
+            )
+            start = end
+
+
+def _switchback(spec: S.Spec, typed: TypedExpressions, name: str, sb: S.Switchback) -> I.SwitchbackIR:
+    from mlc.dsl import to_json
+
+    targeting = typed.targeting.get(("experiments", "switchbacks", name, "targeting"))
+    return I.SwitchbackIR(
+        name=name, unit=sb.unit, slice_seconds=duration_seconds(sb.slice),
+        burn_in_seconds=duration_seconds(sb.burn_in) if sb.burn_in else 0, seed=sb.seed,
+        timezone=sb.timezone, regions=_pairs(sb.regions),
+        start=canonical_timestamp(sb.start) if sb.start else None,
+        end=canonical_timestamp(sb.end) if sb.end else None,
+        targeting=to_json(targeting) if targeting is not None else None,
+        variants=_variants(sb.variants, 0.0),
+    )
