@@ -186,6 +186,8 @@ def _check_inputs(spec: S.Spec, report: Reporter) -> None:
 
 
 def _default_fits(dtype: str, value: object) -> bool:
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return False  # NaN and infinities cannot be written to mldl.json
     if dtype == "bool":
         return isinstance(value, bool)
     if dtype == "int64":

@@ -35,7 +35,7 @@ class TypedExpressions:
         """Preprocess inputs and derived features (that typechecked) -> dtype name."""
         dtypes = dict(self.input_dtypes)
         if self.derived is not None:
-            dtypes.update({name: str(dtype) for name, dtype in self.derived.dtypes.items()})
+            dtypes.update({name: str(dtype) for name, dtype in self.derived.dtypes.items() if str(dtype) != "error"})
         return dtypes
 
 

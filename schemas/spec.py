@@ -104,7 +104,7 @@ class DerivedFeature(Strict):
 
 
 def _expression_or_object(value: object) -> str:
-    return "object" if isinstance(value, dict) else "expression"
+    return "object" if isinstance(value, (dict, BaseModel)) else "expression"
 
 
 DerivedFeatureEntry = Annotated[
