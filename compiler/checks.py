@@ -9,7 +9,7 @@ decided from names and numbers alone.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from typing import Callable, Iterable
 
 from mlc.compiler.names import NAME_RULE, canonical_timestamp, duration_seconds, name_problem, parse_timestamp, suggest_name
 from mlc.compiler.reporter import Reporter
@@ -20,14 +20,16 @@ _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
 _NUMERIC = {"int64", "float64", "bool"}
 
 
-def check_spec(spec: S.Spec, report: Reporter, dtypes: dict[str, str]) -> None:
+def check_spec(spec: S.Spec, report: Reporter, dtypes: dict[str, str],
+               id_space: Callable[[str], int | None] = lambda name: None) -> None:
     """``dtypes`` maps preprocess inputs and derived features to their dtype names (derived
-    features may be missing when their expression did not typecheck)."""
+    features may be missing when their expression did not typecheck); ``id_space`` gives the
+    number of ids a sparse feature can take (None when unknown)."""
     _check_names(spec, report)
     _check_sources(spec, report)
     _check_feature_groups(spec, report)
     _check_inputs(spec, report)
-    _check_models(spec, report, dtypes)
+    _check_models(spec, report, dtypes, id_space)
     _check_deployment(spec, report)
     _check_experiments(spec, report)
 
@@ -208,7 +210,7 @@ _CLASSIFICATION_METRICS = {"auc", "logloss", "loss"}
 _REGRESSION_METRICS = {"mae", "rmse", "loss"}
 
 
-def _check_models(spec: S.Spec, report: Reporter, dtypes: dict[str, str]) -> None:
+def _check_models(spec: S.Spec, report: Reporter, dtypes: dict[str, str], id_space: Callable[[str], int | None]) -> None:
     features = set(spec.preprocess.inputs) | set(spec.preprocess.features)
     for name, model in spec.models.items():
         base = ("models", name)
@@ -219,11 +221,12 @@ def _check_models(spec: S.Spec, report: Reporter, dtypes: dict[str, str]) -> Non
         if not model.inputs.dense and not model.inputs.sparse:
             report.error("E5015", f"model `{name}` has no inputs", base + ("inputs",), at_key=True,
                          hint="list features under `inputs.dense` and/or `inputs.sparse`")
-        _check_model_inputs(name, model, features, dtypes, report)
+        _check_model_inputs(name, model, features, dtypes, id_space, report)
         _check_training(name, model, report)
 
 
-def _check_model_inputs(name: str, model: S.ModelBase, features: set[str], dtypes: dict[str, str], report: Reporter) -> None:
+def _check_model_inputs(name: str, model: S.ModelBase, features: set[str], dtypes: dict[str, str],
+                        id_space: Callable[[str], int | None], report: Reporter) -> None:
     seen: set[str] = set()
     for kind in ("dense", "sparse"):
         for i, feature in enumerate(getattr(model.inputs, kind)):
@@ -243,6 +246,11 @@ def _check_model_inputs(name: str, model: S.ModelBase, features: set[str], dtype
             if kind == "sparse" and dtype != "int64":
                 report.error("E5013", f"sparse input `{feature}` is {dtype}; sparse inputs must be int64 ids", path,
                              hint="turn it into ids with `hash_bucket(x, n)`, `vocabulary(x, top_k)` or `bucketize(x, [...])`")
+            elif kind == "sparse" and id_space(feature) is None:
+                report.error("E5030", f"sparse input `{feature}` has no known number of ids, so its embedding "
+                             "table cannot be sized", path,
+                             hint=f"derive it with a bucketing function, e.g. `hash_bucket({feature}, 1000)`, "
+                                  "`bucketize(...)` or `vocabulary(..., top_k)`")
             if kind == "dense" and dtype not in _NUMERIC:
                 report.error("E5013", f"dense input `{feature}` is {dtype}; dense inputs must be numeric", path,
                              hint="use it as a sparse input via `hash_bucket`, or convert it with `to_float`")

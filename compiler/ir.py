@@ -116,6 +116,13 @@ class TrainingIR:
 
 
 @dataclass(frozen=True)
+class SparseIR:
+    name: str
+    dtype: str
+    buckets: int                   # ids are 0..buckets-1; a null id becomes `buckets`
+
+
+@dataclass(frozen=True)
 class TensorIR:
     name: str
     dtype: str
@@ -129,7 +136,7 @@ class ModelIR:
     task: str
     label: Column
     dense: tuple[Column, ...]
-    sparse: tuple[Column, ...]
+    sparse: tuple[SparseIR, ...]
     hyperparameters: tuple[tuple[str, Any], ...]
     training: TrainingIR
     signature_inputs: tuple[TensorIR, ...]

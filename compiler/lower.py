@@ -148,16 +148,17 @@ def _analyzer_nodes(tree: dict) -> list[dict]:
 
 
 def _analyzers(typed: TypedExpressions) -> tuple[I.AnalyzerIR, ...]:
+    """One analyzer slot per analyzer call; its constant arguments are named as in the catalogue.
+    The fitted constants are added when the analyzers are fitted on the training set."""
     from mlc.dsl import to_json
+    from mlc.dsl.catalogue import lookup
 
     out = []
     for name in typed.derived.order:
         tree = to_json(typed.derived.typed[name])
         for i, node in enumerate(_analyzer_nodes(tree)):
-            params = {f"arg{j}": arg.get("value") for j, arg in enumerate(node["args"][1:], start=1)}
-            names = {"vocabulary": ("top_k",), "quantile_bucketize": ("buckets",)}.get(node["function"], ())
-            params = {names[j - 1] if j - 1 < len(names) else f"arg{j}": v
-                      for j, v in enumerate(params.values(), start=1)}
+            param_names = [p.name for p in lookup(node["function"]).params]
+            params = {param: arg.get("value") for param, arg in zip(param_names[1:], node["args"][1:])}
             out.append(I.AnalyzerIR(f"{name}:{node['function']}:{i}", node["function"], name, node["args"][0], _pairs(params)))
     return tuple(out)
 
@@ -180,11 +181,22 @@ def _closure(names: Iterable[str], derived: tuple[I.DerivedIR, ...]) -> list[str
     return seen
 
 
+def sparse_buckets(typed: TypedExpressions, feature: str) -> int | None:
+    """Id space of a derived feature used as a sparse input (None when unknown)."""
+    from mlc.compiler.cardinality import id_space
+    from mlc.dsl import to_json
+
+    resolution = typed.derived
+    if resolution is None or feature not in resolution.typed or feature not in resolution.order:
+        return None
+    return id_space(to_json(resolution.typed[feature]), lambda name: sparse_buckets(typed, name))
+
+
 def _model(spec: S.Spec, typed: TypedExpressions, derived: tuple[I.DerivedIR, ...], name: str, model: S.ModelBase) -> I.ModelIR:
     dtypes = typed.feature_dtypes()
     columns = spec.sources[model.training.source].columns or {}
     dense = tuple(I.Column(f, str(dtypes[f])) for f in model.inputs.dense)
-    sparse = tuple(I.Column(f, str(dtypes[f])) for f in model.inputs.sparse)
+    sparse = tuple(I.SparseIR(f, str(dtypes[f]), sparse_buckets(typed, f)) for f in model.inputs.sparse)
     closure = _closure([c.name for c in dense + sparse], derived)
     raw_inputs = tuple(sorted(n for n in closure if n in spec.preprocess.inputs))
     groups = tuple(sorted({n.split(".", 1)[0] for n in closure if "." in n}))

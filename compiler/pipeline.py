@@ -75,8 +75,10 @@ def _check(spec: Spec, report: Reporter):
     from mlc.compiler.checks import check_spec
     from mlc.compiler.expressions import typecheck_spec
 
+    from mlc.compiler.lower import sparse_buckets
+
     typed = typecheck_spec(spec, report)
-    check_spec(spec, report, typed.feature_dtypes())
+    check_spec(spec, report, typed.feature_dtypes(), lambda name: sparse_buckets(typed, name))
     return typed
 
 

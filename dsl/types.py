@@ -30,6 +30,9 @@ class DType:
     name: str
     element: "DType | None" = None
 
+    def __repr__(self) -> str:
+        return f"DType({str(self)!r})"
+
     def __str__(self) -> str:
         if self.name == "list":
             return f"list<{self.element}>"
