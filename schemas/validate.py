@@ -178,15 +178,13 @@ def _to_diagnostic(error: dict, where: _Where) -> Diagnostic:
     ctx = error.get("ctx") or {}
     path = where.path or "the spec"
     if kind == "extra_forbidden":
-        name = path.rsplit(".", 1)[-1]
-        parent = path.rsplit(".", 1)[0] if "." in path else "the spec"
+        name, parent = _split_path(path)
         parent_fields = _fields_of(where.parent_model)
         hint = did_you_mean(name, parent_fields, "keys") if parent_fields else None
-        return Diagnostic("E2002", f"unknown key `{name}` in `{parent}`", where.key.span if where.key else where.span, hint=hint)
+        return Diagnostic("E2002", f"unknown key `{name}` in {parent}", where.key.span if where.key else where.span, hint=hint)
     if kind == "missing":
-        name = path.rsplit(".", 1)[-1]
-        parent = path.rsplit(".", 1)[0] if "." in path else "the spec"
-        return Diagnostic("E2003", f"missing required key `{name}` in `{parent}`", where.span,
+        name, parent = _split_path(path)
+        return Diagnostic("E2003", f"missing required key `{name}` in {parent}", where.span,
                           hint=f"add `{name}:`")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         return _tag_diagnostic(kind, ctx, where, path)
@@ -206,9 +204,27 @@ def _to_diagnostic(error: dict, where: _Where) -> Diagnostic:
     return Diagnostic("E2007", f"invalid value for `{path}`: {error['msg']}", where.span)
 
 
+def _tags_of(tp: Any, discriminator: str) -> list[str]:
+    tags = []
+    for member in _union_members(tp):
+        if isinstance(member, type) and issubclass(member, BaseModel) and discriminator in member.model_fields:
+            tags.extend(typing.get_args(member.model_fields[discriminator].annotation))
+    return tags
+
+
+def _split_path(path: str) -> tuple[str, str]:
+    """(last key, "`parent.path`" or "the spec")."""
+    if "." not in path:
+        return path, "the spec"
+    parent, name = path.rsplit(".", 1)
+    return name, f"`{parent}`"
+
+
 def _tag_diagnostic(kind: str, ctx: dict, where: _Where, path: str) -> Diagnostic:
     discriminator = str(ctx.get("discriminator", "'type'")).strip("'")
     expected = [t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
+    if not expected:
+        expected = _tags_of(where.model, discriminator)
     listing = ", ".join(f"`{t}`" for t in expected)
     if kind == "union_tag_not_found":
         return Diagnostic("E2003", f"missing required key `{discriminator}` in `{path}`", where.span,

@@ -121,7 +121,7 @@ def _syntax_diagnostic(exc: Any, file: str, text: str) -> Diagnostic:
     if exc.context:
         message += f" ({exc.context})"
     hint = None
-    if "tab" in problem:
+    if "tab" in problem or "'\\t'" in problem:
         hint = "YAML indentation must use spaces, not tabs"
     elif "mapping values are not allowed" in problem:
         hint = "a value containing `: ` must be quoted, e.g. \"a: b\""
@@ -163,7 +163,8 @@ class _Builder:
 
     def build_scalar(self, node: Any, start: Position, end: Position) -> LScalar:
         raw = self.text[node.start_mark.index:node.end_mark.index]
-        value = resolve_scalar(node.value, node.style, node.tag)
+        explicit_tag = node.tag if raw.startswith("!") else None  # e.g. `!!str 123`
+        value = resolve_scalar(node.value, node.style, explicit_tag)
         return LScalar(self.file, start, end, value, node.style, raw)
 
     def build_map(self, node: Any, start: Position, end: Position, depth: int) -> LMap:
@@ -200,8 +201,9 @@ class _Builder:
         self.diagnostics.append(Diagnostic(code, message, Span(self.file, start, end), hint=hint))
 
 
-def resolve_scalar(text: str, style: str | None, tag: str) -> Any:
-    """YAML 1.2 core-schema resolution for plain scalars; everything quoted is a string."""
+def resolve_scalar(text: str, style: str | None, tag: str | None = None) -> Any:
+    """YAML 1.2 core-schema resolution for plain scalars; quoted scalars and an explicit
+    ``!!str`` tag give strings."""
     if style is not None or tag == _STR_TAG:
         return text
     if text in _NULLS:

@@ -163,3 +163,18 @@ def test_env_overlay_changes_the_build(tmp_path):
     assert json.loads((tmp_path / "prod" / "manifest.json").read_text())["spec"]["environment"] == "prod"
     result = run_mlc("compile", "a.mlc.yaml", "-o", "x", "--env", "prdo", cwd=tmp_path)
     assert result.returncode == 1 and "did you mean `prod`?" in result.stderr
+
+
+def test_every_code_used_in_the_source_is_documented():
+    import re
+
+    from mlc.compiler.codes import all_codes, render_markdown
+
+    repo = EXAMPLES.parent
+    used = set()
+    for folder in ("compiler", "schemas", "dsl", "backends"):
+        for path in (repo / folder).rglob("*.py"):
+            used |= set(re.findall(r'"([EW][0-9]{4})"', path.read_text()))
+    assert used, "no codes found"
+    assert sorted(used - set(all_codes())) == []
+    assert (repo / "docs" / "errors.md").read_text() == render_markdown()
