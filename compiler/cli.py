@@ -152,7 +152,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     if args.write:
         folder = os.path.dirname(os.path.abspath(gen.__file__))
-        for name, schema in ((gen.SPEC_SCHEMA_FILE, gen.spec_schema()), (gen.MLDL_SCHEMA_FILE, gen.mldl_schema())):
+        for name, schema in gen.committed().items():
             with open(os.path.join(folder, name), "w", encoding="utf-8") as handle:
                 handle.write(gen.render(schema))
         return EXIT_OK

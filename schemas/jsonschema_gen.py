@@ -12,6 +12,7 @@ import typing
 from typing import Any
 
 SPEC_SCHEMA_FILE = "mlc.schema.json"
+FRAGMENT_SCHEMA_FILE = "mlc.fragment.schema.json"
 MLDL_SCHEMA_FILE = "mldl.schema.json"
 SCHEMA_ID = "https://mlc.dev/schemas/"
 
@@ -44,6 +45,21 @@ def spec_schema() -> dict:
     ordered.update(schema)
     ordered["title"] = "mlc spec"
     return ordered
+
+
+def fragment_schema() -> dict:
+    """Schema for files that are only included: the spec's sections, none required."""
+    schema = spec_schema()
+    schema["$id"] = SCHEMA_ID + FRAGMENT_SCHEMA_FILE
+    schema["title"] = "mlc spec fragment (included file)"
+    schema.pop("required", None)
+    schema["properties"].pop("environments", None)
+    return schema
+
+
+def committed() -> dict[str, dict]:
+    """File name -> schema, for every committed schema."""
+    return {SPEC_SCHEMA_FILE: spec_schema(), FRAGMENT_SCHEMA_FILE: fragment_schema(), MLDL_SCHEMA_FILE: mldl_schema()}
 
 
 def mldl_schema() -> dict:

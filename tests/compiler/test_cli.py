@@ -178,3 +178,20 @@ def test_every_code_used_in_the_source_is_documented():
     assert used, "no codes found"
     assert sorted(used - set(all_codes())) == []
     assert (repo / "docs" / "errors.md").read_text() == render_markdown()
+
+
+def test_committed_json_schemas_are_current_and_valid():
+    import jsonschema
+    import yaml
+
+    from mlc.schemas import jsonschema_gen as gen
+
+    folder = Path(gen.__file__).parent
+    for name, schema in gen.committed().items():
+        assert (folder / name).read_text() == gen.render(schema), f"{name} is stale: run `mlc schema --write`"
+        jsonschema.Draft202012Validator.check_schema(schema)
+    fragment = gen.fragment_schema()
+    common = yaml.safe_load((EXAMPLES / "delivery_eta" / "common.mlc.yaml").read_text())
+    jsonschema.validate(common, fragment)
+    with __import__("pytest").raises(jsonschema.ValidationError):
+        jsonschema.validate(common, gen.spec_schema())  # no version/name: only valid as a fragment
