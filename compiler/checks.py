@@ -379,9 +379,13 @@ def _check_unit(spec: S.Spec, unit: str, path: tuple, report: Reporter) -> None:
 
 def _check_variants(spec: S.Spec, variants: dict, path: tuple, report: Reporter, weights_required: bool) -> None:
     weights = [v.weight for v in variants.values() if v.weight is not None]
-    if weights and (len(weights) != len(variants) or abs(sum(weights) - 100) > 1e-9):
+    if weights and len(weights) != len(variants):
+        missing = ", ".join(f"`{name}`" for name, v in variants.items() if v.weight is None)
+        report.error("E5010", f"only some variants have a weight (missing: {missing})", path + ("variants",), at_key=True,
+                     hint="give every variant a weight adding up to 100, or none for an equal split")
+    elif weights and abs(sum(weights) - 100) > 1e-9:
         report.error("E5010", f"variant weights sum to {sum(weights):g}%, not 100%", path + ("variants",), at_key=True,
-                     hint="give every variant a weight; the weights of one experiment add up to 100")
+                     hint="the weights of one experiment add up to 100")
     served = served_models(spec)
     for name, variant in variants.items():
         vpath = path + ("variants", name)
@@ -425,6 +429,9 @@ def _check_switchback(spec: S.Spec, name: str, switchback: S.Switchback, report:
 def _check_timezone(zone: str, path: tuple, report: Reporter) -> None:
     from mlc.compiler.timezones import is_timezone, timezone_names
 
+    from mlc.compiler.suggest import closest
+
     if not is_timezone(zone):
+        match = closest(zone, timezone_names())
         report.error("E5018", f"unknown timezone `{zone}`", path,
-                     hint=did_you_mean(zone, timezone_names(), "IANA timezones") or "use an IANA name such as `Asia/Shanghai`")
+                     hint=f"did you mean `{match}`?" if match else "use an IANA name such as `Asia/Shanghai`")

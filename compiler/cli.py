@@ -66,6 +66,9 @@ def build_parser() -> _Parser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")  # never die printing a user's odd text
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -111,8 +114,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         runs = [base]
         if args.env is None and base.failed_stage not in ("load",):
             runs += [build(spec, env) for env in base.environments]
+        bag.extend(_with_environment_notes(runs))
         for run in runs:
-            bag.extend(run.diagnostics)
             for path in run.files:
                 sources.add(path, run.sources.text(path) or "")
             failed = failed or not run.ok
@@ -120,6 +123,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.format == "text" and not failed:
         sys.stderr.write(f"ok: {len(args.specs)} spec{'s' if len(args.specs) != 1 else ''} valid\n")
     return EXIT_ERRORS if failed else EXIT_OK
+
+
+def _with_environment_notes(runs: list) -> list:
+    """Diagnostics of the base run, then those found only with some environments, each noting
+    which environments produce it."""
+    import dataclasses
+
+    base = runs[0]
+    seen = set(base.diagnostics)
+    only_in: dict = {}
+    for run in runs[1:]:
+        for diagnostic in run.diagnostics:
+            if diagnostic not in seen:
+                only_in.setdefault(diagnostic, []).append(run.environment)
+    noted = [dataclasses.replace(d, notes=d.notes + (_environment_note(envs),)) for d, envs in only_in.items()]
+    return list(base.diagnostics) + noted
+
+
+def _environment_note(envs: list[str]) -> str:
+    names = ", ".join(f"`{env}`" for env in envs)
+    return f"only with environment{'s' if len(envs) > 1 else ''} {names} (`--env {envs[0]}`)"
 
 
 def cmd_compile(args: argparse.Namespace) -> int:

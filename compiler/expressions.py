@@ -28,7 +28,8 @@ class TypedExpressions:
     filters: dict[str, Any] = field(default_factory=dict)                    # group -> TypedExpr
     group_outputs: dict[str, dict[str, str]] = field(default_factory=dict)   # group -> output -> dtype
     derived: Any = None                                                      # dsl Resolution
-    input_dtypes: dict[str, str] = field(default_factory=dict)
+    input_dtypes: dict[str, str] = field(default_factory=dict)                # inputs with a valid dtype
+    raw_input_dtypes: dict[str, str] = field(default_factory=dict)            # every input, as written
     targeting: dict[tuple, Any] = field(default_factory=dict)                # spec path -> TypedExpr
 
     def feature_dtypes(self) -> dict[str, str]:
@@ -42,6 +43,7 @@ class TypedExpressions:
 def typecheck_spec(spec: S.Spec, report: Reporter) -> TypedExpressions:
     typed = TypedExpressions()
     typed.input_dtypes = _input_dtypes(spec)
+    typed.raw_input_dtypes = {name: item.dtype for name, item in spec.preprocess.inputs.items()}
     for name, group in spec.feature_groups.items():
         _check_group(spec, name, group, report, typed)
     _check_derived(spec, report, typed)
@@ -68,9 +70,25 @@ def _input_dtypes(spec: S.Spec) -> dict[str, str]:
 
 
 def _scope(names: dict[str, str]) -> Any:
+    """A scope of the given names; a name whose dtype is invalid (already reported) gets the
+    error type, so its uses do not cascade into "unknown name" errors."""
     from mlc.dsl.scope import MappingScope
+    from mlc.dsl.types import ERROR
 
-    return MappingScope({name: _dtype(dtype) for name, dtype in names.items() if _dtype(dtype) is not None})
+    return MappingScope({name: _dtype(dtype) or ERROR for name, dtype in names.items()})
+
+
+class _Unknowable:
+    """Scope for expressions over a source whose columns are unknown (the source is missing or
+    declares no columns, which is reported elsewhere): every name has the error type."""
+
+    def lookup(self, parts: tuple[str, ...]) -> Any:
+        from mlc.dsl.types import ERROR
+
+        return ERROR
+
+    def candidates(self) -> list[str]:
+        return []
 
 
 def check_one(text: str, scope: Any, context: str, path: tuple, report: Reporter) -> Any:
@@ -94,8 +112,7 @@ def _report_issue(report: Reporter, path: tuple, issue: Any) -> None:
 
 def _check_group(spec: S.Spec, name: str, group: S.FeatureGroup, report: Reporter, typed: TypedExpressions) -> None:
     source = spec.sources.get(group.source)
-    columns = (source.columns or {}) if source is not None else {}
-    scope = _scope(columns)
+    scope = _scope(source.columns) if source is not None and source.columns is not None else _Unknowable()
     base = ("feature_groups", name)
     if group.filter is not None:
         result = check_one(group.filter, scope, "filter", base + ("filter",), report)
@@ -116,7 +133,7 @@ def _check_group(spec: S.Spec, name: str, group: S.FeatureGroup, report: Reporte
 def _check_derived(spec: S.Spec, report: Reporter, typed: TypedExpressions) -> None:
     from mlc.dsl import resolve_derived
 
-    names = dict(typed.input_dtypes)
+    names = dict(typed.raw_input_dtypes)
     for group, outputs in typed.group_outputs.items():
         names.update({f"{group}.{output}": dtype for output, dtype in outputs.items()})
     texts = {name: (entry if isinstance(entry, str) else entry.expr) for name, entry in spec.preprocess.features.items()}
@@ -130,7 +147,7 @@ def _check_derived(spec: S.Spec, report: Reporter, typed: TypedExpressions) -> N
 
 
 def _check_targeting(spec: S.Spec, report: Reporter, typed: TypedExpressions) -> None:
-    scope = _scope(typed.input_dtypes)
+    scope = _scope(typed.raw_input_dtypes)
     for layer_name, layer in spec.experiments.layers.items():
         for exp_name, experiment in layer.experiments.items():
             if experiment.targeting is not None:

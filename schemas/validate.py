@@ -27,6 +27,12 @@ _TYPE_NAMES = {
 }
 
 
+_BOUNDS = {
+    "greater_than_equal": "at least", "greater_than": "greater than",
+    "less_than_equal": "at most", "less_than": "less than",
+}
+
+
 def describe_value(value: Any) -> str:
     if value is None:
         return "null"
@@ -198,6 +204,18 @@ def _to_diagnostic(error: dict, where: _Where) -> Diagnostic:
     if kind == "string_pattern_mismatch" and "s|m|h|d|w" in str(ctx.get("pattern", "")):
         return Diagnostic("E2006", f"invalid duration {describe_value(error.get('input'))} for `{path}`",
                           where.span, hint="write a positive integer and a unit s, m, h, d or w, e.g. `30m`, `1h`, `7d`")
+    if kind in _BOUNDS:
+        limit = next(iter(ctx.values()), None)
+        if isinstance(limit, float) and limit.is_integer():
+            limit = int(limit)
+        return Diagnostic("E2007", f"`{path}` must be {_BOUNDS[kind]} {limit}, got {describe_value(error.get('input'))}",
+                          where.span)
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        short = kind.endswith("too_short")
+        size = ctx.get("min_length" if short else "max_length")
+        bound = "at least" if short else "at most"
+        things = "character" if isinstance(error.get("input"), str) else "item"
+        return Diagnostic("E2007", f"`{path}` must have {bound} {size} {things}{'s' if size != 1 else ''}", where.span)
     if kind in _TYPE_NAMES:
         return Diagnostic("E2004", f"`{path}` must be {_TYPE_NAMES[kind]}, got {describe_value(error.get('input'))}",
                           where.span)

@@ -33,6 +33,7 @@ _INF = re.compile(r"[-+]?\.(inf|Inf|INF)\Z")
 _NAN = re.compile(r"\.(nan|NaN|NAN)\Z")
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _PLAIN_TAGS = {
     "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
     "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null", "tag:yaml.org,2002:map",
@@ -108,6 +109,10 @@ def load_yaml(text: str, file: str) -> LoadResult:
     except yaml.YAMLError as exc:  # e.g. more than one document, reader errors
         diagnostics.append(Diagnostic("E1001", f"invalid YAML: {exc}", Span.point(file, 1, 1)))
         return LoadResult(None, diagnostics)
+    except (ValueError, OverflowError) as exc:  # PyYAML decoding an out-of-range escape such as "\U00110000"
+        diagnostics.append(Diagnostic("E1001", f"invalid YAML: a string has an invalid escape ({exc})",
+                                      Span.point(file, 1, 1), hint="\\U escapes must be at most \\U0010FFFF"))
+        return LoadResult(None, diagnostics)
     if node is None:
         return LoadResult(LMap(file, Position(1, 1, 0), Position(1, 1, 0)), diagnostics)
     builder = _Builder(file, text, diagnostics)
@@ -163,6 +168,10 @@ class _Builder:
 
     def build_scalar(self, node: Any, start: Position, end: Position) -> LScalar:
         raw = self.text[node.start_mark.index:node.end_mark.index]
+        if _SURROGATE.search(node.value):
+            self.error("E1001", "invalid YAML: a string contains a lone surrogate escape (\\ud800-\\udfff)",
+                       start, end, "write the character itself or a valid \\U escape")
+            node.value = _SURROGATE.sub("\ufffd", node.value)
         explicit_tag = node.tag if raw.startswith("!") else None  # e.g. `!!str 123`
         value = resolve_scalar(node.value, node.style, explicit_tag)
         return LScalar(self.file, start, end, value, node.style, raw)

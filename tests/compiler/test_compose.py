@@ -329,3 +329,16 @@ def test_validate_unknown_env_on_command_line(work, capsys):
     assert main(["validate", "app.mlc.yaml", "--env", "prodd"]) == 1
     err = capsys.readouterr().err
     assert err == "error[E1105]: unknown environment `prodd`\n  help: did you mean `prod`?\n1 error\n"
+
+
+def test_validate_names_the_environment_of_an_error_in_base_lines(work, capsys):
+    # BUG: an error that only exists under `--env prod` but sits on a base line (the overlay
+    # removed the 1h window that a base expression uses) is reported without saying that it
+    # comes from environment `prod`; the user sees an error on a line that is valid on its own.
+    envs = "environments:\n  prod:\n    feature_groups:\n      rider_activity:\n        windows: [1d, 7d]\n"
+    write(work, "app.mlc.yaml", HEAD + DATA + REST + envs)
+    assert main(["validate", "app.mlc.yaml", "--format", "json"]) == 1
+    [item] = json.loads(capsys.readouterr().out)["diagnostics"]
+    assert (item["code"], item["line"]) == ("E4001", (HEAD + DATA).count("\n") + 9)
+    said = " ".join([item["message"], item.get("hint", "")] + item.get("notes", []))
+    assert "prod" in said

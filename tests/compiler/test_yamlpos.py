@@ -295,3 +295,13 @@ def test_scalar_span_clamps_out_of_range():
     node = find(load("x: ab\n").root, ("x",))[1]
     span = scalar_span(node, 5, 9)
     assert (span.start.line, span.start.col) == (1, 5)
+
+
+@pytest.mark.parametrize("escape", ["\\U00110000", "\\UFFFFFFFF"])
+def test_out_of_range_unicode_escape_is_a_diagnostic(escape):
+    # BUG: PyYAML raises a plain ValueError ("chr() arg not in range(0x110000)") for these
+    # escapes; load_yaml only catches yaml.YAMLError, so `mlc validate` dies with a traceback.
+    text = f'a: "x{escape}"\n'
+    result = load(text)
+    diag = only(result, "E1001")
+    assert where(diag)[1] == 1
