@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from specs import MINIMAL_SPEC
+
 import json
 from pathlib import Path
 
@@ -12,53 +14,7 @@ from mlc.schemas.yamlpos import load_yaml, to_plain
 
 REPO = Path(__file__).resolve().parents[2]
 
-BASE = """\
-version: 1
-name: demo
-entities:
-  rider: {keys: [rider_id]}
-sources:
-  orders:
-    kind: csv
-    path: data/orders.csv
-    event_time: ts
-    columns: {ts: timestamp, rider_id: int64, eta: float64, distance_km: float64, city: string, status: string}
-feature_groups:
-  rider_activity:
-    entity: rider
-    source: orders
-    windows: [1h, 1d]
-    filter: "status == 'delivered'"
-    features:
-      deliveries: count()
-      avg_eta: avg(eta)
-preprocess:
-  inputs:
-    rider_id: {dtype: int64}
-    distance_km: {dtype: float64, default: 0.0}
-    city: {dtype: string, default: unknown}
-  features:
-    log_dist: log1p(distance_km)
-    dist_z: standardize(log_dist)
-    load: "coalesce(rider_activity.deliveries_1h, 0)"
-    city_id: hash_bucket(city, 100)
-models:
-  eta:
-    type: dnn
-    task: regression
-    label: eta
-    inputs: {dense: [dist_z, load], sparse: [city_id]}
-    training: {source: orders, epochs: 2}
-experiments:
-  layers:
-    ranking:
-      experiments:
-        e1:
-          unit: rider_id
-          traffic: 30
-          targeting: "city in ['beijing']"
-          variants: {a: {model: eta, weight: 50}, b: {model: eta, weight: 50}}
-"""
+BASE = MINIMAL_SPEC
 
 DEPLOYMENT = """\
 deployment:
