@@ -22,15 +22,29 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         hint = ""
-        if "invalid choice" in message:
-            from mlc.compiler.suggest import closest
+        from mlc.compiler.suggest import closest
 
+        if "invalid choice" in message:
             word = message.split("'")[1] if "'" in message else ""
             match = closest(word, COMMANDS)
             if match:
                 hint = f"\nhelp: did you mean `mlc {match}`?"
+        elif "unrecognized arguments:" in message:
+            word = message.split("unrecognized arguments:", 1)[1].split()[0].split("=")[0]
+            match = closest(word, _all_options(self)) if word.startswith("-") else None
+            if match:
+                hint = f"\nhelp: did you mean `{match}`?"
         sys.stderr.write(f"{self.prog}: error: {message}{hint}\n")
         raise SystemExit(EXIT_USAGE)
+
+
+def _all_options(parser: argparse.ArgumentParser) -> set[str]:
+    options = set(parser._option_string_actions)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                options |= _all_options(sub)
+    return options
 
 
 def _add_format(parser: argparse.ArgumentParser) -> None:

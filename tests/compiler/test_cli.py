@@ -195,3 +195,9 @@ def test_committed_json_schemas_are_current_and_valid():
     jsonschema.validate(common, fragment)
     with __import__("pytest").raises(jsonschema.ValidationError):
         jsonschema.validate(common, gen.spec_schema())  # no version/name: only valid as a fragment
+
+
+def test_mistyped_flag_suggests():
+    result = run_mlc("validate", "x.mlc.yaml", "--fromat", "json")
+    assert result.returncode == 2
+    assert "did you mean `--format`?" in result.stderr
