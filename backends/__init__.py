@@ -13,6 +13,7 @@ from typing import Callable
 # artifact tree is sorted, and two backends may not emit the same path.
 BACKENDS: tuple[tuple[str, str], ...] = (
     ("mldl", "mlc.backends.mldl"),
+    ("preprocess", "mlc.backends.preprocess"),
 )
 
 

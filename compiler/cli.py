@@ -74,6 +74,18 @@ def build_parser() -> _Parser:
     schema.add_argument("--mldl", action="store_true", help="the schema of mldl.json instead of the spec")
     schema.add_argument("--write", action="store_true", help="rewrite the committed copies under schemas/")
 
+    fit = commands.add_parser("fit", help="fit the preprocessing analyzers on data (Spark) and write a build")
+    fit.add_argument("spec", metavar="SPEC")
+    fit.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (replaced atomically)")
+    fit.add_argument("--data", metavar="FILE", help="training data (default: the models' training source)")
+    fit.add_argument("--env", help="environment overlay to apply")
+
+    parity = commands.add_parser("check-parity", help="run the Spark and NumPy executors on data and compare")
+    parity.add_argument("spec", metavar="SPEC")
+    parity.add_argument("--data", metavar="FILE", help="data sample (default: the spec's training source)")
+    parity.add_argument("--rows", type=int, default=1000, metavar="N", help="rows to compare (default 1000)")
+    parity.add_argument("--env", help="environment overlay to apply")
+
     functions = commands.add_parser("functions", help="print the expression function reference")
     functions.add_argument("--format", choices=("text", "markdown"), default="text")
     return parser
@@ -205,9 +217,23 @@ def cmd_functions(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_fit(args: argparse.Namespace) -> int:
+    from mlc.compiler.cli_runtime import cmd_fit as run
+
+    return run(args, report)
+
+
+def cmd_check_parity(args: argparse.Namespace) -> int:
+    from mlc.compiler.cli_runtime import cmd_check_parity as run
+
+    return run(args, report)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": cmd_validate,
     "compile": cmd_compile,
+    "fit": cmd_fit,
+    "check-parity": cmd_check_parity,
     "schema": cmd_schema,
     "functions": cmd_functions,
 }

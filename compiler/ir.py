@@ -87,6 +87,7 @@ class AnalyzerIR:
     feature: str
     argument: dict                 # expression analysed (offline, over the training set)
     params: tuple[tuple[str, Any], ...]
+    fitted: tuple[tuple[str, Any], ...] | None = None   # constants from `mlc fit`; None until fitted
 
 
 @dataclass(frozen=True)

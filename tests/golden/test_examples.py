@@ -55,6 +55,10 @@ def test_example_tree_reparses(case, tmp_path):
     for path, data in files.items():
         text = data.decode("utf-8")
         assert text.endswith("\n") and not text.endswith("\n\n"), path
+        if path.endswith(".py"):
+            import ast
+
+            ast.parse(text, filename=path)
         assert str(REPO) not in text and "/tmp" not in text, f"absolute path in {path}"
 
 

@@ -1,0 +1,56 @@
+"""Emit ``preprocess/<name>_preprocess.py`` from the IR (Jinja2 template beside this file)."""
+
+from __future__ import annotations
+
+from mlc.backends.preprocess.codegen import Generator, INDENT
+from mlc.compiler.ir import IR
+
+
+def module_path(ir: IR) -> str:
+    return f"preprocess/{ir.name}_preprocess.py"
+
+
+def _comment(text: str) -> str:
+    """A one-line comment body; control characters cannot end the comment."""
+    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
+
+
+def _statements(ir: IR) -> tuple[list[str], list[str], list[str]]:
+    referenced = {name for d in ir.derived for name in d.depends_on}
+    derived_names = {d.name for d in ir.derived}
+    inputs = [i for i in ir.inputs if i.name in referenced]
+    groups = [(g, o) for g in ir.feature_groups for o in g.outputs if f"{g.name}.{o.name}" in referenced]
+    refs = {name: f"v[{name!r}]" for name in referenced | derived_names}
+    input_lines = [f"v[{i.name!r}] = ops.input({i.name!r}, {i.dtype!r})" for i in inputs]
+    group_lines = [f"v[{f'{g.name}.{o.name}'!r}] = ops.group({g.name!r}, {o.name!r}, {o.dtype!r})" for g, o in groups]
+    feature_lines = []
+    for derived in ir.derived:
+        code = Generator(refs, list(derived.analyzers)).render(derived.tree, indent=1)
+        feature_lines.append(f"# {_comment(derived.name)} = {_comment(derived.expression)}")
+        feature_lines.append(f"v[{derived.name!r}] = {code}")
+    return input_lines, group_lines, feature_lines
+
+
+def render(ir: IR) -> str:
+    import jinja2
+
+    from mlc import __version__
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("mlc.backends.preprocess", "templates"),
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
+    )
+    env.filters["py"] = repr  # Python literals only: spec text never becomes code
+    input_lines, group_lines, feature_lines = _statements(ir)
+    return env.get_template("preprocess.py.j2").render(
+        ir=ir, mlc_version=__version__, indent=INDENT,
+        input_lines=input_lines, group_lines=group_lines, feature_lines=feature_lines,
+        features=[(d.name, d.dtype) for d in ir.derived],
+        inputs=[(i.name, i.dtype) for i in ir.inputs],
+        groups=[(f"{g.name}.{o.name}", o.dtype) for g in ir.feature_groups for o in g.outputs],
+        analyzers=[a.id for a in ir.analyzers],
+    )
+
+
+def emit(ir: IR) -> dict[str, str]:
+    return {module_path(ir): render(ir)}

@@ -1,0 +1,149 @@
+"""CLI commands that run things after compilation (Spark, NumPy): `mlc fit`, `mlc check-parity`.
+
+Imported only by those commands, so `mlc compile` never loads pyspark or numpy.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from mlc.compiler.diagnostics import Diagnostic
+
+
+class RuntimeProblem(Exception):
+    def __init__(self, code: str, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.diagnostic = Diagnostic(code, message, hint=hint)
+
+
+def require_spark() -> None:
+    try:
+        import numpy  # noqa: F401
+        import pyspark  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeProblem("E7001", f"this command needs {exc.name}", "install the Spark extra: pip install 'mlc[spark]'")
+
+
+def training_source(ir: Any) -> Any:
+    """The source the analyzers are fitted on: the models' training source (the first model's
+    when they differ), else the first source declaring every preprocess input."""
+    by_name = {s.name: s for s in ir.sources}
+    if ir.models:
+        return by_name[ir.models[0].training.source]
+    inputs = {i.name for i in ir.inputs}
+    for source in ir.sources:
+        if source.columns and inputs <= {c.name for c in source.columns}:
+            return source
+    return None
+
+
+def load_data(spark: Any, ir: Any, spec_path: str, data: str | None) -> Any:
+    from mlc.runtime.sources import read_source
+
+    source = training_source(ir)
+    if data is not None and not os.path.exists(data) and "://" not in data:
+        raise RuntimeProblem("E7002", f"data file not found: {data}")
+    if source is None:
+        if data is None:
+            raise RuntimeProblem("E7002", "the spec has no source with every preprocess input",
+                                 "pass a data file with --data")
+        from mlc.runtime.sources import _kind_of_file
+
+        kind = _kind_of_file(data, "csv")
+        reader = spark.read.option("header", "true").option("inferSchema", "true")
+        return getattr(reader, kind)(data)
+    spec_dir = os.path.dirname(os.path.abspath(spec_path))
+    try:
+        return read_source(spark, source, spec_dir, os.path.abspath(data) if data else None)
+    except Exception as exc:  # Spark's AnalysisException and friends: report, never a traceback
+        raise RuntimeProblem("E7003", f"cannot read the data of source `{source.name}`: {str(exc).splitlines()[0]}")
+
+
+def fitted_ir(ir: Any, module: Any, df: Any) -> Any:
+    from mlc.runtime.fitting import fit, with_fitted
+
+    return with_fitted(ir, fit(ir, module, df))
+
+
+def cmd_fit(args: Any, report) -> int:
+    from mlc.backends.preprocess import render
+    from mlc.compiler.artifacts import artifact_tree
+    from mlc.compiler.pipeline import build
+    from mlc.compiler.writer import write_tree
+    from mlc.runtime.preprocess import module_from_text
+
+    result = build(args.spec, args.env)
+    report(result.diagnostics, result.sources, "text")
+    if not result.ok:
+        return 1
+    try:
+        require_spark()
+        from mlc.runtime.spark_session import local_session
+
+        spark = local_session("mlc-fit")
+        module = module_from_text(render(result.ir))
+        df = load_data(spark, result.ir, args.spec, args.data)
+        result.ir = fitted_ir(result.ir, module, df)
+        write_tree(artifact_tree(result), args.out)
+    except RuntimeProblem as problem:
+        report([problem.diagnostic], result.sources, "text")
+        return 1
+    for analyzer in result.ir.analyzers:
+        summary = ", ".join(f"{k}={_short(v)}" for k, v in (analyzer.fitted or ()))
+        sys.stderr.write(f"fitted {analyzer.id}: {summary}\n")
+    sys.stderr.write(f"wrote {args.out} with {len(result.ir.analyzers)} fitted analyzer(s)\n")
+    return 0
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list):
+        return f"[{len(value)} values]"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def cmd_check_parity(args: Any, report) -> int:
+    from mlc.backends.preprocess import render
+    from mlc.compiler.pipeline import build
+    from mlc.runtime.preprocess import module_from_text
+
+    result = build(args.spec, args.env)
+    report(result.diagnostics, result.sources, "text")
+    if not result.ok:
+        return 1
+    try:
+        require_spark()
+        from mlc.runtime import parity_check
+        from mlc.runtime.spark_session import local_session
+
+        spark = local_session("mlc-check-parity")
+        module = module_from_text(render(result.ir))
+        df = load_data(spark, result.ir, args.spec, args.data)
+        ir = fitted_ir(result.ir, module, df)
+        from mlc.runtime.fitting import fitted_from_ir
+
+        outcome = parity_check.check(spark, ir, module, df, args.rows, fitted_from_ir(ir))
+    except RuntimeProblem as problem:
+        report([problem.diagnostic], result.sources, "text")
+        return 1
+    sys.stdout.write(render_report(outcome))
+    return 0 if outcome.ok else 1
+
+
+def render_report(outcome: Any) -> str:
+    width = max([len(f.name) for f in outcome.features] + [7])
+    lines = [f"parity: NumPy executor vs Spark executor on {outcome.rows} rows", ""]
+    lines.append(f"{'feature':<{width}}  {'dtype':<9} {'compared':>8} {'mismatches':>10}")
+    for f in outcome.features:
+        lines.append(f"{f.name:<{width}}  {f.dtype:<9} {f.compared:>8} {f.mismatches:>10}")
+    for f in outcome.features:
+        for row, numpy_value, spark_value in f.examples:
+            lines.append(f"  {f.name} row {row}: numpy={numpy_value!r} spark={spark_value!r}")
+    if outcome.missing:
+        lines.append("")
+        lines.append("not in the data, evaluated as null: " + ", ".join(outcome.missing))
+    bad = sum(1 for f in outcome.features if f.mismatches)
+    lines.append("")
+    lines.append("OK: every feature identical" if outcome.ok else f"MISMATCH in {bad} feature(s)")
+    return "\n".join(lines) + "\n"
