@@ -91,11 +91,11 @@ def test_compile_writes_manifest_and_mldl(tmp_path):
 def test_failed_compile_leaves_previous_build_intact(tmp_path):
     write(tmp_path / "a.mlc.yaml", GOOD)
     assert run_mlc("compile", "a.mlc.yaml", "-o", "build", cwd=tmp_path).returncode == 0
-    before = {p.name: p.read_bytes() for p in (tmp_path / "build").iterdir()}
+    before = {p: p.read_bytes() for p in (tmp_path / "build").rglob("*") if p.is_file()}
     write(tmp_path / "a.mlc.yaml", GOOD.replace("log1p(x)", "log1p(x"))
     result = run_mlc("compile", "a.mlc.yaml", "-o", "build", cwd=tmp_path)
     assert result.returncode == 1 and "error[E3" in result.stderr
-    after = {p.name: p.read_bytes() for p in (tmp_path / "build").iterdir()}
+    after = {p: p.read_bytes() for p in (tmp_path / "build").rglob("*") if p.is_file()}
     assert after == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mlc-build-")]
 
