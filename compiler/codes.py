@@ -4,7 +4,7 @@ every code used in the source is listed here and that the document is current.
 
 Ranges: E1xxx loading (YAML, files, includes), E2xxx schema, E3xxx expression syntax,
 E4xxx expression names and types, E5xxx semantic checks, E6xxx artifacts and output,
-W5xxx warnings.
+E7xxx running things (data, optional dependencies), W5xxx warnings.
 """
 
 from __future__ import annotations
@@ -58,6 +58,9 @@ CODES: dict[str, str] = {
     "E5030": "sparse input with an unknown number of ids",
     "E6002": "the build cannot be written",
     "E6003": "backends emitted conflicting or invalid paths",
+    "E7001": "a command needs an optional dependency that is not installed",
+    "E7002": "data for a command not found",
+    "E7003": "data cannot be read as the spec declares",
     "W5101": "deprecated serving platform",
     "W5102": "variant model is not served by the deployment",
     "W5103": "default of a required input is never used",
