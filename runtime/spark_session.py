@@ -14,6 +14,7 @@ def local_session(app: str = "mlc", cores: str = "*") -> Any:
     from mlc.runtime.spark_ops.core import required_conf
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only
     builder = (SparkSession.builder.master(f"local[{cores}]").appName(app)
                .config("spark.ui.enabled", "false")
                .config("spark.sql.shuffle.partitions", "4")

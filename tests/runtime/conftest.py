@@ -16,6 +16,7 @@ def spark():
     from mlc.runtime.spark_ops.core import required_conf
 
     os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only
     builder = (SparkSession.builder.master("local[2]").appName("mlc-tests")
                .config("spark.sql.shuffle.partitions", "2")
                .config("spark.ui.enabled", "false")
