@@ -2,8 +2,8 @@
 
 Embedding tables need their size at compile time. A sparse input's id space is known when its
 expression ends in a bucketing function (``hash_bucket``/``cross``/``quantile_bucketize``: n ids;
-``bucketize``: one more than its boundaries; ``vocabulary``: top_k + 1, id 0 being out of
-vocabulary), a calendar part (``hour``: 24, ``day_of_week``: 8, ``day_of_month``: 32), a small
+``bucketize``: one more than its boundaries; ``vocabulary``: top_k + 1 + oov_buckets, id 0 being out
+of vocabulary), a calendar part (``hour``: 24, ``day_of_week``: 8, ``day_of_month``: 32), a small
 non-negative constant, or an ``if``/``coalesce`` of such. Anything else (a raw int64 input, an
 arithmetic result) has no known size and is rejected by the checks (E5030).
 
@@ -40,8 +40,9 @@ def id_space(tree: dict, lookup: Callable[[str], int | None]) -> int | None:
         return int(args[-1]["value"])
     if function == "bucketize" and len(args) == 2 and args[1].get("kind") == "constant":
         return len(args[1]["value"]) + 1
-    if function == "vocabulary" and len(args) == 2 and args[1].get("kind") == "constant":
-        return int(args[1]["value"]) + 1
+    if function == "vocabulary" and len(args) >= 2 and all(a.get("kind") == "constant" for a in args[1:]):
+        oov_buckets = int(args[3]["value"]) if len(args) > 3 else 0
+        return int(args[1]["value"]) + 1 + oov_buckets
     if function in ("if", "coalesce"):
         branches = args[1:] if function == "if" else args
         sizes = [id_space(branch, lookup) for branch in branches if branch.get("value", 0) is not None]

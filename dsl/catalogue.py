@@ -148,6 +148,12 @@ def positive_int(value: object) -> str | None:
     return None
 
 
+def non_negative_int(value: object) -> str | None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return f"must be a non-negative integer, got {value!r}"
+    return None
+
+
 def at_least_two(value: object) -> str | None:
     if value is None or value < 2:
         return f"must be at least 2, got {value!r}"
@@ -159,6 +165,8 @@ def sorted_boundaries(value: object) -> str | None:
         return "must not be empty"
     if any(v is None for v in value):
         return "boundaries cannot be null"
+    if any(v != v for v in value):
+        return "boundaries cannot be NaN"
     if any(b <= a for a, b in zip(value, value[1:])):
         return f"must be sorted strictly ascending, got {list(value)!r}"
     return None
@@ -269,17 +277,18 @@ FUNCTIONS: tuple[Function, ...] = (
     # bucketing
     _fn("bucketize", SCALAR, "bucketing",
         [X_NUM, Param("boundaries", "list<numeric>", constant=True, check=sorted_boundaries)], fixed(INT64),
-        NULL_IN_NULL_OUT,
+        "null in, null out; NaN gives null; -inf gives 0 and +inf gives `len(boundaries)`.",
         "Index of the bucket holding `x`: 0 below the first boundary, `i` when "
         "`boundaries[i-1] <= x < boundaries[i]`, `len(boundaries)` at or above the last.",
         "bucketize(distance_km, [1, 2, 5, 10])"),
     _fn("hash_bucket", SCALAR, "bucketing",
-        [Param("x", "scalar"), Param("n", "int64", constant=True, check=positive_int)], fixed(INT64),
+        [Param("x", "string | int64 | bool | timestamp"), Param("n", "int64", constant=True, check=positive_int)], fixed(INT64),
         "Never null: a null `x` goes to bucket 0.",
-        "Bucket in `[0, n)` from xxhash64 (seed 42) of the string form of `x`, modulo `n`.",
+        "Bucket in `[0, n)`: `pmod(xxhash64(utf8(to_string(x)), seed 42), n)` - ints in decimal, bools "
+        "`true`/`false`, timestamps ISO-8601 UTC. Floats are not accepted: bucketize them first.",
         "hash_bucket(merchant_id, 1000)"),
     _fn("cross", SCALAR, "bucketing",
-        [Param("values", "scalar", variadic=True, min_count=2),
+        [Param("values", "string | int64 | bool | timestamp", variadic=True, min_count=2),
          Param("n", "int64", constant=True, check=positive_int)], fixed(INT64),
         "Never null: if any value is null the result is bucket 0.",
         "Feature cross: bucket in `[0, n)` of the hash of all values together (string forms joined "
@@ -287,24 +296,25 @@ FUNCTIONS: tuple[Function, ...] = (
         "cross(city, hour(event_time), 10000)"),
     # strings
     _fn("lower", SCALAR, "string", [Param("s", "string")], fixed(STRING), NULL_IN_NULL_OUT,
-        "Lower-case `s`.", "lower(city)"),
+        "Lower-case `s` with Java's (Spark's) case mapping; `Σ` always becomes `σ` (no final-sigma rule).",
+        "lower(city)"),
     _fn("upper", SCALAR, "string", [Param("s", "string")], fixed(STRING), NULL_IN_NULL_OUT,
         "Upper-case `s`.", "upper(country_code)"),
     _fn("length", SCALAR, "string", [Param("s", "string")], fixed(INT64), NULL_IN_NULL_OUT,
         "Number of characters in `s`.", "length(query)"),
     _fn("substr", SCALAR, "string",
         [Param("s", "string"), Param("start", "int64"), Param("len", "int64")], fixed(STRING),
-        "null in, null out; a start past the end gives an empty string.",
+        "null in, null out; a start past the end gives an empty string; `start` and `len` are clamped to 32 bits.",
         "`len` characters of `s` from the 1-based `start` (negative counts from the end), as in Spark.",
         "substr(postcode, 1, 3)"),
-    _fn("concat", SCALAR, "string", [Param("values", "scalar", variadic=True, min_count=2)], fixed(STRING),
+    _fn("concat", SCALAR, "string", [Param("values", "string | int64 | bool | timestamp", variadic=True, min_count=2)], fixed(STRING),
         "Null when any argument is null.",
         "String forms of the arguments joined together (see `to_string`).",
         "concat(city, '_', to_string(hour(event_time)))"),
     _fn("split_part", SCALAR, "string",
         [Param("s", "string"), Param("sep", "string", constant=True, check=non_empty_string),
          Param("index", "int64", check=nonzero)], fixed(STRING),
-        "null in, null out; an index outside the parts gives null.",
+        "null in, null out; an index of 0 or outside the parts gives null.",
         "Part number `index` (1-based; negative counts from the end) of `s` split on the literal `sep`.",
         "split_part(email, '@', 2)"),
     # time (UTC)
@@ -335,22 +345,30 @@ FUNCTIONS: tuple[Function, ...] = (
         "approx_count_distinct(merchant_id)"),
     # analyzers
     _fn("standardize", ANALYZER, "analyzer", [X_NUM], fixed(FLOAT64),
-        "null in, null out; nulls are ignored when fitting.",
+        "null in, null out; nulls, NaN and infinities are ignored when fitting.",
         "`(x - mean) / stddev` with mean and population stddev fitted on the training data; 0.0 when the "
         "stddev is 0.", "standardize(log1p(distance_km))"),
     _fn("min_max_scale", ANALYZER, "analyzer", [X_NUM], fixed(FLOAT64),
-        "null in, null out; nulls are ignored when fitting.",
+        "null in, null out; nulls, NaN and infinities are ignored when fitting.",
         "`(x - min) / (max - min)` with min and max fitted on the training data (not clipped); 0.0 when "
         "max equals min.", "min_max_scale(price)"),
+    _fn("min_max", ANALYZER, "analyzer", [X_NUM], fixed(FLOAT64),
+        "null in, null out; nulls, NaN and infinities are ignored when fitting.",
+        "Another name for `min_max_scale`.", "min_max(price)", alias_of="min_max_scale"),
     _fn("vocabulary", ANALYZER, "analyzer",
-        [Param("x", "string | int64"), Param("top_k", "int64", constant=True, check=positive_int)], fixed(INT64),
-        "Never null: null and out-of-vocabulary values get id 0.",
-        "Id of `x` in the vocabulary of its `top_k` most frequent training values: 1 for the most "
-        "frequent (ties broken by value, ascending).", "vocabulary(merchant_category, 1000)"),
+        [Param("x", "string | int64"), Param("top_k", "int64", constant=True, check=positive_int),
+         Param("min_count", "int64", constant=True, default=1, check=positive_int),
+         Param("oov_buckets", "int64", constant=True, default=0, check=non_negative_int)], fixed(INT64),
+        "Never null: null and out-of-vocabulary values get id 0, or with `oov_buckets` > 0 an "
+        "out-of-vocabulary value gets `len(vocabulary) + 1 + pmod(xxhash64(to_string(x)), oov_buckets)`.",
+        "Id of `x` in the vocabulary of its `top_k` most frequent training values seen at least "
+        "`min_count` times: 1 for the most frequent (ties broken by value, ascending).",
+        "vocabulary(merchant_category, 1000)"),
     _fn("quantile_bucketize", ANALYZER, "analyzer",
         [X_NUM, Param("n", "int64", constant=True, check=at_least_two)], fixed(INT64),
-        "null in, null out; nulls are ignored when fitting.",
-        "Bucket in `[0, n)` by `n - 1` approximate quantile boundaries fitted on the training data "
+        "null in, null out; nulls, NaN and infinities are ignored when fitting.",
+        "Bucket in `[0, n)` by `n - 1` approximate quantile boundaries (rank error at most N/10000, "
+        "de-duplicated, so fewer when quantiles coincide) fitted on the training data "
         "(as `bucketize`).", "quantile_bucketize(order_value, 10)"),
 )
 

@@ -450,7 +450,7 @@ def transform(ops):
     # day_part = bucketize(local_hour, [6, 10, 14, 17, 21])
     v['day_part'] = ops.call('bucketize', 'int64', v['local_hour'], [6, 10, 14, 17, 21])
     # dow_id = vocabulary(local_dow, 7)
-    v['dow_id'] = ops.analyzer('vocabulary', 'dow_id:vocabulary:0', 'int64', v['local_dow'], 7)
+    v['dow_id'] = ops.analyzer('vocabulary', 'dow_id:vocabulary:0', 'int64', v['local_dow'], 7, 1, 0)
     # prep_bucket = quantile_bucketize(expected_prep_minutes, 8)
     v['prep_bucket'] = ops.analyzer(
         'quantile_bucketize',
