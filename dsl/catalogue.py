@@ -200,8 +200,8 @@ def _math(name: str, doc: str, nulls: str, example: str, returns: Returns | None
     return _fn(name, SCALAR, "math", [X_NUM], returns or fixed(FLOAT64), nulls, doc, example)
 
 
-def _cast(name: str, target: DType, doc: str, nulls: str, example: str) -> Function:
-    return _fn(name, SCALAR, "cast", [Param("x", "scalar")], fixed(target), nulls, doc, example)
+def _cast(name: str, target: DType, doc: str, nulls: str, example: str, accepts: str = "scalar") -> Function:
+    return _fn(name, SCALAR, "cast", [Param("x", accepts)], fixed(target), nulls, doc, example)
 
 
 def _time_part(name: str, doc: str, example: str) -> Function:
@@ -240,40 +240,55 @@ FUNCTIONS: tuple[Function, ...] = (
     _math("sqrt", "Square root.", "null in, null out; `x < 0` gives null.", "sqrt(area_m2)"),
     _math("abs", "Absolute value.", NULL_IN_NULL_OUT, "abs(delta_minutes)", returns=same_as(0, "x")),
     _fn("pow", SCALAR, "math", [Param("base", "numeric"), Param("exponent", "numeric")], fixed(FLOAT64),
-        "null in, null out; results that are not real numbers (e.g. `pow(-8, 0.5)`) give null.",
+        "null in, null out; results that are not real numbers (e.g. `pow(-8, 0.5)`) and `pow(±1, ±inf)` "
+        "give null; `pow(x, NaN)` is NaN. May differ from Spark by 1 ulp for general exponents "
+        "(exact for 0, ±1, 2 and 0.5).",
         "`base` raised to `exponent`.", "pow(distance_km, 2)"),
     _fn("clip", SCALAR, "math", [X_NUM, Param("lo", "numeric"), Param("hi", "numeric")],
         numeric_common("`x`, `lo` and `hi`"),
-        "Null when `x` is null; a null bound means no bound on that side.",
+        "Null when `x` is null; a null bound means no bound on that side; NaN counts as the greatest "
+        "value; when `lo > hi` the result is `hi`.",
         "`x` limited to the range `[lo, hi]`.", "clip(eta_minutes, 0, 120)"),
     _fn("least", SCALAR, "math", [Param("values", "ordered", variadic=True, min_count=2)],
         common(0, None, "the arguments"),
-        "Null arguments are skipped; null only when all are null.",
+        "Null arguments are skipped; null only when all are null. NaN is the greatest value; ties keep "
+        "the earlier argument.",
         "The smallest argument (`min` is the aggregate).", "least(eta_minutes, 60)"),
     _fn("greatest", SCALAR, "math", [Param("values", "ordered", variadic=True, min_count=2)],
         common(0, None, "the arguments"),
-        "Null arguments are skipped; null only when all are null.",
+        "Null arguments are skipped; null only when all are null. NaN is the greatest value; ties keep "
+        "the earlier argument.",
         "The largest argument (`max` is the aggregate).", "greatest(amount, 0)"),
-    _math("floor", "Largest integer not greater than `x`.", "null in, null out; NaN and infinities give null.",
+    _math("floor", "Largest integer not greater than `x`.",
+          "null in, null out; NaN, infinities and results outside int64 give null.",
           "floor(distance_km)", returns=fixed(INT64)),
-    _math("ceil", "Smallest integer not less than `x`.", "null in, null out; NaN and infinities give null.",
+    _math("ceil", "Smallest integer not less than `x`.",
+          "null in, null out; NaN, infinities and results outside int64 give null.",
           "ceil(distance_km)", returns=fixed(INT64)),
     _fn("round", SCALAR, "math", [X_NUM, Param("digits", "int64", constant=True, default=0, check=non_null)],
-        same_as(0, "x"), NULL_IN_NULL_OUT,
-        "`x` rounded to `digits` decimal places, halves away from zero (Spark's `round`).",
+        same_as(0, "x"), "null in, null out; an int64 result that overflows gives null.",
+        "`x` rounded to `digits` decimal places, computed on the float64 value: `|x|·10^digits` is "
+        "rounded once, then halves go away from zero, so `round(1.005, 2) == 1.0`; int64 input is exact.",
         "round(amount, 2)"),
     # casts
-    _cast("to_int", INT64, "Convert to int64: floats truncate toward zero, bools give 0/1, strings are "
-          "parsed as integers, timestamps give unix seconds.",
-          "null in, null out; unparseable strings, NaN and out-of-range values give null.", "to_int(rating)"),
-    _cast("to_float", FLOAT64, "Convert to float64: strings are parsed, bools give 0.0/1.0, timestamps give "
-          "unix seconds.", "null in, null out; unparseable strings give null.", "to_float(quantity)"),
-    _cast("to_string", STRING, "Convert to string: ints in decimal, floats in shortest round-trip form, "
-          "bools as `true`/`false`, timestamps as ISO-8601 UTC.", NULL_IN_NULL_OUT, "to_string(city_id)"),
+    _cast("to_int", INT64, "Convert to int64: floats truncate toward zero, bools give 0/1, strings are an "
+          "optional sign and ASCII digits with optional surrounding ASCII whitespace (`1.5`, `1e5` give "
+          "null), timestamps give unix seconds (floor).",
+          "null in, null out; unparseable strings, NaN and values outside int64 give null.", "to_int(rating)"),
+    _cast("to_float", FLOAT64, "Convert to float64: strings in decimal or exponent notation, or "
+          "`inf`/`infinity`/`nan` in any case; bools give 0.0/1.0; timestamps give unix seconds with the "
+          "microsecond fraction.", "null in, null out; unparseable strings give null.", "to_float(quantity)"),
+    _cast("to_string", STRING, "Convert to string: ints in decimal, bools as `true`/`false`, timestamps "
+          "as `YYYY-MM-DDTHH:MM:SS[.ffffff]Z`. Floats are not accepted (Spark and Python print them "
+          "differently): round or bucketize them first.", NULL_IN_NULL_OUT, "to_string(city_id)",
+          accepts="string | int64 | bool | timestamp"),
     _cast("to_bool", BOOL, "Convert to bool: numbers are true when non-zero; strings `true`/`false` "
-          "(any case) are parsed.", "null in, null out; other strings give null.", "to_bool(is_vip)"),
-    _cast("to_timestamp", TIMESTAMP, "Convert to timestamp: numbers are unix seconds (UTC), strings are "
-          "parsed as ISO-8601.", "null in, null out; unparseable strings give null.", "to_timestamp(created_at)"),
+          "(any case, surrounding ASCII whitespace allowed) are parsed; timestamps are true unless the epoch.",
+          "null in, null out; other strings give null.", "to_bool(is_vip)"),
+    _cast("to_timestamp", TIMESTAMP, "Convert to timestamp: numbers are unix seconds (UTC; floats floored "
+          "to microseconds), strings `YYYY-MM-DD[(T| )HH:MM:SS[.f{1,6}][Z|±HH:MM]]`.",
+          "null in, null out; unparseable strings, invalid dates and instants outside years 0001-9999 give null.",
+          "to_timestamp(created_at)"),
     # bucketing
     _fn("bucketize", SCALAR, "bucketing",
         [X_NUM, Param("boundaries", "list<numeric>", constant=True, check=sorted_boundaries)], fixed(INT64),

@@ -18,8 +18,8 @@ TYPE_RULES = """\
 Types: `bool`, `int64`, `float64`, `string`, `timestamp`, `list<T>`. Every type is nullable; the
 literal `null` fits any type.
 
-- `int64 (+ - * %) int64` gives `int64`; integer overflow wraps around (two's complement), as in
-  Spark's default (non-ANSI) mode.
+- `int64 (+ - * %) int64` gives `int64`; int64 overflow (`+ - *`, unary `-`, `abs`, `round`) gives
+  `null` in both executors.
 - If either operand of `+ - * / %` is `float64`, the result is `float64`.
 - `/` always gives `float64`. Division and `%` by zero give `null`.
 - `%` is the truncated remainder: its sign follows the dividend (`-7 % 3 == -1`).
@@ -34,6 +34,8 @@ literal `null` fits any type.
 
 NULL_RULES = """\
 - Arithmetic and comparisons with a `null` operand give `null`.
+- NaN is a value, not null: NaN equals NaN and is greater than every number; `-0.0 == 0.0` (Spark's
+  ordering, followed by both executors).
 - `and`, `or`, `not` use three-valued logic: `false and null` is `false`, `true or null` is `true`,
   anything else involving `null` is `null`.
 - `x in [...]` is `null` when `x` is null, or when nothing matches and an option is null.

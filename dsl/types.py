@@ -7,8 +7,8 @@ reported once instead of cascading.
 
 Promotion rules (also rendered into docs/functions.md):
 
-- ``int64 (+ - * %) int64 -> int64``; integer overflow wraps around (two's complement), as in
-  Spark's default (non-ANSI) mode.
+- ``int64 (+ - * %) int64 -> int64``; int64 overflow (``+ - *``, unary ``-``, ``abs``,
+  ``round``) gives ``null`` in both executors.
 - If either operand of ``+ - * / %`` is ``float64`` the result is ``float64``.
 - ``/`` always yields ``float64``; division (and ``%``) by zero yields ``null``.
 - ``%`` is the truncated remainder: its sign follows the dividend (``-7 % 3 == -1``).

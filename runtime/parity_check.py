@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 ROW_ID = "__mlc_row_id"
 # Functions whose float results may differ by one ulp between the executors (docs/semantics.md).
-ULP_TOLERANT: frozenset[str] = frozenset()
+ULP_TOLERANT: frozenset[str] = frozenset({"pow"})
 _SPARK_KINDS = {"bool": "BooleanType", "int64": "LongType", "float64": "DoubleType",
                 "string": "StringType", "timestamp": "LongType"}
 
