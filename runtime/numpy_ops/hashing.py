@@ -20,10 +20,13 @@ from mlc.runtime.xxhash64 import CROSS_SEPARATOR, SEED, bucket_count, bucket_mod
 def hash_strings(strings: Sequence[str], valid: np.ndarray) -> np.ndarray:
     """Signed int64 xxhash64 (seed 42) of the UTF-8 bytes of each valid string (0 elsewhere)."""
     h = xxh64()
-    out = np.zeros(len(strings), dtype=np.uint64)
-    for i in np.flatnonzero(valid).tolist():
-        # Java encodes a lone surrogate as '?': errors="replace" does the same
-        out[i] = h(strings[i].encode("utf-8", "replace"), seed=SEED)
+    items = strings.tolist() if isinstance(strings, np.ndarray) else list(strings)
+    if not valid.all():
+        items = [s if ok else "" for s, ok in zip(items, valid.tolist())]
+    # Java encodes a lone surrogate as '?': errors="replace" does the same
+    digests = [h(s.encode("utf-8", "replace"), SEED) for s in items]
+    out = np.array(digests, dtype=np.uint64) if digests else np.zeros(0, dtype=np.uint64)
+    out[~valid] = 0
     return out.view(np.int64)
 
 
@@ -45,10 +48,7 @@ def cross(ops, dtype, *args) -> Vec:
     *values, n = args
     forms = [string_form(ops, v) for v in values]
     valid = np.logical_and.reduce([f.valid for f in forms])
-    joined = np.full(len(valid), "", dtype=object)
-    columns = [f.data for f in forms]
-    for i in np.flatnonzero(valid).tolist():
-        joined[i] = CROSS_SEPARATOR.join(c[i] for c in columns)
+    joined = [CROSS_SEPARATOR.join(parts) for parts in zip(*(f.data.tolist() for f in forms))]
     return pmod_buckets(hash_strings(joined, valid), n, valid)
 
 

@@ -46,13 +46,22 @@ class Vec:
 
     @classmethod
     def of(cls, values: Iterable[Any], dtype: str) -> "Vec":
-        """From Python values (``None`` = null). Timestamps: ``datetime`` (UTC if naive) or int microseconds."""
-        items = list(values)
-        valid = np.array([v is not None for v in items], dtype=bool)
-        data = np.empty(len(items), dtype=NUMPY_DTYPES[dtype])
-        for i, v in enumerate(items):
-            data[i] = _scalar(v, dtype) if v is not None else PLACEHOLDER[dtype]
-        return cls(data, valid, dtype)
+        """From Python values (``None`` = null) or a NumPy array (no nulls). Timestamps:
+        ``datetime`` (UTC if naive) or int microseconds."""
+        if isinstance(values, np.ndarray) and values.dtype != object:
+            data = values.astype(NUMPY_DTYPES[dtype], copy=False)
+            return cls(data, np.ones(len(data), dtype=bool), dtype)
+        items = values if isinstance(values, (list, np.ndarray)) else list(values)
+        boxed = np.empty(len(items), dtype=object)
+        boxed[:] = items
+        with np.errstate(invalid="ignore"):  # NaN elements compare fine; numpy only warns
+            valid = np.not_equal(boxed, None)
+        if not valid.all():
+            boxed[~valid] = PLACEHOLDER[dtype]
+        if dtype == "timestamp" and any(isinstance(v, datetime) for v in boxed.tolist()):
+            boxed[:] = [_scalar(v, dtype) for v in boxed.tolist()]
+        data = boxed if dtype == "string" else boxed.astype(NUMPY_DTYPES[dtype])
+        return cls(data, valid.astype(bool), dtype)
 
     def to_list(self) -> list[Any]:
         """Python values, ``None`` for null (timestamps as int microseconds)."""
