@@ -3,7 +3,7 @@
 The string grammars below are shared with the Spark executor (``mlc.runtime.spark_ops.casts``
 uses the same pattern text with Java regexes: only ASCII character classes, groups,
 alternation and counted repetition, which Python ``re`` and ``java.util.regex`` read alike).
-Semantics: docs/semantics-core.md.
+Semantics: docs/semantics.md.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def to_string(ops, dtype: str, x: Vec) -> Vec:
         return _null(len(x), "string")
     else:
         raise TypeError("to_string(float64) is not supported (no shortest round-trip formatting that Spark "
-                        "computes natively); see docs/semantics-core.md")
+                        "computes natively); see docs/semantics.md")
     return result(data, x.valid, "string")
 
 

@@ -1,4 +1,4 @@
-"""Math functions of the NumPy executor (semantics: docs/semantics-core.md).
+"""Math functions of the NumPy executor (semantics: docs/semantics.md).
 
 ``log``, ``log1p`` and ``exp`` are vectorised ports of fdlibm 5.3 (``e_log.c``, ``s_log1p.c``,
 ``e_exp.c``), the algorithms of ``java.lang.StrictMath`` that Spark calls, so both executors are
@@ -247,7 +247,7 @@ implements("ceil")(_rounder(np.ceil))
 
 
 def round_float(x: np.ndarray, digits: int) -> np.ndarray:
-    """Half away from zero at ``digits`` decimals, computed in float64 (docs/semantics-core.md):
+    """Half away from zero at ``digits`` decimals, computed in float64 (docs/semantics.md):
 
     - ``digits >= 0``: ``t = |x| * 10**digits``; ``digits < 0``: ``t = |x| / 10**-digits``;
     - when ``t >= 2**52`` (or ``x`` is NaN/inf, or ``digits > 308``) the result is ``x``;

@@ -1,6 +1,6 @@
 """Operators of the NumPy executor: ``-x``, ``not``, arithmetic, comparisons, ``and``/``or``, ``in``.
 
-Semantics (docs/semantics-core.md): int64 overflow gives null; ``/`` is float64 and division or
+Semantics (docs/semantics.md): int64 overflow gives null; ``/`` is float64 and division or
 ``%`` by zero (``0``, ``0.0`` or ``-0.0``) gives null; ``%`` is the truncated remainder (sign of
 the dividend, IEEE ``fmod`` for floats); comparisons order floats like Spark (NaN equals NaN
 and is greater than every other value, ``-0.0 == 0.0``); ``and``/``or``/``not`` are three-valued.

@@ -1,4 +1,4 @@
-"""Casts of the Spark executor (native Columns; semantics: docs/semantics-core.md).
+"""Casts of the Spark executor (native Columns; semantics: docs/semantics.md).
 
 String inputs are first matched against the grammars shared with the NumPy executor
 (``mlc.runtime.numpy_ops.casts``: the same pattern text, anchored with ``^...\\z`` for Java) and
@@ -79,7 +79,7 @@ def to_string(ops, dtype: str, x: SVal) -> SVal:
     if x.dtype == "null":
         return null_of("string")
     raise TypeError("to_string(float64) is not supported (no shortest round-trip formatting that Spark "
-                    "computes natively); see docs/semantics-core.md")
+                    "computes natively); see docs/semantics.md")
 
 
 @implements("to_bool")

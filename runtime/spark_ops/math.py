@@ -1,4 +1,4 @@
-"""Math functions of the Spark executor (native Columns; semantics: docs/semantics-core.md).
+"""Math functions of the Spark executor (native Columns; semantics: docs/semantics.md).
 
 ``log``/``log1p``/``exp``/``pow`` are Spark's (``java.lang.StrictMath``, fdlibm; the NumPy
 executor ports fdlibm's log/log1p/exp bit-for-bit, ``pow`` agrees within 1 ulp); ``sqrt`` is

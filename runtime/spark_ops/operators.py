@@ -1,4 +1,4 @@
-"""Operators of the Spark executor (native Column expressions; semantics: docs/semantics-core.md).
+"""Operators of the Spark executor (native Column expressions; semantics: docs/semantics.md).
 
 int64 ``+ - *`` use ``try_add``/``try_subtract``/``try_multiply`` (null on overflow, whatever
 ``spark.sql.ansi.enabled`` says); ``/`` and ``%`` guard a zero divisor explicitly. Spark's own

@@ -1,4 +1,4 @@
-"""Documented semantics of operators, conditionals, math and casts (docs/semantics-core.md), checked
+"""Documented semantics of operators, conditionals, math and casts (docs/semantics.md), checked
 on the NumPy executor with expected values: the parity tests prove Spark agrees with NumPy, these
 prove NumPy agrees with the documentation."""
 

@@ -4,7 +4,7 @@ Each hypothesis example is one large batch (rows drawn from a seed: adversarial 
 random ones) evaluated through the real compiler and generated module by both executors, once
 through Spark's interpreted path (a local relation) and once through whole-stage codegen.
 Comparison: nulls at the same rows, ints/strings/bools equal, floats bit-identical (NaN == NaN),
-except the features in ``ULP`` (docs/semantics-core.md).
+except the features in ``ULP`` (docs/semantics.md).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ EXPRESSIONS = {
     "ts_s2": "to_timestamp(s2)", "float_s2": "to_float(s2)", "int_s2": "to_int(s2)",
     "roundtrip_t": "to_timestamp(to_string(t1)) == t1",
 }
-# `pow` is StrictMath.pow (fdlibm) in Spark and np.power in NumPy: within 1 ulp (docs/semantics-core.md).
+# `pow` is StrictMath.pow (fdlibm) in Spark and np.power in NumPy: within 1 ulp (docs/semantics.md).
 # log/log1p/exp are fdlibm ports in NumPy and must be bit-identical.
 ULP = frozenset({"pow_ff", "pow_i"})
 
