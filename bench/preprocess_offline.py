@@ -11,8 +11,6 @@ bench/out/), each forced with the `noop` sink:
 Goals (issue 3): generated >= 0.95x native throughput, >= 5x the pandas UDF.
 """
 
-from __future__ import annotations
-
 import argparse
 import os
 import platform
@@ -141,6 +139,42 @@ def pandas_udf_columns(fitted: dict):
         out.append(hashed(n)(F.col(f"c{c}")).alias(f"cat_c{c}"))
     out.append(hashed(100000)(F.col("user_id")).alias("user_bucket"))
     out.append(hashed(10000)(F.col("ad_id")).alias("ad_bucket"))
+
+    @pandas_udf("double")
+    def ctr(clicks: pd.Series, imps: pd.Series) -> pd.Series:
+        return (clicks.fillna(0) + 1.0) / (imps.fillna(0) + 50.0)
+
+    for who, group in (("user", "user_clicks"), ("ad", "ad_clicks")):
+        for w in ("1d", "7d"):
+            args = (F.col(f"`{group}.clicks_{w}`"), F.col(f"`{group}.impressions_{w}`"))
+            out.append(ctr(*args).alias(f"{who}_ctr_{w}"))
+            c = fitted[f"{who}_ctr_{w}_z:standardize:0"]
+
+            @pandas_udf("double")
+            def ctr_z(clicks: pd.Series, imps: pd.Series, c=c) -> pd.Series:
+                return (np.log((clicks.fillna(0) + 1.0) / (imps.fillna(0) + 50.0)) - c["mean"]) / c["std"]
+            out.append(ctr_z(*args).alias(f"{who}_ctr_{w}_z"))
+    for name, column in (("user_activity_1h", "user_clicks.impressions_1h"), ("user_breadth_7d", "user_clicks.distinct_ads_7d"),
+                         ("ad_freshness_1h", "ad_clicks.impressions_1h"), ("ad_reach_7d", "ad_clicks.distinct_users_7d")):
+        out.append(standardized(f"{name}:standardize:0", lambda x: np.log1p(x.fillna(0).astype("float64")))(
+            F.col(f"`{column}`")).alias(name))
+    boundaries = np.array(fitted["ad_reach_bucket:quantile_bucketize:0"]["boundaries"])
+
+    @pandas_udf("long")
+    def reach_bucket(x: pd.Series) -> pd.Series:
+        return pd.Series(np.searchsorted(boundaries, x.fillna(0).astype("float64"), side="right"), dtype="int64")
+    out.append(reach_bucket(F.col("`ad_clicks.distinct_users_7d`")).alias("ad_reach_bucket"))
+
+    def crossed(n):
+        @pandas_udf("long")
+        def run(a: pd.Series, b: pd.Series) -> pd.Series:
+            return pd.Series([0 if x is None or y is None or x != x or y != y else h(f"{x}\u0001{y}") % n
+                              for x, y in zip(a, b)], dtype="int64")
+        return run
+
+    out += [crossed(1000000)(F.col("user_id"), F.col("ad_id")).alias("user_x_ad"),
+            crossed(1000)(F.col("c14"), F.col("c17")).alias("c14_x_c17"),
+            crossed(50000)(F.col("ad_id"), F.col("c6")).alias("ad_x_c6")]
     return out
 
 

@@ -62,3 +62,35 @@ def test_check_parity_command_on_an_example(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK: every feature identical" in result.stdout
     assert "distance_km" in result.stdout
+
+
+def test_fit_command_writes_fitted_constants_into_mldl(tmp_path):
+    import json
+
+    from conftest import run_mlc
+
+    result = run_mlc("fit", str(EXAMPLES / "ctr_criteo" / "ctr.mlc.yaml"), "-o", str(tmp_path / "build"),
+                     env={"PYSPARK_PYTHON": os.sys.executable})
+    assert result.returncode == 0, result.stderr[-2000:]
+    mldl = json.loads((tmp_path / "build" / "mldl.json").read_text())
+    analyzers = {a["id"]: a["fitted"] for a in mldl["analyzers"]}
+    assert analyzers and all(v is not None for v in analyzers.values())
+    assert set(analyzers["dense_i1:standardize:0"]) == {"count", "mean", "std"}
+    assert len(analyzers["cat_c9:vocabulary:0"]["vocabulary"]) <= 5
+    manifest = json.loads((tmp_path / "build" / "manifest.json").read_text())
+    assert "preprocess/ctr_criteo_preprocess.py" in manifest["files"]
+    assert "fitted dense_i1:standardize:0" in result.stderr
+
+
+def test_single_row_call_matches_the_batch(spark):
+    from mlc.runtime.fitting import fitted_from_ir
+    from mlc.runtime.parity_check import collect_rows
+    from mlc.runtime.preprocess import transform_numpy, transform_row
+
+    ir, module, df = prepared(spark, "delivery_eta/delivery.mlc.yaml")
+    fitted = fitted_from_ir(ir)
+    rows = collect_rows(df, module, 20)
+    batch = transform_numpy(module, {n: [r.get(n) for r in rows] for n in module.INPUTS}, fitted)
+    for i, row in enumerate(rows):
+        single = transform_row(module, row, fitted)
+        assert single == {name: vec.to_list()[i] for name, vec in batch.items()}
