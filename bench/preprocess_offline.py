@@ -128,17 +128,25 @@ def pandas_udf_columns(fitted: dict):
     out = []
     for i in range(1, 14):
         out.append(standardized(f"dense_i{i}:standardize:0", lambda x: np.log1p(np.maximum(x.fillna(0.0), 0.0)))(F.col(f"i{i}")).alias(f"dense_i{i}"))
+    def vocabulary(vocab):
+        @pandas_udf("long")
+        def lookup(x: pd.Series) -> pd.Series:
+            return x.map(vocab).fillna(0).astype("int64")
+        return lookup
+
     for c in VOCAB_COLUMNS:
         vocab = {v: i + 1 for i, v in enumerate(fitted[f"cat_c{c}:vocabulary:0"]["vocabulary"])}
-
-        @pandas_udf("long")
-        def lookup(x: pd.Series, vocab=vocab) -> pd.Series:
-            return x.map(vocab).fillna(0).astype("int64")
-        out.append(lookup(F.col(f"c{c}")).alias(f"cat_c{c}"))
+        out.append(vocabulary(vocab)(F.col(f"c{c}")).alias(f"cat_c{c}"))
     for c, n in HASH_SIZES.items():
         out.append(hashed(n)(F.col(f"c{c}")).alias(f"cat_c{c}"))
     out.append(hashed(100000)(F.col("user_id")).alias("user_bucket"))
     out.append(hashed(10000)(F.col("ad_id")).alias("ad_bucket"))
+
+    def ctr_z(c):
+        @pandas_udf("double")
+        def run(clicks: pd.Series, imps: pd.Series) -> pd.Series:
+            return (np.log((clicks.fillna(0) + 1.0) / (imps.fillna(0) + 50.0)) - c["mean"]) / c["std"]
+        return run
 
     @pandas_udf("double")
     def ctr(clicks: pd.Series, imps: pd.Series) -> pd.Series:
@@ -148,12 +156,7 @@ def pandas_udf_columns(fitted: dict):
         for w in ("1d", "7d"):
             args = (F.col(f"`{group}.clicks_{w}`"), F.col(f"`{group}.impressions_{w}`"))
             out.append(ctr(*args).alias(f"{who}_ctr_{w}"))
-            c = fitted[f"{who}_ctr_{w}_z:standardize:0"]
-
-            @pandas_udf("double")
-            def ctr_z(clicks: pd.Series, imps: pd.Series, c=c) -> pd.Series:
-                return (np.log((clicks.fillna(0) + 1.0) / (imps.fillna(0) + 50.0)) - c["mean"]) / c["std"]
-            out.append(ctr_z(*args).alias(f"{who}_ctr_{w}_z"))
+            out.append(ctr_z(fitted[f"{who}_ctr_{w}_z:standardize:0"])(*args).alias(f"{who}_ctr_{w}_z"))
     for name, column in (("user_activity_1h", "user_clicks.impressions_1h"), ("user_breadth_7d", "user_clicks.distinct_ads_7d"),
                          ("ad_freshness_1h", "ad_clicks.impressions_1h"), ("ad_reach_7d", "ad_clicks.distinct_users_7d")):
         out.append(standardized(f"{name}:standardize:0", lambda x: np.log1p(x.fillna(0).astype("float64")))(

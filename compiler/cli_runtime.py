@@ -67,29 +67,39 @@ def fitted_ir(ir: Any, module: Any, df: Any) -> Any:
     return with_fitted(ir, fit(ir, module, df))
 
 
-def cmd_fit(args: Any, report) -> int:
+def _prepared(args: Any, report, app: str) -> tuple[Any, Any, Any, Any] | None:
+    """Build the spec, start Spark, load the generated module and the data; None after
+    reporting a problem. Returns (build, spark, module, dataframe)."""
     from mlc.backends.preprocess import render
-    from mlc.compiler.artifacts import artifact_tree
     from mlc.compiler.pipeline import build
-    from mlc.compiler.writer import write_tree
     from mlc.runtime.preprocess import module_from_text
 
     result = build(args.spec, args.env)
     report(result.diagnostics, result.sources, "text")
     if not result.ok:
-        return 1
+        return None
     try:
         require_spark()
         from mlc.runtime.spark_session import local_session
 
-        spark = local_session("mlc-fit")
+        spark = local_session(app)
         module = module_from_text(render(result.ir))
-        df = load_data(spark, result.ir, args.spec, args.data)
-        result.ir = fitted_ir(result.ir, module, df)
-        write_tree(artifact_tree(result), args.out)
+        return result, spark, module, load_data(spark, result.ir, args.spec, args.data)
     except RuntimeProblem as problem:
         report([problem.diagnostic], result.sources, "text")
+        return None
+
+
+def cmd_fit(args: Any, report) -> int:
+    from mlc.compiler.artifacts import artifact_tree
+    from mlc.compiler.writer import write_tree
+
+    prepared = _prepared(args, report, "mlc-fit")
+    if prepared is None:
         return 1
+    result, _, module, df = prepared
+    result.ir = fitted_ir(result.ir, module, df)
+    write_tree(artifact_tree(result), args.out)
     for analyzer in result.ir.analyzers:
         summary = ", ".join(f"{k}={_short(v)}" for k, v in (analyzer.fitted or ()))
         sys.stderr.write(f"fitted {analyzer.id}: {summary}\n")
@@ -104,29 +114,15 @@ def _short(value: Any) -> str:
 
 
 def cmd_check_parity(args: Any, report) -> int:
-    from mlc.backends.preprocess import render
-    from mlc.compiler.pipeline import build
-    from mlc.runtime.preprocess import module_from_text
+    from mlc.runtime import parity_check
+    from mlc.runtime.fitting import fitted_from_ir
 
-    result = build(args.spec, args.env)
-    report(result.diagnostics, result.sources, "text")
-    if not result.ok:
+    prepared = _prepared(args, report, "mlc-check-parity")
+    if prepared is None:
         return 1
-    try:
-        require_spark()
-        from mlc.runtime import parity_check
-        from mlc.runtime.spark_session import local_session
-
-        spark = local_session("mlc-check-parity")
-        module = module_from_text(render(result.ir))
-        df = load_data(spark, result.ir, args.spec, args.data)
-        ir = fitted_ir(result.ir, module, df)
-        from mlc.runtime.fitting import fitted_from_ir
-
-        outcome = parity_check.check(spark, ir, module, df, args.rows, fitted_from_ir(ir))
-    except RuntimeProblem as problem:
-        report([problem.diagnostic], result.sources, "text")
-        return 1
+    result, spark, module, df = prepared
+    ir = fitted_ir(result.ir, module, df)
+    outcome = parity_check.check(spark, ir, module, df, args.rows, fitted_from_ir(ir))
     sys.stdout.write(render_report(outcome))
     return 0 if outcome.ok else 1
 

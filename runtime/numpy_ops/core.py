@@ -2,45 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from mlc.runtime.numpy_ops.vec import Vec
+from mlc.runtime.registry import Registry, UnknownFunction  # noqa: F401  (re-exported)
 
-FUNCTIONS: dict[str, Callable[..., Vec]] = {}
-# modules that register implementations (imported once, on first NumpyOps)
-_MODULES = ("operators", "conditionals", "math", "casts", "strings", "time", "hashing", "analyzers")
-
-
-def implements(*names: str) -> Callable:
-    """Register ``fn(ops, dtype, *args) -> Vec`` as the implementation of catalogue functions."""
-
-    def register(fn: Callable) -> Callable:
-        for name in names:
-            FUNCTIONS[name] = fn
-        return fn
-
-    return register
-
-
-_LOADED: list[bool] = []
-
-
-def _load_modules() -> None:
-    """Import every category module once (they register into FUNCTIONS)."""
-    if _LOADED:
-        return
-    _LOADED.append(True)
-    for module in _MODULES:
-        try:
-            importlib.import_module(f"mlc.runtime.numpy_ops.{module}")
-        except ModuleNotFoundError as exc:  # a category not implemented yet
-            if exc.name != f"mlc.runtime.numpy_ops.{module}":
-                raise
-
-
-class UnknownFunction(Exception):
-    pass
+REGISTRY = Registry("mlc.runtime.numpy_ops", "NumPy")
+FUNCTIONS = REGISTRY.functions
+implements = REGISTRY.implements
 
 
 class NumpyOps:
@@ -48,7 +17,7 @@ class NumpyOps:
     :class:`Vec`; ``fitted`` maps analyzer ids to their fitted constants (from mldl.json)."""
 
     def __init__(self, columns: Mapping[str, Vec], n: int, fitted: Mapping[str, Mapping[str, Any]] | None = None):
-        _load_modules()
+        REGISTRY.load()
         self.columns = columns
         self.n = n
         self.fitted = fitted or {}
@@ -88,7 +57,4 @@ class NumpyOps:
         return self._dispatch(f"apply_{function}", dtype, x, self.fitted[analyzer_id], *params)
 
     def _dispatch(self, name: str, dtype: str, *args: Any) -> Vec:
-        impl = FUNCTIONS.get(name)
-        if impl is None:
-            raise UnknownFunction(f"`{name}` is not implemented by the NumPy executor")
-        return impl(self, dtype, *args)
+        return REGISTRY.lookup(name)(self, dtype, *args)

@@ -7,12 +7,15 @@ either for correctness where a native expression can avoid it.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
 
-FUNCTIONS: dict[str, Callable[..., "SVal"]] = {}
-_MODULES = ("operators", "conditionals", "math", "casts", "strings", "time", "hashing", "analyzers")
+from mlc.runtime.registry import Registry, UnknownFunction  # noqa: F401  (re-exported)
+
+REGISTRY = Registry("mlc.runtime.spark_ops", "Spark")
+FUNCTIONS = REGISTRY.functions
+implements = REGISTRY.implements
+from typing import Any, Mapping
+
 
 SPARK_TYPES = {"bool": "boolean", "int64": "bigint", "float64": "double", "string": "string", "timestamp": "timestamp",
                "null": "void"}
@@ -32,42 +35,13 @@ class SVal:
     literal: Any = None
 
 
-def implements(*names: str) -> Callable:
-    def register(fn: Callable) -> Callable:
-        for name in names:
-            FUNCTIONS[name] = fn
-        return fn
-
-    return register
-
-
-_LOADED: list[bool] = []
-
-
-def _load_modules() -> None:
-    """Import every category module once (they register into FUNCTIONS)."""
-    if _LOADED:
-        return
-    _LOADED.append(True)
-    for module in _MODULES:
-        try:
-            importlib.import_module(f"mlc.runtime.spark_ops.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mlc.runtime.spark_ops.{module}":
-                raise
-
-
-class UnknownFunction(Exception):
-    pass
-
-
 class SparkOps:
     """Build Columns over ``df``. Input and ``group.output`` columns are looked up by name (a
     missing group output is a typed null); ``fitted`` maps analyzer ids to constants."""
 
     def __init__(self, df: Any, fitted: Mapping[str, Mapping[str, Any]] | None = None,
                  column_names: Mapping[str, str] | None = None):
-        _load_modules()
+        REGISTRY.load()
         self.df = df
         self.fitted = fitted or {}
         self.column_names = column_names or {}
@@ -107,10 +81,7 @@ class SparkOps:
         return self._dispatch(f"apply_{function}", dtype, x, self.fitted[analyzer_id], *params)
 
     def _dispatch(self, name: str, dtype: str, *args: Any) -> SVal:
-        impl = FUNCTIONS.get(name)
-        if impl is None:
-            raise UnknownFunction(f"`{name}` is not implemented by the Spark executor")
-        return impl(self, dtype, *args)
+        return REGISTRY.lookup(name)(self, dtype, *args)
 
 
 def null_of(dtype: str) -> SVal:

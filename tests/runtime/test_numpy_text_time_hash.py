@@ -12,7 +12,7 @@ import pytest
 
 from mlc.runtime.numpy_ops import core as _numpy_core
 
-_numpy_core._load_modules()  # (importing one module below directly would stop NumpyOps loading the rest)
+_numpy_core.REGISTRY.load()
 from mlc.runtime.numpy_ops import NumpyOps, Vec
 from mlc.runtime.xxhash64 import xxhash64_signed
 

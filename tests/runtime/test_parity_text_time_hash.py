@@ -30,8 +30,8 @@ pytest.importorskip("pyspark")
 from mlc.runtime.numpy_ops import core as _numpy_core  # noqa: E402
 from mlc.runtime.spark_ops import core as _spark_core  # noqa: E402
 
-_numpy_core._load_modules()
-_spark_core._load_modules()
+_numpy_core.REGISTRY.load()
+_spark_core.REGISTRY.load()
 from mlc.runtime.numpy_ops import NumpyOps, Vec  # noqa: E402
 from mlc.runtime.numpy_ops.strings import JAVA_UNMAPPED_LOWER, JAVA_UNMAPPED_UPPER  # noqa: E402
 from mlc.runtime.spark_ops import SparkOps  # noqa: E402
