@@ -19,7 +19,11 @@ def local_session(app: str = "mlc", cores: str = "*") -> Any:
                .config("spark.ui.enabled", "false")
                .config("spark.sql.shuffle.partitions", "4")
                .config("spark.driver.host", "127.0.0.1")
-               .config("spark.driver.bindAddress", "127.0.0.1"))
+               .config("spark.driver.bindAddress", "127.0.0.1")
+               # A preprocessing stage of many features compiles to one huge Java method that the
+               # JIT refuses (> 8000 bytes of bytecode) and then runs interpreted, several times
+               # slower; at this limit Spark splits such stages instead (bench/RESULTS.md).
+               .config("spark.sql.codegen.hugeMethodLimit", "8000"))
     for key, value in required_conf().items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
