@@ -62,6 +62,13 @@ def test_check_parity_command_on_an_example(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK: every feature identical" in result.stdout
     assert "distance_km" in result.stdout
+    sample = EXAMPLES / "delivery_eta" / "data" / "orders_dev.csv"
+    result = run_mlc("check-parity", str(EXAMPLES / "delivery_eta" / "delivery.mlc.yaml"), "--data", str(sample),
+                     "--rows", "50", env={"PYSPARK_PYTHON": os.sys.executable})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "on 50 rows" in result.stdout
+    result = run_mlc("check-parity", str(EXAMPLES / "delivery_eta" / "delivery.mlc.yaml"), "--data", "missing.csv")
+    assert result.returncode == 1 and "error[E7002]: data file not found: missing.csv" in result.stderr
 
 
 def test_fit_command_writes_fitted_constants_into_mldl(tmp_path):
