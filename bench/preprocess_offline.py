@@ -4,7 +4,7 @@
     .venv/bin/python bench/preprocess_offline.py [--rows 1000000] [--runs 3]
 
 Three implementations of the same logic over the same parquet input (generated once into
-bench/out/), each forced with the `noop` sink:
+bench/out/), each forced with the `noop` sink, runs interleaved:
 1. the generated module run by the Spark executor (native Columns);
 2. hand-written native PySpark;
 3. the same logic as pandas UDFs (vectorised per Arrow batch).
@@ -181,19 +181,22 @@ def pandas_udf_columns(fitted: dict):
     return out
 
 
-def timed_runs(df, columns, runs: int) -> list[float]:
-    samples = []
+def interleaved_runs(df, variants: dict, runs: int) -> dict[str, list[float]]:
+    """Each run times every variant once, in turn, so machine noise hits all of them alike;
+    the first run warms the JVM and is dropped."""
+    samples: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(runs + 1):
-        start = time.perf_counter()
-        df.select(*columns).write.format("noop").mode("overwrite").save()
-        samples.append(time.perf_counter() - start)
-    return samples[1:]  # the first run warms the JVM
+        for name, columns in variants.items():
+            start = time.perf_counter()
+            df.select(*columns).write.format("noop").mode("overwrite").save()
+            samples[name].append(time.perf_counter() - start)
+    return {name: values[1:] for name, values in samples.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     from mlc.runtime.preprocess import spark_columns
     from mlc.runtime.spark_session import local_session
@@ -211,10 +214,10 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}, "
           f"Spark {spark.version} local[*]; {args.rows:,} rows, {len(module.FEATURES)} features")
     medians = {}
-    for name, columns in variants.items():
-        samples = timed_runs(df, columns, args.runs)
+    for name, samples in interleaved_runs(df, variants, args.runs).items():
         medians[name] = statistics.median(samples)
-        print(f"  {name}: median {medians[name]:.2f} s ({args.rows / medians[name]:,.0f} rows/s) over {args.runs} runs")
+        print(f"  {name}: median {medians[name]:.2f} s ({args.rows / medians[name]:,.0f} rows/s), "
+              f"best {min(samples):.2f} s, over {args.runs} interleaved runs")
     native = medians["hand-written native PySpark"]
     print(f"  generated throughput / native: {native / medians['generated (Spark executor)']:.2f}x")
     if "pandas UDF (same logic)" in medians:

@@ -30,14 +30,14 @@ def _float(x: SVal):
 
 @implements("log")
 def log(ops, dtype: str, x: SVal) -> SVal:
-    c = _float(x)
-    return SVal(F().when(~(c <= 0.0), F().log(c)), "float64")
+    # Spark's ln is already null for x <= 0 (its log functions null at and below their asymptote)
+    return SVal(F().log(_float(x)), "float64")
 
 
 @implements("log1p")
 def log1p(ops, dtype: str, x: SVal) -> SVal:
-    c = _float(x)
-    return SVal(F().when(~(c <= -1.0), F().log1p(c)), "float64")
+    # Spark's log1p is already null for x <= -1; no guard, so the argument is not duplicated
+    return SVal(F().log1p(_float(x)), "float64")
 
 
 @implements("exp")

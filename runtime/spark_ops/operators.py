@@ -70,13 +70,13 @@ for _op in ("+", "-", "*"):
 @implements("binary/")
 def divide(ops, dtype: str, left: SVal, right: SVal) -> SVal:
     a, b = as_type(left, "float64").col, as_type(right, "float64").col
-    return SVal(F().when(b != 0.0, a / b), "float64")
+    return SVal(a / b, "float64")   # with ANSI off (required_conf) Spark's `/` is null for a zero divisor
 
 
 @implements("binary%")
 def remainder(ops, dtype: str, left: SVal, right: SVal) -> SVal:
     a, b = as_type(left, dtype).col, as_type(right, dtype).col
-    return SVal(F().when(b != 0, a % b), dtype)   # Java %: sign of the dividend; MIN % -1 == 0
+    return SVal(a % b, dtype)   # Java %: sign of the dividend; MIN % -1 == 0; null for 0 with ANSI off
 
 
 def compare(op: str, left: SVal, right: SVal) -> SVal:
