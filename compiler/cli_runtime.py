@@ -137,8 +137,9 @@ def render_report(outcome: Any) -> str:
         for row, numpy_value, spark_value in f.examples:
             lines.append(f"  {f.name} row {row}: numpy={numpy_value!r} spark={spark_value!r}")
     if outcome.missing:
+        shown = ", ".join(outcome.missing[:6]) + (f" and {len(outcome.missing) - 6} more" if len(outcome.missing) > 6 else "")
         lines.append("")
-        lines.append("not in the data, evaluated as null: " + ", ".join(outcome.missing))
+        lines.append(f"not in the data, evaluated as null ({len(outcome.missing)}): {shown}")
     bad = sum(1 for f in outcome.features if f.mismatches)
     lines.append("")
     lines.append("OK: every feature identical" if outcome.ok else f"MISMATCH in {bad} feature(s)")

@@ -29,7 +29,7 @@ def test_report_lists_mismatches_with_examples():
     text = render_report(report)
     assert "a        int64            3          1" in text
     assert "  a row 2: numpy=3 spark=4" in text
-    assert "not in the data, evaluated as null: rider_load.assigned_30m" in text
+    assert "not in the data, evaluated as null (1): rider_load.assigned_30m" in text
     assert text.rstrip().endswith("MISMATCH in 1 feature(s)")
     ok = ParityReport(3, compare(numpy_out, numpy_out, {"a": "int64", "b": "string"}))
     assert ok.ok and render_report(ok).rstrip().endswith("OK: every feature identical")
