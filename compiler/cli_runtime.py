@@ -83,11 +83,29 @@ def _prepared(args: Any, report, app: str) -> tuple[Any, Any, Any, Any] | None:
         from mlc.runtime.spark_session import local_session
 
         spark = local_session(app)
+        spark.sparkContext.setLogLevel("OFF")  # failures are reported as diagnostics, not JVM logs
         module = module_from_text(render(result.ir))
         return result, spark, module, load_data(spark, result.ir, args.spec, args.data)
     except RuntimeProblem as problem:
         report([problem.diagnostic], result.sources, "text")
         return None
+
+
+def _spark_failure(exc: BaseException) -> RuntimeProblem | None:
+    """A data problem Spark raised while running (malformed rows, schema mismatches), as a
+    diagnostic; None for anything that is not a Spark error (a bug keeps its traceback)."""
+    module = type(exc).__module__
+    if not (module.startswith("pyspark") or module.startswith("py4j")):
+        return None
+    import re
+
+    text = str(exc)
+    classified = re.findall(r"\[[A-Z][A-Z_]{3,}\][^\n]*", text)   # Spark error classes; the last is the root cause
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    detail = classified[-1].strip() if classified else (lines[0] if lines else type(exc).__name__)
+    return RuntimeProblem("E7003", f"Spark could not process the data: {detail[:300]}",
+                          "check that the data matches the source's declared `columns`; "
+                          "`on_bad_rows: drop` skips malformed CSV rows")
 
 
 def cmd_fit(args: Any, report) -> int:
@@ -98,7 +116,14 @@ def cmd_fit(args: Any, report) -> int:
     if prepared is None:
         return 1
     result, _, module, df = prepared
-    result.ir = fitted_ir(result.ir, module, df)
+    try:
+        result.ir = fitted_ir(result.ir, module, df)
+    except Exception as exc:
+        problem = _spark_failure(exc)
+        if problem is None:
+            raise
+        report([problem.diagnostic], result.sources, "text")
+        return 1
     write_tree(artifact_tree(result), args.out)
     for analyzer in result.ir.analyzers:
         summary = ", ".join(f"{k}={_short(v)}" for k, v in (analyzer.fitted or ()))
@@ -121,8 +146,15 @@ def cmd_check_parity(args: Any, report) -> int:
     if prepared is None:
         return 1
     result, spark, module, df = prepared
-    ir = fitted_ir(result.ir, module, df)
-    outcome = parity_check.check(spark, ir, module, df, args.rows, fitted_from_ir(ir))
+    try:
+        ir = fitted_ir(result.ir, module, df)
+        outcome = parity_check.check(spark, ir, module, df, args.rows, fitted_from_ir(ir))
+    except Exception as exc:
+        problem = _spark_failure(exc)
+        if problem is None:
+            raise
+        report([problem.diagnostic], result.sources, "text")
+        return 1
     sys.stdout.write(render_report(outcome))
     return 0 if outcome.ok else 1
 

@@ -17,6 +17,7 @@ def local_session(app: str = "mlc", cores: str = "*") -> Any:
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only
     builder = (SparkSession.builder.master(f"local[{cores}]").appName(app)
                .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.shuffle.partitions", "4")
                .config("spark.driver.host", "127.0.0.1")
                .config("spark.driver.bindAddress", "127.0.0.1")

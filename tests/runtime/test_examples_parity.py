@@ -101,3 +101,16 @@ def test_single_row_call_matches_the_batch(spark):
     for i, row in enumerate(rows):
         single = transform_row(module, row, fitted)
         assert single == {name: vec.to_list()[i] for name, vec in batch.items()}
+
+
+def test_malformed_data_is_a_diagnostic_not_a_traceback(tmp_path):
+    from conftest import run_mlc
+    from specs import MINIMAL_SPEC
+
+    (tmp_path / "s.mlc.yaml").write_text(MINIMAL_SPEC)
+    (tmp_path / "bad.csv").write_text("ts,rider_id,eta,distance_km,city,status\nnot-a-time,x,1,2,b,c\n")
+    result = run_mlc("check-parity", "s.mlc.yaml", "--data", "bad.csv", cwd=tmp_path,
+                     env={"PYSPARK_PYTHON": os.sys.executable})
+    assert result.returncode == 1
+    assert "error[E7003]: Spark could not process the data: [" in result.stderr
+    assert "Traceback" not in result.stderr and "\tat org.apache" not in result.stderr
