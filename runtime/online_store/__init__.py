@@ -1,0 +1,15 @@
+"""Online feature store: one packed record per entity per feature group.
+
+* :mod:`.codec`: the record byte format, ``schema_version``, ``encode``/``decode``/``decode_many``;
+* :mod:`.store`: the ``OnlineStore`` protocol (``get_many``/``put_many``/``close``), ``open_store``;
+* :mod:`.sqlite_store`: the SQLite backend;
+* :mod:`.retrieval`: keys, ``put_features`` and ``get_features`` (N entities x G groups, one
+  round trip, degrading to nulls when the store fails).
+"""
+
+from mlc.runtime.online_store.codec import CodecError, decode, decode_many, encode, schema_version
+from mlc.runtime.online_store.retrieval import Retrieval, get_features, put_features, record_key
+from mlc.runtime.online_store.store import OnlineStore, StoreError, StoreTimeout, open_store
+
+__all__ = ["CodecError", "OnlineStore", "Retrieval", "StoreError", "StoreTimeout", "decode", "decode_many",
+           "encode", "get_features", "open_store", "put_features", "record_key", "schema_version"]

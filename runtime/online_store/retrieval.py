@@ -1,0 +1,138 @@
+"""Online feature retrieval: N entities x G feature groups in ONE store round trip.
+
+Keys are ``{namespace}:{group}:{schema_version}:{entity_key}``. Every component is escaped
+so that ``:`` only ever separates components: ``%`` becomes ``%25`` and ``:`` becomes ``%3A``
+(the entity key's parts are escaped one by one, then joined with ``:``), hence
+``("a:b", "c") -> a%3Ab:c`` and ``("a", "b:c") -> a:b%3Ac`` never collide. Key parts are
+rendered by dtype: int64/timestamp as decimal integers (timestamps in microseconds), bool as
+``1``/``0``, float64 with ``repr``, string as is (UTF-8). A row with a null key part is not
+looked up: its outputs are null.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from mlc.compiler.ir import IR, FeatureGroupIR
+from mlc.runtime.numpy_ops.vec import Vec
+from mlc.runtime.online_store import codec
+from mlc.runtime.online_store.store import OnlineStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Retrieval:
+    columns: dict[str, Vec]     # `group.output` -> column, one row per entity row
+    degraded: bool              # True when some outputs are null because the store failed
+    errors: int                 # store calls / group decodes that failed
+
+
+def _escape(text: str) -> str:
+    return text.replace("%", "%25").replace(":", "%3A")
+
+
+def _part(value: Any, dtype: str) -> str:
+    if dtype == "bool":
+        return "1" if value else "0"
+    if dtype == "float64":
+        return repr(float(value))
+    if dtype == "timestamp":
+        return str(codec._timestamp(value))
+    if dtype == "int64":
+        return str(int(value))
+    return _escape(str(value))
+
+
+def key_prefix(group: FeatureGroupIR, namespace: str) -> str:
+    return f"{_escape(namespace)}:{_escape(group.name)}:{codec.schema_version(group)}:"
+
+
+def entity_key(group: FeatureGroupIR, parts: Sequence[Any]) -> str:
+    if len(parts) != len(group.keys):
+        raise ValueError(f"group `{group.name}` is keyed by {[k.name for k in group.keys]}, got {len(parts)} parts")
+    return ":".join(_part(v, k.dtype) for v, k in zip(parts, group.keys))
+
+
+def record_key(group: FeatureGroupIR, namespace: str, parts: Sequence[Any]) -> str:
+    """The store key of one entity's record of ``group``."""
+    return key_prefix(group, namespace) + entity_key(group, parts)
+
+
+def put_features(store: OnlineStore, group: FeatureGroupIR, namespace: str,
+                 rows: Iterable[tuple[Sequence[Any], Sequence[Any]]], ttl_seconds: int | None = None) -> int:
+    """Write ``(entity key parts, output values)`` rows of ``group`` in one ``put_many``; the TTL
+    defaults to the group's. Returns the number of records written."""
+    items = [(record_key(group, namespace, parts), codec.encode(group, values)) for parts, values in rows]
+    store.put_many(items, ttl_seconds if ttl_seconds is not None else group.ttl_seconds)
+    return len(items)
+
+
+def _null_columns(group: FeatureGroupIR, n: int) -> dict[str, Vec]:
+    return {c.name: Vec.full(None, c.dtype, n) for c in group.outputs}
+
+
+def get_features(store: OnlineStore, ir: IR, groups: Sequence[str], entity_rows: Mapping[str, Sequence[Any]],
+                 namespace: str) -> Retrieval:
+    """Columns ``group.output`` for every entity row (``entity_rows``: key column -> values, all
+    of one length), ready for ``mlc.runtime.preprocess.transform_numpy``. A store failure or
+    timeout never raises: the outputs are null, ``degraded`` is set and ``errors`` counted.
+    An unknown group or a missing key column is a caller error (``ValueError``)."""
+    lengths = {len(v) for v in entity_rows.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"entity key columns have different lengths: {sorted(lengths)}")
+    n = lengths.pop() if lengths else 0
+    plans = []  # (group, row indices looked up, offset into keys)
+    keys: list[str] = []
+    for name in groups:
+        try:
+            group = ir.group(name)
+        except StopIteration:
+            raise ValueError(f"unknown feature group `{name}`") from None
+        missing = [k.name for k in group.keys if k.name not in entity_rows]
+        if missing:
+            raise ValueError(f"feature group `{name}` needs entity key column(s) {missing}")
+        prefix = key_prefix(group, namespace)
+        columns = [entity_rows[k.name] for k in group.keys]
+        rows = []
+        start = len(keys)
+        for row in range(n):
+            parts = [col[row] for col in columns]
+            if any(p is None for p in parts):
+                continue
+            rows.append(row)
+            keys.append(prefix + entity_key(group, parts))
+        plans.append((group, rows, start))
+
+    errors, degraded = 0, False
+    blobs: list[bytes | None] | None = None
+    if keys:
+        try:
+            blobs = store.get_many(keys)
+            if len(blobs) != len(keys):
+                raise RuntimeError(f"store returned {len(blobs)} values for {len(keys)} keys")
+        except Exception as err:  # any backend: a failing store degrades, never fails the request
+            log.warning("online store read failed (%d keys): %s", len(keys), err)
+            errors, degraded, blobs = errors + 1, True, None
+
+    out: dict[str, Vec] = {}
+    for group, rows, start in plans:
+        columns = _null_columns(group, n)
+        if blobs is not None and rows:
+            try:
+                decoded = codec.decode_many(group, blobs[start:start + len(rows)])
+            except codec.CodecError as err:
+                log.warning("online store records of `%s` unreadable: %s", group.name, err)
+                errors, degraded = errors + 1, True
+            else:
+                index = np.asarray(rows, dtype=np.int64)
+                for name, vec in decoded.items():
+                    columns[name].data[index] = vec.data
+                    columns[name].valid[index] = vec.valid
+        for name, vec in columns.items():
+            out[f"{group.name}.{name}"] = vec
+    return Retrieval(out, degraded, errors)

@@ -1,0 +1,54 @@
+"""The online key-value store interface shared by every backend.
+
+A backend only moves opaque bytes: keys and records are built by :mod:`.retrieval` and
+:mod:`.codec`. The contract is deliberately small so that a network store is a thin adapter:
+
+* ``get_many(keys) -> list[bytes | None]``: values in ``keys`` order, ``None`` for a missing
+  or expired key, in ONE round trip (SQLite: one ``SELECT ... IN``; Redis: one ``MGET``).
+* ``put_many(items, ttl_seconds)``: upsert of ``(key, value)`` pairs, atomic where the backend
+  allows and pipelined otherwise (Redis: one ``MULTI``/pipeline of ``SET key value EX ttl``);
+  idempotent; ``ttl_seconds=None`` keeps records until overwritten.
+* ``close()``.
+
+Failures of the backend (I/O, lock or read timeouts, a closed connection) raise
+:class:`StoreError` (:class:`StoreTimeout` for timeouts).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Protocol, Sequence, runtime_checkable
+
+
+class StoreError(RuntimeError):
+    """The online store failed (connection, I/O, corruption)."""
+
+
+class StoreTimeout(StoreError):
+    """The online store did not answer within its timeout."""
+
+
+@runtime_checkable
+class OnlineStore(Protocol):
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+
+    def put_many(self, items: Iterable[tuple[str, bytes]], ttl_seconds: int | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def open_store(url: str, timeout: float = 0.05) -> OnlineStore:
+    """A store from its URL: ``sqlite:PATH`` (``sqlite:///abs/path`` also accepted).
+    ``timeout`` (seconds) bounds lock waits and each read/write."""
+    if url.startswith("sqlite:"):
+        from mlc.runtime.online_store.sqlite_store import SqliteStore
+
+        path = url[len("sqlite:"):]
+        if path.startswith("//"):
+            path = path[2:]
+        if not path:
+            raise StoreError(f"online store URL `{url}` has no path: use sqlite:PATH")
+        return SqliteStore(path, timeout=timeout)
+    if url.startswith(("redis://", "rediss://")):
+        raise StoreError(f"online store `{url}`: the Redis backend is not available yet (it lands in a later "
+                         "release); use sqlite:PATH")
+    raise StoreError(f"unknown online store URL `{url}`: expected sqlite:PATH")
