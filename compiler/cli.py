@@ -86,6 +86,25 @@ def build_parser() -> _Parser:
     parity.add_argument("--rows", type=int, default=1000, metavar="N", help="rows to compare (default 1000)")
     parity.add_argument("--env", help="environment overlay to apply")
 
+    materialize = commands.add_parser("materialize", help="load feature-group snapshots into the online store (Spark)")
+    materialize.add_argument("spec", metavar="SPEC")
+    materialize.add_argument("--store", metavar="URL", help="sqlite:PATH (default: .mlc/online.sqlite beside the spec)")
+    materialize.add_argument("--as-of", metavar="TS", help="ISO-8601 time (default: just after the latest event)")
+    materialize.add_argument("--incremental", action="store_true", help="only entities changed since the last run")
+    materialize.add_argument("--namespace", help="key namespace (default: the spec name)")
+    materialize.add_argument("--env", help="environment overlay to apply")
+
+    features = commands.add_parser("features", help="read the online store as serving does")
+    features_commands = features.add_subparsers(dest="features_command", metavar="ACTION", parser_class=_Parser)
+    get = features_commands.add_parser("get", help="show a feature group's values for entity keys")
+    get.add_argument("spec", metavar="SPEC")
+    get.add_argument("group", metavar="GROUP")
+    get.add_argument("keys", nargs="+", metavar="KEY", help="entity key (`a,b` for multi-column keys)")
+    get.add_argument("--store", metavar="URL", help="sqlite:PATH (default: .mlc/online.sqlite beside the spec)")
+    get.add_argument("--namespace", help="key namespace (default: the spec name)")
+    get.add_argument("--timeout", type=float, default=1.0, help="store timeout in seconds (default 1)")
+    get.add_argument("--env", help="environment overlay to apply")
+
     functions = commands.add_parser("functions", help="print the expression function reference")
     functions.add_argument("--format", choices=("text", "markdown"), default="text")
     return parser
@@ -229,11 +248,28 @@ def cmd_check_parity(args: argparse.Namespace) -> int:
     return run(args, report)
 
 
+def cmd_materialize(args: argparse.Namespace) -> int:
+    from mlc.compiler.cli_runtime import cmd_materialize as run
+
+    return run(args, report)
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    if args.features_command != "get":
+        sys.stderr.write("usage: mlc features get SPEC GROUP KEY...\n")
+        return EXIT_USAGE
+    from mlc.compiler.cli_runtime import cmd_features_get as run
+
+    return run(args, report)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": cmd_validate,
     "compile": cmd_compile,
     "fit": cmd_fit,
     "check-parity": cmd_check_parity,
+    "materialize": cmd_materialize,
+    "features": cmd_features,
     "schema": cmd_schema,
     "functions": cmd_functions,
 }

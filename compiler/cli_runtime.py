@@ -55,8 +55,12 @@ def load_data(spark: Any, ir: Any, spec_path: str, data: str | None) -> Any:
         reader = spark.read.option("header", "true").option("inferSchema", "true")
         return getattr(reader, kind)(data)
     spec_dir = os.path.dirname(os.path.abspath(spec_path))
+    from mlc.runtime.sources import SourceError
+
     try:
         return read_source(spark, source, spec_dir, os.path.abspath(data) if data else None)
+    except SourceError as exc:
+        raise RuntimeProblem("E7003", str(exc)) from None
     except Exception as exc:  # Spark's AnalysisException and friends: report, never a traceback
         raise RuntimeProblem("E7003", f"cannot read the data of source `{source.name}`: {str(exc).splitlines()[0]}")
 
@@ -175,4 +179,146 @@ def render_report(outcome: Any) -> str:
     bad = sum(1 for f in outcome.features if f.mismatches)
     lines.append("")
     lines.append("OK: every feature identical" if outcome.ok else f"MISMATCH in {bad} feature(s)")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------- online store
+
+
+def default_store_url(spec_path: str) -> str:
+    """The embedded default online store: SQLite beside the spec, in `.mlc/online.sqlite`."""
+    folder = os.path.join(os.path.dirname(os.path.abspath(spec_path)), ".mlc")
+    os.makedirs(folder, exist_ok=True)
+    return "sqlite:" + os.path.join(folder, "online.sqlite")
+
+
+def _parse_time(text: str) -> Any:
+    from mlc.compiler.names import parse_timestamp
+
+    value = parse_timestamp(text)
+    if value is None:
+        raise RuntimeProblem("E7004", f"`{text}` is not an ISO-8601 timestamp", "e.g. 2024-06-08T00:00:00Z")
+    return value
+
+
+def _latest_event(spark: Any, ir: Any, spec_path: str) -> Any:
+    """Default as-of time: just after the latest event of any feature-group source."""
+    from mlc.runtime.feature_groups import _micros
+    from mlc.runtime.sources import read_source
+
+    spec_dir = os.path.dirname(os.path.abspath(spec_path))
+    latest = 0
+    for source in {s.name: s for s in ir.sources if s.name in {g.source for g in ir.feature_groups}}.values():
+        df = read_source(spark, source, spec_dir)
+        value = df.select(_micros(df, source.event_time).alias("t")).agg({"t": "max"}).collect()[0][0]
+        latest = max(latest, value or 0)
+    return latest // 1_000_000 + 1
+
+
+def cmd_materialize(args: Any, report) -> int:
+    from mlc.compiler.pipeline import build
+    from mlc.runtime.materialize import materialize
+
+    result = build(args.spec, args.env)
+    report(result.diagnostics, result.sources, "text")
+    if not result.ok:
+        return 1
+    try:
+        require_spark()
+        from mlc.runtime.spark_session import local_session
+
+        spark = local_session("mlc-materialize")
+        spark.sparkContext.setLogLevel("OFF")
+        as_of = _parse_time(args.as_of) if args.as_of else _latest_event(spark, result.ir, args.spec)
+        store = args.store or default_store_url(args.spec)
+        counts = materialize(spark, result.ir, os.path.dirname(os.path.abspath(args.spec)), store,
+                             args.namespace or result.ir.name, as_of, incremental=args.incremental)
+    except RuntimeProblem as problem:
+        report([problem.diagnostic], result.sources, "text")
+        return 1
+    except Exception as exc:
+        problem = _spark_failure(exc) or _store_failure(exc)
+        if problem is None:
+            raise
+        report([problem.diagnostic], result.sources, "text")
+        return 1
+    for group, count in counts.items():
+        sys.stderr.write(f"materialized {group}: {count} entities\n")
+    sys.stderr.write(f"store: {store}\n")
+    return 0
+
+
+def _store_failure(exc: BaseException) -> RuntimeProblem | None:
+    from mlc.runtime.online_store import StoreError
+    from mlc.runtime.sources import SourceError
+
+    if isinstance(exc, StoreError):
+        return RuntimeProblem("E7005", f"online store: {exc}")
+    if isinstance(exc, SourceError):
+        return RuntimeProblem("E7003", str(exc))
+    return None
+
+
+def cmd_features_get(args: Any, report) -> int:
+    from mlc.compiler.pipeline import build
+    from mlc.compiler.suggest import did_you_mean
+    from mlc.runtime.online_store import get_features, open_store
+
+    result = build(args.spec, args.env)
+    report(result.diagnostics, result.sources, "text")
+    if not result.ok:
+        return 1
+    groups = {g.name: g for g in result.ir.feature_groups}
+    if args.group not in groups:
+        report([RuntimeProblem("E5002", f"unknown feature group `{args.group}`",
+                               did_you_mean(args.group, groups, "feature groups")).diagnostic], result.sources, "text")
+        return 1
+    group = groups[args.group]
+    try:
+        keys = [_parse_key(text, group) for text in args.keys]
+        store = open_store(args.store or default_store_url(args.spec), timeout=args.timeout)
+    except RuntimeProblem as problem:
+        report([problem.diagnostic], result.sources, "text")
+        return 1
+    except Exception as exc:
+        problem = _store_failure(exc)
+        if problem is None:
+            raise
+        report([problem.diagnostic], result.sources, "text")
+        return 1
+    rows = {k.name: [key[i] for key in keys] for i, k in enumerate(group.keys)}
+    fetched = get_features(store, result.ir, [group.name], rows, args.namespace or result.ir.name)
+    store.close()
+    sys.stdout.write(_render_features(group, args.keys, fetched))
+    return 0
+
+
+def _parse_key(text: str, group: Any) -> list[Any]:
+    """`KEY` or `PART,PART` for multi-column entity keys, typed by the key columns."""
+    parts = text.split(",") if len(group.keys) > 1 else [text]
+    if len(parts) != len(group.keys):
+        names = ",".join(k.name for k in group.keys)
+        raise RuntimeProblem("E7006", f"`{text}` does not match the entity key ({names})", f"write {names}")
+    values = []
+    for part, column in zip(parts, group.keys):
+        if column.dtype == "int64":
+            try:
+                values.append(int(part))
+            except ValueError:
+                raise RuntimeProblem("E7006", f"entity key `{column.name}` is int64, got `{part}`") from None
+        else:
+            values.append(part)
+    return values
+
+
+def _render_features(group: Any, keys: list[str], fetched: Any) -> str:
+    names = [o.name for o in group.outputs]
+    width = max(len(n) for n in names + ["key"])
+    lines = [f"{group.name} ({', '.join(k.name for k in group.keys)})" + ("  [DEGRADED: store error]" if fetched.degraded else "")]
+    for i, key in enumerate(keys):
+        lines.append(f"  {key}:")
+        for name in names:
+            value = fetched.columns[f"{group.name}.{name}"].to_list()[i]
+            shown = "null" if value is None else repr(value)
+            lines.append(f"    {name:<{width}}  {shown}")
     return "\n".join(lines) + "\n"

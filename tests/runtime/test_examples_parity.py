@@ -112,5 +112,5 @@ def test_malformed_data_is_a_diagnostic_not_a_traceback(tmp_path):
     result = run_mlc("check-parity", "s.mlc.yaml", "--data", "bad.csv", cwd=tmp_path,
                      env={"PYSPARK_PYTHON": os.sys.executable})
     assert result.returncode == 1
-    assert "error[E7003]: Spark could not process the data: [" in result.stderr
+    assert "error[E7003]: source `orders`: column `ts` has `not-a-time`, which is not a timestamp" in result.stderr
     assert "Traceback" not in result.stderr and "\tat org.apache" not in result.stderr

@@ -1,0 +1,128 @@
+"""Sources read by name with declared types; materialisation into the online store."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import run_mlc
+from specs import MINIMAL_SPEC
+
+HEADER = "order_id,status,ts,rider_id,city,eta,distance_km,extra\n"
+ROWS = [
+    "1,delivered,2024-06-01T10:00:00Z,7,beijing,30.0,2.5,x\n",
+    "2,delivered,2024-06-01T10:30:00Z,7,beijing,40.0,3.0,x\n",
+    "3,cancelled,2024-06-01T10:45:00Z,7,beijing,,1.0,x\n",
+    "4,delivered,2024-06-01T09:00:00Z,8,shanghai,20.0,1.0,x\n",
+]
+
+
+def project(tmp_path: Path, rows=ROWS, spec: str = MINIMAL_SPEC) -> Path:
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "orders.csv").write_text(HEADER + "".join(rows))
+    (tmp_path / "s.mlc.yaml").write_text(spec)
+    return tmp_path / "s.mlc.yaml"
+
+
+def ir_of(path: Path):
+    from mlc.compiler.pipeline import build
+
+    result = build(str(path))
+    assert result.ok
+    return result.ir
+
+
+def test_csv_columns_are_matched_by_name_and_typed(spark, tmp_path):
+    from mlc.runtime.sources import read_source
+
+    ir = ir_of(project(tmp_path))
+    df = read_source(spark, ir.sources[0], str(tmp_path))
+    assert df.columns == ["ts", "rider_id", "eta", "distance_km", "city", "status"]  # declared order, a subset
+    assert dict(df.dtypes) == {"ts": "timestamp", "rider_id": "bigint", "eta": "double", "distance_km": "double",
+                               "city": "string", "status": "string"}
+    assert df.count() == 4
+
+
+def test_missing_declared_column_is_named(spark, tmp_path):
+    from mlc.runtime.sources import SourceError, read_source
+
+    spec = project(tmp_path)
+    (tmp_path / "data" / "orders.csv").write_text(HEADER.replace("distance_km", "dist_km") + ROWS[0])
+    with pytest.raises(SourceError, match="declared column `distance_km` is not in the data. did you mean `dist_km`"):
+        read_source(spark, ir_of(spec).sources[0], str(tmp_path))
+
+
+def test_bad_rows_fail_or_drop_and_count(spark, tmp_path):
+    from mlc.runtime import sources
+
+    bad = ROWS + ["5,delivered,2024-06-01T11:00:00Z,seven,beijing,1.0,1.0,x\n"]
+    spec = project(tmp_path, bad)
+    with pytest.raises(sources.SourceError, match="column `rider_id` has `seven`, which is not a int64"):
+        sources.read_source(spark, ir_of(spec).sources[0], str(tmp_path))
+    spec = project(tmp_path, bad, MINIMAL_SPEC.replace("    kind: csv\n", "    kind: csv\n    on_bad_rows: drop\n"))
+    df = sources.read_source(spark, ir_of(spec).sources[0], str(tmp_path))
+    assert df.count() == 4 and sources.LAST_DROPPED["orders"] == 1
+
+
+def test_materialize_then_retrieve_matches_the_snapshot(spark, tmp_path):
+    from mlc.runtime.feature_groups import snapshot
+    from mlc.runtime.materialize import materialize, read_watermark
+    from mlc.runtime.online_store import get_features, open_store
+    from mlc.runtime.sources import read_source
+
+    spec = project(tmp_path)
+    ir = ir_of(spec)
+    url = f"sqlite:{tmp_path / 'online.sqlite'}"
+    as_of = datetime(2024, 6, 1, 11, 0, tzinfo=timezone.utc)
+    assert materialize(spark, ir, str(tmp_path), url, "demo", as_of) == {"rider_activity": 2}
+    assert materialize(spark, ir, str(tmp_path), url, "demo", as_of) == {"rider_activity": 2}  # idempotent
+    store = open_store(url)
+    got = get_features(store, ir, ["rider_activity"], {"rider_id": [7, 8, 99]}, "demo")
+    assert not got.degraded
+    assert got.columns["rider_activity.deliveries_1h"].to_list() == [2, 0, None]
+    assert got.columns["rider_activity.avg_eta_1d"].to_list() == [35.0, 20.0, None]
+    snap = snapshot(read_source(spark, ir.sources[0], str(tmp_path)), ir.feature_groups[0], "ts", as_of)
+    expected = {r["rider_id"]: r["deliveries_1d"] for r in snap.collect()}
+    assert got.columns["rider_activity.deliveries_1d"].to_list()[:2] == [expected[7], expected[8]]
+    assert read_watermark(store, "demo", "rider_activity") == int(as_of.timestamp()) * 1_000_000
+    store.close()
+
+
+def test_incremental_rewrites_only_changed_entities(spark, tmp_path):
+    from mlc.runtime.materialize import materialize
+
+    spec = project(tmp_path)
+    ir = ir_of(spec)
+    url = f"sqlite:{tmp_path / 'online.sqlite'}"
+    first = datetime(2024, 6, 1, 11, 0, tzinfo=timezone.utc)
+    assert materialize(spark, ir, str(tmp_path), url, "demo", first, incremental=True) == {"rider_activity": 2}
+    # two days later, with one new event for rider 9: rider 7's and 8's old events left every window too
+    project(tmp_path, ROWS + ["6,delivered,2024-06-03T10:00:00Z,9,beijing,10.0,1.0,x\n"])
+    later = datetime(2024, 6, 3, 11, 0, tzinfo=timezone.utc)
+    assert materialize(spark, ir, str(tmp_path), url, "demo", later, incremental=True) == {"rider_activity": 3}
+    project(tmp_path, ROWS + ["6,delivered,2024-06-03T10:00:00Z,9,beijing,10.0,1.0,x\n",
+                              "7,delivered,2024-06-05T10:30:00Z,9,beijing,12.0,1.0,x\n"])
+    latest = datetime(2024, 6, 5, 11, 0, tzinfo=timezone.utc)
+    assert materialize(spark, ir, str(tmp_path), url, "demo", latest, incremental=True) == {"rider_activity": 1}
+
+
+def test_materialize_and_features_get_commands(tmp_path):
+    spec = project(tmp_path)
+    env = {"PYSPARK_PYTHON": os.sys.executable}
+    result = run_mlc("materialize", "s.mlc.yaml", "--as-of", "2024-06-01T11:00:00Z", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "materialized rider_activity: 2 entities" in result.stderr
+    assert (tmp_path / ".mlc" / "online.sqlite").exists()
+    result = run_mlc("features", "get", "s.mlc.yaml", "rider_activity", "7", "99", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:4] == ["rider_activity (rider_id)", "  7:", "    deliveries_1h  2",
+                                              "    deliveries_1d  2"]
+    assert "  99:\n    deliveries_1h  null" in result.stdout
+    result = run_mlc("features", "get", "s.mlc.yaml", "rider_activty", "7", cwd=tmp_path)
+    assert result.returncode == 1 and "did you mean `rider_activity`?" in result.stderr
+    result = run_mlc("features", "get", "s.mlc.yaml", "rider_activity", "seven", cwd=tmp_path)
+    assert result.returncode == 1 and "error[E7006]" in result.stderr
+    assert spec.exists()
