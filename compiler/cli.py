@@ -86,6 +86,15 @@ def build_parser() -> _Parser:
     parity.add_argument("--rows", type=int, default=1000, metavar="N", help="rows to compare (default 1000)")
     parity.add_argument("--env", help="environment overlay to apply")
 
+    run = commands.add_parser("run", help="run the offline feature job locally (Spark local[*])")
+    run.add_argument("spec", metavar="SPEC")
+    run.add_argument("--step", choices=("features", "training", "all"), default="all",
+                     help="feature-group snapshots, training sets, or both (default)")
+    run.add_argument("--output", metavar="DIR", help="output folder (default: .mlc/data beside the spec)")
+    run.add_argument("--as-of", metavar="TS", help="snapshot time, ISO-8601 (default: just after the latest event)")
+    run.add_argument("--input", action="append", metavar="SOURCE=PATH", help="read a source from another path")
+    run.add_argument("--env", help="environment overlay to apply")
+
     materialize = commands.add_parser("materialize", help="load feature-group snapshots into the online store (Spark)")
     materialize.add_argument("spec", metavar="SPEC")
     materialize.add_argument("--store", metavar="URL", help="sqlite:PATH (default: .mlc/online.sqlite beside the spec)")
@@ -248,6 +257,12 @@ def cmd_check_parity(args: argparse.Namespace) -> int:
     return run(args, report)
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from mlc.compiler.cli_runtime import cmd_run as run
+
+    return run(args, report)
+
+
 def cmd_materialize(args: argparse.Namespace) -> int:
     from mlc.compiler.cli_runtime import cmd_materialize as run
 
@@ -268,6 +283,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "compile": cmd_compile,
     "fit": cmd_fit,
     "check-parity": cmd_check_parity,
+    "run": cmd_run,
     "materialize": cmd_materialize,
     "features": cmd_features,
     "schema": cmd_schema,

@@ -322,3 +322,44 @@ def _render_features(group: Any, keys: list[str], fetched: Any) -> str:
             shown = "null" if value is None else repr(value)
             lines.append(f"    {name:<{width}}  {shown}")
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------- mlc run
+
+
+def cmd_run(args: Any, report) -> int:
+    """`mlc run SPEC --step features|training|all`: the offline feature job in Spark local[*]
+    (the same `mlc.runtime.feature_job.main` that the generated `spark/<name>_features.py`
+    runs under spark-submit)."""
+    from mlc.compiler.pipeline import build
+
+    result = build(args.spec, args.env)
+    report(result.diagnostics, result.sources, "text")
+    if not result.ok:
+        return 1
+    output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.spec)), ".mlc", "data")
+    argv = ["--spec", args.spec, "--output", output, "--step", args.step]
+    argv += ["--env", args.env] if args.env else []
+    argv += ["--as-of", args.as_of] if args.as_of else []
+    for item in args.input or []:
+        argv += ["--input", item]
+    try:
+        require_spark()
+        from mlc.runtime import feature_job
+        from mlc.runtime.spark_session import local_session
+
+        spark = local_session("mlc-run")
+        spark.sparkContext.setLogLevel("OFF")
+        code = feature_job.main(argv, spec_dir=os.path.dirname(os.path.abspath(args.spec)), spark=spark)
+    except RuntimeProblem as problem:
+        report([problem.diagnostic], result.sources, "text")
+        return 1
+    except Exception as exc:
+        problem = _spark_failure(exc) or _store_failure(exc)
+        if problem is None:
+            raise
+        report([problem.diagnostic], result.sources, "text")
+        return 1
+    if code == 0:
+        sys.stderr.write(f"output: {output}\n")
+    return code

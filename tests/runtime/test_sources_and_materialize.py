@@ -126,3 +126,12 @@ def test_materialize_and_features_get_commands(tmp_path):
     result = run_mlc("features", "get", "s.mlc.yaml", "rider_activity", "seven", cwd=tmp_path)
     assert result.returncode == 1 and "error[E7006]" in result.stderr
     assert spec.exists()
+
+
+def test_run_command_writes_feature_snapshots(tmp_path):
+    project(tmp_path)
+    result = run_mlc("run", "s.mlc.yaml", "--step", "features", "--as-of", "2024-06-01T11:00:00Z", "--output", "out",
+                     cwd=tmp_path, env={"PYSPARK_PYTHON": os.sys.executable})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "wrote 1 feature snapshot(s) as of 2024-06-01T11:00:00+00:00" in result.stderr
+    assert list((tmp_path / "out" / "features" / "rider_activity").glob("*.parquet"))

@@ -1,0 +1,232 @@
+"""The offline feature job: feature-group snapshots and training sets, on Spark.
+
+The generated ``spark/<name>_features.py`` is a thin wrapper that calls
+``main(sys.argv[1:], spec_dir=..., mldl_path=...)``::
+
+    python spark/delivery_eta_features.py --output out/ --as-of 2024-06-08T00:00:00Z \\
+        --input orders=/data/orders.parquet --step all
+
+Outputs under ``--output``:
+
+* ``features/<group>/`` -- parquet, one row per entity key: ``snapshot(events, group, as_of)``.
+* ``training/<model>/<shard>/{train,validation}/`` -- parquet, plus ``schema.json``
+  (see ``mlc.runtime.training_set``).
+
+Decisions:
+
+* The IR comes from ``mldl.json`` (``mldl_path``): it is rebuilt into the ``mlc.compiler.ir``
+  dataclasses by ``ir_from_json`` (typed by the dataclass annotations; key/value-pair fields,
+  stored as JSON objects, become sorted pairs again). ``--spec PATH`` (with ``--env``) instead
+  compiles a spec with ``mlc.compiler.pipeline.build`` -- handy in development.
+* Relative source paths resolve against ``spec_dir``; ``--input SOURCE=PATH`` overrides a
+  source's location (the file kind is taken from the suffix, as ``mlc fit --data`` does).
+* ``--as-of`` (ISO-8601, naive = UTC) is the snapshot time. It never defaults to the wall clock
+  (runs must be reproducible): without it, ``as_of`` is the latest event time over the feature
+  groups' sources plus one microsecond, so the latest event is inside the snapshot (windows are
+  ``as_of - w <= t < as_of``). ``--as-of`` does not affect training sets, which are point in time
+  per label row.
+* Fitted analyzer constants come from the IR (written by ``mlc fit``). If any analyzer is not
+  fitted there, all are fitted on the first model's label rows with their point-in-time
+  feature-group values (``training_set.labelled_features``), so analyzers over group outputs see
+  real values, before the training sets are built; a note goes to stderr.
+* The Spark session is the active one when there is one (so tests and ``spark-submit`` reuse
+  theirs), else ``mlc.runtime.spark_session.local_session``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import typing
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping, Sequence
+
+from mlc.compiler import ir as ir_module
+from mlc.compiler.ir import IR
+
+
+# ----------------------------------------------------------------------------------------- IR
+
+def ir_from_json(data: Mapping[str, Any]) -> IR:
+    """The IR dataclasses from a parsed ``mldl.json`` (the inverse of ``to_jsonable``)."""
+    return _build(IR, data)
+
+
+def _build(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _build(args[0], value) if args else value
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp, vars(ir_module))
+        kwargs = {}
+        for f in dataclasses.fields(tp):
+            if f.name in value:
+                kwargs[f.name] = _build(hints[f.name], value[f.name])
+        return tp(**kwargs)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            inner = args[0]
+            if typing.get_origin(inner) is tuple and isinstance(value, dict):
+                return tuple((k, _freeze(v)) for k, v in value.items())   # key/value pairs
+            return tuple(_build(inner, v) for v in value)
+        return tuple(_build(a, v) for a, v in zip(args, value))
+    return value
+
+
+def _freeze(value: Any) -> Any:
+    """Nested pairs (``resources.limits``: serialised as ``[[key, value], ...]``) back to tuples of
+    pairs; any other list stays a list."""
+    if isinstance(value, dict):
+        return tuple((k, _freeze(v)) for k, v in value.items())
+    if (isinstance(value, list) and value
+            and all(isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) for v in value)):
+        return tuple((k, _freeze(v)) for k, v in value)
+    return value
+
+
+def load_ir(mldl_path: str) -> IR:
+    with open(mldl_path, encoding="utf-8") as fh:
+        return ir_from_json(json.load(fh))
+
+
+# ------------------------------------------------------------------------------------ features
+
+def compute_snapshots(spark: Any, ir: IR, spec_dir: str, as_of: Any,
+                      inputs: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``{group: snapshot DataFrame}`` for every feature group, as of ``as_of`` (UTC datetime or
+    int unix seconds). Each source is read once."""
+    from mlc.runtime.feature_groups import snapshot
+    from mlc.runtime.sources import read_source
+
+    by_name = {s.name: s for s in ir.sources}
+    frames: dict[str, Any] = {}
+    out = {}
+    for group in ir.feature_groups:
+        source = by_name[group.source]
+        if source.name not in frames:
+            frames[source.name] = read_source(spark, source, spec_dir, (inputs or {}).get(source.name))
+        out[group.name] = snapshot(frames[source.name], group, source.event_time, as_of)
+    return out
+
+
+def default_as_of(spark: Any, ir: IR, spec_dir: str, inputs: Mapping[str, str] | None = None) -> datetime | None:
+    """The latest event time over the feature groups' sources, plus one microsecond."""
+    from pyspark.sql import functions as F
+
+    from mlc.runtime.feature_groups import _micros
+    from mlc.runtime.sources import read_source
+
+    by_name = {s.name: s for s in ir.sources}
+    latest = None
+    for name in sorted({g.source for g in ir.feature_groups}):
+        source = by_name[name]
+        df = read_source(spark, source, spec_dir, (inputs or {}).get(name))
+        value = df.select(F.max(_micros(df, source.event_time))).collect()[0][0]
+        if value is not None and (latest is None or value > latest):
+            latest = value
+    if latest is None:
+        return None
+    return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=latest + 1)
+
+
+def write_snapshots(snapshots: Mapping[str, Any], out_dir: str) -> None:
+    for name in sorted(snapshots):
+        snapshots[name].write.mode("overwrite").parquet(os.path.join(out_dir, name))
+
+
+# ---------------------------------------------------------------------------------------- main
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="mlc offline feature job: feature snapshots and training sets")
+    p.add_argument("--as-of", help="snapshot time, ISO-8601 (naive = UTC); default: latest event time + 1us")
+    p.add_argument("--input", action="append", default=[], metavar="SOURCE=PATH",
+                   help="override a source's data location (repeatable)")
+    p.add_argument("--output", required=True, metavar="DIR")
+    p.add_argument("--step", choices=("features", "training", "all"), default="all")
+    p.add_argument("--spec", help="compile this spec instead of reading mldl.json")
+    p.add_argument("--env", help="environment overlay for --spec")
+    return p
+
+
+def _overrides(items: Sequence[str], ir: IR, parser: argparse.ArgumentParser) -> dict[str, str]:
+    names = {s.name for s in ir.sources}
+    out = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            parser.error(f"--input expects SOURCE=PATH, got {item!r}")
+        if name not in names:
+            parser.error(f"--input: unknown source `{name}` (sources: {', '.join(sorted(names))})")
+        out[name] = path if "://" in path else os.path.abspath(path)
+    return out
+
+
+def _session() -> Any:
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    from mlc.runtime.spark_session import local_session
+
+    return local_session("mlc-feature-job")
+
+
+def main(argv: Sequence[str] | None = None, *, spec_dir: str, mldl_path: str | None = None,
+         spark: Any = None) -> int:
+    from mlc.backends.preprocess import render
+    from mlc.runtime.fitting import fit, fitted_from_ir, with_fitted
+    from mlc.runtime.preprocess import module_from_text
+    from mlc.runtime.training_set import parse_time, training_sets, write_training_sets
+
+    parser = _parser()
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.spec:
+        from mlc.compiler.pipeline import build
+
+        result = build(args.spec, args.env)
+        if not result.ok:
+            for d in result.diagnostics:
+                sys.stderr.write(f"{d}\n")
+            return 1
+        ir = result.ir
+        spec_dir = os.path.dirname(os.path.abspath(args.spec))
+    else:
+        if not mldl_path:
+            parser.error("no mldl.json given: pass --spec PATH")
+        ir = load_ir(mldl_path)
+    inputs = _overrides(args.input, ir, parser)
+    spark = spark or _session()
+    out = os.path.abspath(args.output)
+
+    if args.step in ("features", "all") and ir.feature_groups:
+        as_of = parse_time(args.as_of) if args.as_of else default_as_of(spark, ir, spec_dir, inputs)
+        if as_of is None:
+            sys.stderr.write("no events in the feature groups' sources: no snapshots written\n")
+        else:
+            write_snapshots(compute_snapshots(spark, ir, spec_dir, as_of, inputs), os.path.join(out, "features"))
+            sys.stderr.write(f"wrote {len(ir.feature_groups)} feature snapshot(s) as of {as_of.isoformat()}\n")
+
+    if args.step in ("training", "all") and ir.models:
+        module = module_from_text(render(ir))
+        if any(a.fitted is None for a in ir.analyzers):
+            from mlc.runtime.training_set import labelled_features
+
+            model = ir.models[0]
+            sys.stderr.write(f"analyzers not fitted in the IR: fitting them on the labelled rows of `{model.name}`\n")
+            ir = with_fitted(ir, fit(ir, module, labelled_features(spark, ir, model, spec_dir, inputs)))
+        sets = training_sets(spark, ir, module, fitted_from_ir(ir), spec_dir, inputs)
+        write_training_sets(sets, os.path.join(out, "training"))
+        sys.stderr.write(f"wrote {len(sets)} training set(s)\n")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main(sys.argv[1:], spec_dir=os.getcwd(), mldl_path=os.environ.get("MLC_MLDL")))
