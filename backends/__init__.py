@@ -14,6 +14,7 @@ from typing import Callable
 BACKENDS: tuple[tuple[str, str], ...] = (
     ("mldl", "mlc.backends.mldl"),
     ("preprocess", "mlc.backends.preprocess"),
+    ("spark", "mlc.backends.spark"),
 )
 
 
