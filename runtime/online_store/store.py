@@ -37,7 +37,8 @@ class OnlineStore(Protocol):
 
 
 def open_store(url: str, timeout: float = 0.05) -> OnlineStore:
-    """A store from its URL: ``sqlite:PATH`` (``sqlite:///abs/path`` also accepted).
+    """A store from its URL: ``sqlite:PATH`` (``sqlite:///abs/path`` also accepted) or
+    ``redis://HOST:PORT/DB`` (``rediss://`` for TLS; needs ``pip install 'mlc[serve]'``).
     ``timeout`` (seconds) bounds lock waits and each read/write."""
     if url.startswith("sqlite:"):
         from mlc.runtime.online_store.sqlite_store import SqliteStore
@@ -49,6 +50,7 @@ def open_store(url: str, timeout: float = 0.05) -> OnlineStore:
             raise StoreError(f"online store URL `{url}` has no path: use sqlite:PATH")
         return SqliteStore(path, timeout=timeout)
     if url.startswith(("redis://", "rediss://")):
-        raise StoreError(f"online store `{url}`: the Redis backend is not available yet (it lands in a later "
-                         "release); use sqlite:PATH")
-    raise StoreError(f"unknown online store URL `{url}`: expected sqlite:PATH")
+        from mlc.runtime.online_store.redis_store import RedisStore
+
+        return RedisStore(url, timeout=timeout)
+    raise StoreError(f"unknown online store URL `{url}`: expected sqlite:PATH or redis://HOST:PORT/DB")

@@ -237,8 +237,9 @@ def test_sqlite_persists_across_connections(tmp_path):
 
 
 def test_open_store_urls(tmp_path):
-    with pytest.raises(StoreError, match="later"):
-        open_store("redis://localhost:6379/0")
+    redis_store = open_store("redis://localhost:6379/0", timeout=0.2)     # lazy: no connection yet
+    assert type(redis_store).__name__ == "RedisStore" and redis_store.timeout == 0.2
+    redis_store.close()
     with pytest.raises(StoreError, match="unknown"):
         open_store("memcached://x")
     with pytest.raises(StoreError):
@@ -402,3 +403,176 @@ def test_statement_deadline_interrupts_slow_reads(store):
         store.get_many([f"k{i}" for i in range(3000)])
     store.timeout = 1.0
     assert store.get_many(["k1"]) == [b"v"]
+
+
+# --- every backend (SQLite and a real Redis) -------------------------------------------------
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend_store(request, tmp_path):
+    """The same store-level behaviour on each backend; Redis is flushed before every test."""
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:{tmp_path / 'online.db'}", timeout=1.0)
+    else:
+        url = request.getfixturevalue("redis_url")
+        s = open_store(url, timeout=1.0)
+        s.client.flushdb()
+    s.backend = request.param
+    yield s
+    s.close()
+
+
+def _reads(store):
+    """How many store reads (SQLite statements / Redis MGET commands) were issued so far."""
+    if store.backend == "redis":
+        return store.client.info("commandstats").get("cmdstat_mget", {}).get("calls", 0)
+    return store._reads
+
+
+def _count_reads(store):
+    if store.backend == "sqlite":
+        store._reads = 0
+
+        def trace(statement):
+            store._reads += 1
+        store.connection.set_trace_callback(trace)
+    return _reads(store)
+
+
+def _ttl_of(store, key):
+    if store.backend == "redis":
+        return store.client.ttl(key)
+    (expires,) = store.connection.execute("SELECT expires_at FROM online_features WHERE key = ?", (key,)).fetchone()
+    return None if expires is None else (expires - time.time() * 1000) / 1000
+
+
+def test_backend_round_trip_through_retrieval(backend_store, ir):
+    _seed(backend_store, ir)
+    r = get_features(backend_store, ir, ["rider_activity", "rider_profile"], {"rider_id": [1, 2, 3, 4, None]}, "prod")
+    assert not r.degraded and r.errors == 0
+    c = {k: v.to_list() for k, v in r.columns.items()}
+    assert c["rider_activity.deliveries_1h"] == [3, 0, None, None, None]
+    assert c["rider_activity.avg_eta_1h"] == [12.5, None, None, None, None]
+    assert c["rider_profile.last_city_7d"] == ["beijing", None, None, None, None]
+    assert c["rider_profile.last_ts_7d"] == [1_700_000_000_000_000, None, 5, None, None]
+    assert r.columns["rider_activity.deliveries_1d"].data.dtype == np.int64
+
+
+def test_backend_put_is_idempotent(backend_store, ir):
+    activity = ir.group("rider_activity")
+    rows = [((1,), (3, 10, 12.5, 11.0)), ((2,), (0, 4, None, 9.5))]
+    for _ in range(3):
+        assert put_features(backend_store, activity, "prod", rows) == 2
+    put_features(backend_store, activity, "prod", [((2,), (1, 1, 1.0, 1.0))])
+    r = get_features(backend_store, ir, ["rider_activity"], {"rider_id": [1, 2]}, "prod")
+    assert r.columns["rider_activity.deliveries_1h"].to_list() == [3, 1]
+    if backend_store.backend == "redis":
+        assert backend_store.client.dbsize() == 2
+    else:
+        assert backend_store.connection.execute("SELECT count(*) FROM online_features").fetchone() == (2,)
+    backend_store.put_many([("a", b"1")])
+    backend_store.put_many([("a", b"1")])
+    assert backend_store.get_many(["a", "a"]) == [b"1", b"1"]
+
+
+def test_backend_ttl_is_applied(backend_store, ir):
+    profile = ir.group("rider_profile")                 # ttl: 2d
+    put_features(backend_store, profile, "prod", [((1,), ("x", 1))])
+    ttl = _ttl_of(backend_store, record_key(profile, "prod", (1,)))
+    assert 0 < ttl <= 2 * 86400
+    backend_store.put_many([("short", b"1")], ttl_seconds=30)
+    assert 0 < _ttl_of(backend_store, "short") <= 30
+    backend_store.put_many([("forever", b"2")])
+    assert _ttl_of(backend_store, "forever") in (None, -1)   # Redis: -1 = no expiry
+    backend_store.put_many([("short", b"3")], ttl_seconds=60)   # a re-put refreshes the TTL
+    assert 30 < _ttl_of(backend_store, "short") <= 60
+    assert backend_store.get_many(["short", "forever"]) == [b"3", b"2"]
+    with pytest.raises(ValueError):
+        backend_store.put_many([("x", b"")], ttl_seconds=0)
+
+
+def test_backend_missing_keys(backend_store, ir):
+    backend_store.put_many([("k1", b"v1"), ("k3", b"")])
+    assert backend_store.get_many(["k0", "k1", "k2", "k3", "k1"]) == [None, b"v1", None, b"", b"v1"]
+    assert backend_store.get_many([]) == []
+    r = get_features(backend_store, ir, ["rider_activity", "rider_profile"], {"rider_id": [7, 8]}, "prod")
+    assert not r.degraded and r.errors == 0
+    assert all(not v.valid.any() for v in r.columns.values())
+
+
+def test_backend_n_by_g_read_is_one_round_trip(backend_store, ir):
+    _seed(backend_store, ir)
+    before = _count_reads(backend_store)
+    r = get_features(backend_store, ir, ["rider_activity", "rider_profile"], {"rider_id": list(range(40))}, "prod")
+    after = _reads(backend_store)
+    if backend_store.backend == "sqlite":
+        backend_store.connection.set_trace_callback(None)
+    assert after - before == 1                        # 40 entities x 2 groups: one query / one MGET
+    assert not r.degraded
+    assert r.columns["rider_activity.deliveries_1h"].to_list()[:3] == [None, 3, 0]
+
+
+def test_backend_large_batches(backend_store):
+    backend_store.put_many([(f"k{i}", b"v") for i in range(2000)], ttl_seconds=3600)
+    assert backend_store.get_many([f"k{i}" for i in range(2100)]) == [b"v"] * 2000 + [None] * 100
+
+
+# --- Redis only ------------------------------------------------------------------------------
+
+def _closed_port():
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]               # nothing listens there once the socket closes
+
+
+def test_unreachable_redis_degrades_quickly(ir):
+    from mlc.runtime.online_store import StoreTimeout  # noqa: F401  (part of the StoreError family)
+
+    s = open_store(f"redis://127.0.0.1:{_closed_port()}/0", timeout=0.2)
+    started = time.monotonic()
+    r = get_features(s, ir, ["rider_activity", "rider_profile"], {"rider_id": [1, 2, 3]}, "prod")
+    assert time.monotonic() - started < 1.0
+    _assert_degraded(r, 3)
+    with pytest.raises(StoreError):
+        s.get_many(["k"])
+    with pytest.raises(StoreError):
+        s.put_many([("k", b"v")], ttl_seconds=10)
+    s.close()
+
+
+def test_silent_redis_raises_store_timeout(ir):
+    """A server that accepts connections but never answers: the read timeout bounds the call."""
+    import socket
+
+    from mlc.runtime.online_store import StoreTimeout
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)                            # the kernel completes the handshake; nobody replies
+        s = open_store(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", timeout=0.2)
+        started = time.monotonic()
+        with pytest.raises(StoreTimeout):
+            s.get_many(["k"])
+        r = get_features(s, ir, ["rider_activity"], {"rider_id": [1]}, "prod")
+        assert time.monotonic() - started < 2.0
+        assert r.degraded and r.errors == 1
+        s.close()
+
+
+def test_redis_get_many_is_one_mget_and_put_is_one_pipeline(redis_url):
+    backend_store = open_store(redis_url, timeout=1.0)
+    backend_store.client.flushdb()
+    stats = lambda: backend_store.client.info("commandstats")  # noqa: E731
+    before = stats()
+    backend_store.put_many([(f"k{i}", b"v") for i in range(5)], ttl_seconds=10)
+    after = stats()
+    calls = lambda s, c: s.get(f"cmdstat_{c}", {}).get("calls", 0)  # noqa: E731
+    assert calls(after, "set") - calls(before, "set") == 5
+    assert calls(after, "multi") == calls(before, "multi")          # transaction=False
+    before = stats()
+    assert backend_store.get_many(["k1", "x", "k4"]) == [b"v", None, b"v"]
+    after = stats()
+    assert calls(after, "mget") - calls(before, "mget") == 1
+    assert calls(after, "get") == calls(before, "get")
+    backend_store.close()
