@@ -95,6 +95,15 @@ def _prepared(args: Any, report, app: str) -> tuple[Any, Any, Any, Any] | None:
         return None
 
 
+def _reported(exc: BaseException, report, sources) -> int:
+    """Report a data, store or Spark failure as a diagnostic (exit 1); re-raise anything else."""
+    problem = exc if isinstance(exc, RuntimeProblem) else (_spark_failure(exc) or _store_failure(exc))
+    if problem is None:
+        raise exc
+    report([problem.diagnostic], sources, "text")
+    return 1
+
+
 def _spark_failure(exc: BaseException) -> RuntimeProblem | None:
     """A data problem Spark raised while running (malformed rows, schema mismatches), as a
     diagnostic; None for anything that is not a Spark error (a bug keeps its traceback)."""
@@ -123,11 +132,7 @@ def cmd_fit(args: Any, report) -> int:
     try:
         result.ir = fitted_ir(result.ir, module, df)
     except Exception as exc:
-        problem = _spark_failure(exc)
-        if problem is None:
-            raise
-        report([problem.diagnostic], result.sources, "text")
-        return 1
+        return _reported(exc, report, result.sources)
     write_tree(artifact_tree(result), args.out)
     for analyzer in result.ir.analyzers:
         summary = ", ".join(f"{k}={_short(v)}" for k, v in (analyzer.fitted or ()))
@@ -154,11 +159,7 @@ def cmd_check_parity(args: Any, report) -> int:
         ir = fitted_ir(result.ir, module, df)
         outcome = parity_check.check(spark, ir, module, df, args.rows, fitted_from_ir(ir))
     except Exception as exc:
-        problem = _spark_failure(exc)
-        if problem is None:
-            raise
-        report([problem.diagnostic], result.sources, "text")
-        return 1
+        return _reported(exc, report, result.sources)
     sys.stdout.write(render_report(outcome))
     return 0 if outcome.ok else 1
 
@@ -233,15 +234,8 @@ def cmd_materialize(args: Any, report) -> int:
         store = args.store or default_store_url(args.spec)
         counts = materialize(spark, result.ir, os.path.dirname(os.path.abspath(args.spec)), store,
                              args.namespace or result.ir.name, as_of, incremental=args.incremental)
-    except RuntimeProblem as problem:
-        report([problem.diagnostic], result.sources, "text")
-        return 1
     except Exception as exc:
-        problem = _spark_failure(exc) or _store_failure(exc)
-        if problem is None:
-            raise
-        report([problem.diagnostic], result.sources, "text")
-        return 1
+        return _reported(exc, report, result.sources)
     for group, count in counts.items():
         sys.stderr.write(f"materialized {group}: {count} entities\n")
     sys.stderr.write(f"store: {store}\n")
@@ -277,15 +271,8 @@ def cmd_features_get(args: Any, report) -> int:
     try:
         keys = [_parse_key(text, group) for text in args.keys]
         store = open_store(args.store or default_store_url(args.spec), timeout=args.timeout)
-    except RuntimeProblem as problem:
-        report([problem.diagnostic], result.sources, "text")
-        return 1
     except Exception as exc:
-        problem = _store_failure(exc)
-        if problem is None:
-            raise
-        report([problem.diagnostic], result.sources, "text")
-        return 1
+        return _reported(exc, report, result.sources)
     rows = {k.name: [key[i] for key in keys] for i, k in enumerate(group.keys)}
     fetched = get_features(store, result.ir, [group.name], rows, args.namespace or result.ir.name)
     store.close()
@@ -351,15 +338,8 @@ def cmd_run(args: Any, report) -> int:
         spark = local_session("mlc-run")
         spark.sparkContext.setLogLevel("OFF")
         code = feature_job.main(argv, spec_dir=os.path.dirname(os.path.abspath(args.spec)), spark=spark)
-    except RuntimeProblem as problem:
-        report([problem.diagnostic], result.sources, "text")
-        return 1
     except Exception as exc:
-        problem = _spark_failure(exc) or _store_failure(exc)
-        if problem is None:
-            raise
-        report([problem.diagnostic], result.sources, "text")
-        return 1
+        return _reported(exc, report, result.sources)
     if code == 0:
         sys.stderr.write(f"output: {output}\n")
     return code

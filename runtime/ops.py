@@ -27,6 +27,19 @@ BINARY_OPS = ("+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "and", 
 ANALYZERS = ("standardize", "min_max_scale", "vocabulary", "quantile_bucketize")
 
 
+def common_dtype(dtypes) -> str:
+    """The common type of operand dtypes under the language's promotions (mlc.dsl.types): the
+    `null` literal takes the other type, int64 with float64 gives float64."""
+    kinds = set(dtypes) - {"null"}
+    if not kinds:
+        return "null"
+    if kinds == {"int64", "float64"}:
+        return "float64"
+    if len(kinds) != 1:
+        raise TypeError(f"no common type for {sorted(kinds)}")
+    return kinds.pop()
+
+
 class Ops(Protocol):
     def input(self, name: str, dtype: str) -> Any:
         """A request input (online) or a column of the training data (offline)."""

@@ -112,11 +112,6 @@ def as_dtype(vec: Vec, dtype: str) -> Vec:
 
 def common_dtype(*vecs: Vec) -> str:
     """The common type of values (promotion rules of mlc.dsl.types)."""
-    kinds = {v.dtype for v in vecs} - {"null"}
-    if not kinds:
-        return "null"
-    if kinds == {"int64", "float64"}:
-        return "float64"
-    if len(kinds) != 1:
-        raise TypeError(f"no common type for {sorted(kinds)}")
-    return kinds.pop()
+    from mlc.runtime.ops import common_dtype as common
+
+    return common(v.dtype for v in vecs)

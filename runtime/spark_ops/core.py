@@ -106,11 +106,7 @@ def as_type(value: SVal, dtype: str) -> SVal:
 
 
 def common_type(*values: SVal) -> str:
-    kinds = {v.dtype for v in values} - {"null"}
-    if not kinds:
-        return "null"
-    if kinds == {"int64", "float64"}:
-        return "float64"
-    if len(kinds) != 1:
-        raise TypeError(f"no common type for {sorted(kinds)}")
-    return kinds.pop()
+    """The common type of values (promotion rules of mlc.dsl.types)."""
+    from mlc.runtime.ops import common_dtype as common
+
+    return common(v.dtype for v in values)

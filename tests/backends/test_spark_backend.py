@@ -187,7 +187,6 @@ def test_hostile_image_and_namespace_cannot_break_quoting(ir):
     assert conf["spark.kubernetes.namespace"] == HOSTILE
 
 
-@pytest.mark.skipif(shutil.which("sh") is None, reason="no sh")
 def test_submit_script_runs_with_exact_arguments(tmp_path):
     """Run submit.sh with a stub `spark-submit` that records its argv, hostile values included."""
     ir = hostile(compiled("ctr_criteo"))
