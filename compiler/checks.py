@@ -174,7 +174,7 @@ def _check_inputs(spec: S.Spec, report: Reporter) -> None:
             report.error("E5011", f"unknown dtype `{item.dtype}` for input `{name}`", path + ("dtype",),
                          hint=did_you_mean(item.dtype, ["bool", "int64", "float64", "string", "timestamp"], "dtypes"))
             continue
-        if item.default is not None and not _default_fits(dtype, item.default):
+        if item.default is not None and not default_fits(dtype, item.default):
             report.error("E5012", f"default {item.default!r} of input `{name}` is not a {dtype}", path + ("default",))
         if item.required and item.default is not None:
             report.warning("W5103", f"input `{name}` is required, so its default is never used", path + ("default",))
@@ -187,7 +187,7 @@ def _check_inputs(spec: S.Spec, report: Reporter) -> None:
                              hint=f"add `{key}` under `preprocess.inputs`")
 
 
-def _default_fits(dtype: str, value: object) -> bool:
+def default_fits(dtype: str, value: object) -> bool:
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return False  # NaN and infinities cannot be written to mldl.json
     if dtype == "bool":

@@ -56,6 +56,7 @@ CODES: dict[str, str] = {
     "E5028": "several workers without a distributed engine",
     "E5029": "variant pins both a version and an alias",
     "E5030": "sparse input with an unknown number of ids",
+    "E5031": "feature-group default does not match the output's dtype",
     "E6002": "the build cannot be written",
     "E6003": "backends emitted conflicting or invalid paths",
     "E7001": "a command needs an optional dependency that is not installed",

@@ -128,6 +128,36 @@ def _check_group(spec: S.Spec, name: str, group: S.FeatureGroup, report: Reporte
             if duration_seconds(window):
                 outputs[f"{feature}_{window}"] = dtype
     typed.group_outputs[name] = outputs
+    _check_group_defaults(name, group, typed, report)
+
+
+def _check_group_defaults(name: str, group: S.FeatureGroup, typed: TypedExpressions, report: Reporter) -> None:
+    from mlc.compiler.suggest import did_you_mean
+
+    outputs = typed.group_outputs[name]
+    for target, value in group.defaults.items():
+        path = ("feature_groups", name, "defaults", target)
+        if target in group.features:
+            feature = typed.aggregations.get((name, target))
+            dtype = str(feature.dtype) if feature is not None else None
+        elif target in outputs:
+            dtype = outputs[target]
+        else:
+            report.error("E5002", f"default for `{target}`, which is neither a feature nor an output of "
+                         f"feature group `{name}`", path, at_key=True,
+                         hint=did_you_mean(target, [*group.features, *outputs], "features and outputs"))
+            continue
+        if dtype is not None and value is not None and not group_default_fits(dtype, value):
+            report.error("E5031", f"default {value!r} of `{target}` in feature group `{name}` is not a {dtype}",
+                         path, hint="timestamp defaults are ISO-8601 UTC text" if dtype == "timestamp" else None)
+
+
+def group_default_fits(dtype: str, value: object) -> bool:
+    from mlc.compiler.checks import default_fits
+
+    if dtype == "timestamp":
+        return isinstance(value, str) and default_fits(dtype, value)
+    return default_fits(dtype, value)
 
 
 def _check_derived(spec: S.Spec, report: Reporter, typed: TypedExpressions) -> None:

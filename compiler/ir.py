@@ -70,6 +70,9 @@ class FeatureGroupIR:
     outputs: tuple[Column, ...]    # `<feature>_<window>`, in aggregation-major order
     ttl_seconds: int | None
     online: bool
+    # output -> value when the aggregation has none (entity/event missing, store down); only
+    # outputs with a non-null default, in `outputs` order; timestamps as unix microseconds
+    defaults: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import posixpath
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from mlc.compiler import ir as I
 from mlc.compiler.checks import served_models
 from mlc.compiler.expressions import TypedExpressions
-from mlc.compiler.names import canonical_timestamp, duration_seconds
+from mlc.compiler.names import canonical_timestamp, duration_seconds, parse_timestamp
 from mlc.schemas import spec as S
 
 ANALYZERS = ("standardize", "min_max_scale", "vocabulary", "quantile_bucketize")
@@ -110,7 +111,35 @@ def _group(spec: S.Spec, typed: TypedExpressions, name: str, group: S.FeatureGro
         filter_source=to_source(filter_tree) if filter_tree is not None else None,
         aggregations=tuple(aggregations), outputs=outputs,
         ttl_seconds=duration_seconds(group.ttl) if group.ttl else None, online=group.online,
+        defaults=_group_defaults(group, aggregations, windows),
     )
+
+
+ZERO_WHEN_EMPTY = ("count", "approx_count_distinct")
+
+
+def _group_defaults(group: S.FeatureGroup, aggregations: list, windows: tuple) -> tuple[tuple[str, Any], ...]:
+    """Every output's value when its aggregation has none: the spec's default for the output,
+    else for its feature, else 0 for counts; outputs whose default is null are left out."""
+    out = []
+    for agg in aggregations:
+        for w in windows:
+            output = f"{agg.name}_{w.name}"
+            value = group.defaults.get(output, group.defaults.get(agg.name))
+            if value is None and agg.function in ZERO_WHEN_EMPTY:
+                value = 0
+            if value is not None:
+                out.append((output, _typed_default(value, agg.dtype)))
+    return tuple(out)
+
+
+def _typed_default(value: Any, dtype: str) -> Any:
+    if dtype == "float64":
+        return float(value)
+    if dtype == "timestamp":
+        delta = parse_timestamp(value) - datetime(1970, 1, 1, tzinfo=timezone.utc)
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return value
 
 
 # ---------------------------------------------------------------- preprocess

@@ -8,8 +8,10 @@ Window convention (both functions): at time ``T`` an event with event time ``t``
 event exactly at ``T`` never counts (no leakage) and an event exactly ``w`` before ``T`` does.
 Times compare at microsecond precision; an ``int64`` event/label time is unix seconds.
 
-Defaults: an entity with no (filtered) event in a window gets ``count`` 0 and
-``approx_count_distinct`` 0; every other aggregation is null there. ``sum/avg/min/max`` and
+Defaults: where an aggregation has no value (no filtered event in the window, or ``last`` of a
+null) the output takes its default from ``group.defaults``: the spec's ``defaults``, else 0 for
+``count`` and ``approx_count_distinct``, else null. The online retrieval applies the same
+defaults to missing records, so training and serving agree. ``sum/avg/min/max`` and
 ``approx_count_distinct`` skip null argument values. ``last(x)`` is ``x`` of the latest event in
 the window; ties on event time are broken by the largest ``x`` (null lowest).
 
@@ -127,6 +129,7 @@ def _aggregates(group: FeatureGroupIR, now: Any, name: Any) -> list:
 
     t = F.col(_T)
     dtypes = {o.name: o.dtype for o in group.outputs}
+    defaults = dict(group.defaults)
     exprs = []
     for j, agg in enumerate(group.aggregations):
         arg = F.col(_ARG.format(j)) if agg.argument is not None else None
@@ -151,8 +154,21 @@ def _aggregates(group: FeatureGroupIR, now: Any, name: Any) -> list:
                 value = F.approx_count_distinct(F.when(in_w, arg))
             else:
                 raise ValueError(f"unknown aggregation `{f}` in feature group `{group.name}`")
-            exprs.append(value.cast(SPARK_TYPES[dtypes[output]]).alias(name(output)))
+            value = value.cast(SPARK_TYPES[dtypes[output]])
+            if output in defaults:
+                value = F.coalesce(value, _default_literal(defaults[output], dtypes[output]))
+            exprs.append(value.alias(name(output)))
     return exprs
+
+
+def _default_literal(value: Any, dtype: str) -> Any:
+    from pyspark.sql import functions as F
+
+    from mlc.runtime.spark_ops.core import SPARK_TYPES
+
+    if dtype == "timestamp":
+        return F.timestamp_micros(F.lit(int(value)))
+    return F.lit(value).cast(SPARK_TYPES[dtype])
 
 
 def _ordered(group: FeatureGroupIR, exprs: list) -> list:

@@ -85,6 +85,12 @@ class FeatureGroup(Strict):
     filter: Optional[Expression] = None
     ttl: Optional[Duration] = Field(default=None, description="How long an online record stays valid.")
     online: bool = True
+    defaults: dict[str, Scalar] = Field(
+        default_factory=dict,
+        description="Feature name (all its windows) or output name (`<feature>_<window>`) -> the value used "
+                    "when the aggregation has none: no event in the window, an entity missing from the "
+                    "online store, or the store unreachable. Offline and online alike. `count()` and "
+                    "`approx_count_distinct()` default to 0, everything else to null.")
     description: Optional[str] = None
 
 

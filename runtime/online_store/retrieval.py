@@ -6,13 +6,15 @@ so that ``:`` only ever separates components: ``%`` becomes ``%25`` and ``:`` be
 ``("a:b", "c") -> a%3Ab:c`` and ``("a", "b:c") -> a:b%3Ac`` never collide. Key parts are
 rendered by dtype: int64/timestamp as decimal integers (timestamps in microseconds), bool as
 ``1``/``0``, float64 with ``repr``, string as is (UTF-8). A row with a null key part is not
-looked up: its outputs are null.
+looked up. Outputs without a value (missing entity or record, a failed store, a null in the
+record) take the group's declared defaults (``FeatureGroupIR.defaults``: 0 for counts unless the
+spec says otherwise), exactly as the offline computation does; other outputs are null.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -28,8 +30,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class Retrieval:
     columns: dict[str, Vec]     # `group.output` -> column, one row per entity row
-    degraded: bool              # True when some outputs are null because the store failed
+    degraded: bool              # True when some outputs are defaults because the store failed
     errors: int                 # store calls / group decodes that failed
+    found: dict[str, np.ndarray] = field(default_factory=dict)   # group -> rows whose record was read
 
 
 def _escape(text: str) -> str:
@@ -80,7 +83,8 @@ def get_features(store: OnlineStore, ir: IR, groups: Sequence[str], entity_rows:
                  namespace: str) -> Retrieval:
     """Columns ``group.output`` for every entity row (``entity_rows``: key column -> values, all
     of one length), ready for ``mlc.runtime.preprocess.transform_numpy``. A store failure or
-    timeout never raises: the outputs are null, ``degraded`` is set and ``errors`` counted.
+    timeout never raises: the outputs take their defaults (else null), ``degraded`` is set and
+    ``errors`` counted.
     An unknown group or a missing key column is a caller error (``ValueError``)."""
     lengths = {len(v) for v in entity_rows.values()}
     if len(lengths) > 1:
@@ -120,19 +124,34 @@ def get_features(store: OnlineStore, ir: IR, groups: Sequence[str], entity_rows:
             errors, degraded, blobs = errors + 1, True, None
 
     out: dict[str, Vec] = {}
+    found: dict[str, np.ndarray] = {}
     for group, rows, start in plans:
         columns = _null_columns(group, n)
+        found[group.name] = np.zeros(n, dtype=bool)
         if blobs is not None and rows:
+            records = blobs[start:start + len(rows)]
             try:
-                decoded = codec.decode_many(group, blobs[start:start + len(rows)])
+                decoded = codec.decode_many(group, records)
             except codec.CodecError as err:
                 log.warning("online store records of `%s` unreadable: %s", group.name, err)
                 errors, degraded = errors + 1, True
             else:
                 index = np.asarray(rows, dtype=np.int64)
+                found[group.name][index] = [r is not None for r in records]
                 for name, vec in decoded.items():
                     columns[name].data[index] = vec.data
                     columns[name].valid[index] = vec.valid
+        _fill_defaults(group, columns)
         for name, vec in columns.items():
             out[f"{group.name}.{name}"] = vec
-    return Retrieval(out, degraded, errors)
+    return Retrieval(out, degraded, errors, found)
+
+
+def _fill_defaults(group: FeatureGroupIR, columns: dict[str, Vec]) -> None:
+    """Null outputs (missing entity, failed store, no value in the window) take the group's
+    declared defaults -- the same ones the offline computation applies."""
+    for name, value in group.defaults:
+        vec = columns[name]
+        if not vec.valid.all():
+            vec.data[~vec.valid] = value
+            vec.valid[:] = True

@@ -229,6 +229,27 @@ def test_e2006_zero_window(run):
     one(run, text, "E2006", "0d", "window `0d` must be longer than zero", None)
 
 
+def test_group_defaults_lower_to_every_output(run):
+    text = edit(("      avg_eta: avg(eta)\n", "      avg_eta: avg(eta)\n    defaults: {avg_eta: -1, deliveries_1d: 5}\n"))
+    result = run(text)
+    assert result.ok, result.diagnostics
+    defaults = dict(result.ir.group("rider_activity").defaults)
+    # counts default to 0; a feature default covers its windows, an output default wins
+    assert defaults == {"deliveries_1h": 0, "deliveries_1d": 5, "avg_eta_1h": -1.0, "avg_eta_1d": -1.0}
+    assert isinstance(defaults["avg_eta_1h"], float)
+
+
+def test_e5031_group_default_does_not_fit(run):
+    text = edit(("      avg_eta: avg(eta)\n", "      avg_eta: avg(eta)\n    defaults: {deliveries: none}\n"))
+    one(run, text, "E5031", "none}", "default 'none' of `deliveries` in feature group `rider_activity` is not a int64", None)
+
+
+def test_e5002_group_default_for_unknown_output(run):
+    text = edit(("      avg_eta: avg(eta)\n", "      avg_eta: avg(eta)\n    defaults: {avg_eta_2h: 0.0}\n"))
+    one(run, text, "E5002", "avg_eta_2h", "default for `avg_eta_2h`, which is neither a feature nor an output of "
+        "feature group `rider_activity`", "did you mean `avg_eta_1h`?")
+
+
 # --------------------------------------------------------------------- inputs
 
 

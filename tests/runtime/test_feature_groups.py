@@ -247,3 +247,39 @@ def test_point_in_time_multi_key_int64_times_matches_snapshot(spark, multi):
     _assert_values(rows[(1, "a", T0_S + 61)], snap[(1, "a")])
     # 61 s later: the event at T0 (eta 500, status zzz) now counts, and is the latest.
     assert rows[(1, "a", T0_S + 61)]["last_status_1h"] == "zzz"
+
+
+DEFAULTS_SPEC = MINIMAL_SPEC.replace("      avg_eta: avg(eta)\n", "      avg_eta: avg(eta)\n    defaults: {avg_eta: -1}\n")
+
+
+@pytest.fixture(scope="module")
+def with_defaults(tmp_path_factory):
+    return _group(tmp_path_factory, "defaults", DEFAULTS_SPEC)
+
+
+def test_declared_defaults_match_offline_and_online(spark, with_defaults, tmp_path):
+    """Training (point in time) and serving (snapshot -> store -> retrieval) give the same values
+    where an aggregation has none: an empty window, and an entity the store has never seen."""
+    from types import SimpleNamespace
+
+    from mlc.runtime.online_store.sqlite_store import SqliteStore
+    from mlc.runtime.online_store.retrieval import get_features, put_features
+
+    group = with_defaults
+    events = _events(spark)
+    at = T0 + timedelta(seconds=2 * D)                 # rider 1's events are all older than 1d
+    labels = spark.createDataFrame([("r1", 1, at), ("r2", 2, at), ("r3", 3, at)],
+                                   "id string, rider_id long, label_ts timestamp")
+    offline = {r["rider_id"]: tuple(r[n] for n in OUT)
+               for r in point_in_time(labels, "label_ts", events, group, "ts").collect()}
+    assert offline == {1: (0, 0, -1.0, -1.0), 2: (0, 0, -1.0, -1.0), 3: (0, 0, -1.0, -1.0)}
+
+    store = SqliteStore(str(tmp_path / "online.db"))
+    snap = snapshot(events, group, "ts", at).collect()
+    assert {r["rider_id"] for r in snap} == {1, 2}     # rider 3 has no record at all
+    put_features(store, group, "t", [((r["rider_id"],), tuple(r[o.name] for o in group.outputs)) for r in snap])
+    served = get_features(store, SimpleNamespace(group=lambda name: group), [group.name], {"rider_id": [1, 2, 3]}, "t")
+    store.close()
+    online = {rider: tuple(served.columns[n].to_list()[i] for n in OUT) for i, rider in enumerate([1, 2, 3])}
+    assert online == offline
+    assert served.found[group.name].tolist() == [True, True, False]

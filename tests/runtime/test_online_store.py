@@ -29,6 +29,8 @@ TWO_GROUPS_SPEC = MINIMAL_SPEC.replace("""      avg_eta: avg(eta)
     features:
       last_city: last(city)
       last_ts: max(ts)
+    defaults:
+      last_city: unknown
 """)
 FITTED = {"dist_z:standardize:0": {"mean": 0.0, "std": 1.0, "count": 1}}
 I64_MIN, I64_MAX = -(2 ** 63), 2 ** 63 - 1
@@ -277,10 +279,12 @@ def test_retrieval_n_entities_two_groups(store, ir):
                                "rider_activity.avg_eta_1h", "rider_activity.avg_eta_1d",
                                "rider_profile.last_city_7d", "rider_profile.last_ts_7d"]
     c = {k: v.to_list() for k, v in r.columns.items()}
-    assert c["rider_activity.deliveries_1h"] == [3, 0, None, None, None, 3]   # 4 lives in `staging` only
+    # missing entities (3, 4 lives in `staging` only) and null keys take the defaults: 0 for counts
+    assert c["rider_activity.deliveries_1h"] == [3, 0, 0, 0, 0, 3]
     assert c["rider_activity.avg_eta_1h"] == [12.5, None, None, None, None, 12.5]
     assert c["rider_activity.avg_eta_1d"] == [11.0, 9.5, None, None, None, 11.0]
-    assert c["rider_profile.last_city_7d"] == ["beijing", None, None, None, None, "beijing"]
+    # declared default: missing records and a null in a record alike
+    assert c["rider_profile.last_city_7d"] == ["beijing", "unknown", "unknown", "unknown", "unknown", "beijing"]
     assert c["rider_profile.last_ts_7d"] == [1_700_000_000_000_000, None, 5, None, None, 1_700_000_000_000_000]
     assert [r.columns[k].dtype for k in r.columns] == ["int64", "int64", "float64", "float64", "string", "timestamp"]
     assert r.columns["rider_activity.deliveries_1d"].data.dtype == np.int64
@@ -312,14 +316,17 @@ class _Exploding:
         pass
 
 
+ALL_DEFAULTS = {"rider_activity.deliveries_1h": 0, "rider_activity.deliveries_1d": 0,
+            "rider_activity.avg_eta_1h": None, "rider_activity.avg_eta_1d": None,
+            "rider_profile.last_city_7d": "unknown", "rider_profile.last_ts_7d": None}
+
+
 def _assert_degraded(r, n):
     assert r.degraded and r.errors == 1
-    assert len(r.columns) == 6
-    for vec in r.columns.values():
-        assert len(vec) == n and not vec.valid.any()
+    assert {k: v.to_list() for k, v in r.columns.items()} == {k: [v] * n for k, v in ALL_DEFAULTS.items()}
 
 
-def test_broken_store_degrades_to_nulls(ir):
+def test_broken_store_degrades_to_defaults(ir):
     r = get_features(_Exploding(), ir, ["rider_activity", "rider_profile"], {"rider_id": [1, 2, 3]}, "prod")
     _assert_degraded(r, 3)
 
@@ -371,7 +378,7 @@ def test_corrupt_record_degrades_only_its_group(store, ir):
     store.put_many([(record_key(activity, "prod", (1,)), b"\x01garbage")])
     r = get_features(store, ir, ["rider_activity", "rider_profile"], {"rider_id": [1, 3]}, "prod")
     assert r.degraded and r.errors == 1
-    assert r.columns["rider_activity.deliveries_1h"].to_list() == [None, None]
+    assert r.columns["rider_activity.deliveries_1h"].to_list() == [0, 0]        # defaults
     assert r.columns["rider_profile.last_ts_7d"].to_list() == [1_700_000_000_000_000, 5]
 
 
@@ -390,7 +397,9 @@ def test_group_ttl_is_applied_on_write(tmp_path, ir):
     now[0] = 2 * 86400 - 1
     assert get_features(s, ir, ["rider_profile"], {"rider_id": [1]}, "prod").columns["rider_profile.last_city_7d"].to_list() == ["x"]
     now[0] = 2 * 86400
-    assert get_features(s, ir, ["rider_profile"], {"rider_id": [1]}, "prod").columns["rider_profile.last_city_7d"].to_list() == [None]
+    expired = get_features(s, ir, ["rider_profile"], {"rider_id": [1]}, "prod")
+    assert expired.columns["rider_profile.last_city_7d"].to_list() == ["unknown"]   # the default
+    assert expired.found["rider_profile"].tolist() == [False]
     s.close()
 
 
@@ -450,9 +459,11 @@ def test_backend_round_trip_through_retrieval(backend_store, ir):
     r = get_features(backend_store, ir, ["rider_activity", "rider_profile"], {"rider_id": [1, 2, 3, 4, None]}, "prod")
     assert not r.degraded and r.errors == 0
     c = {k: v.to_list() for k, v in r.columns.items()}
-    assert c["rider_activity.deliveries_1h"] == [3, 0, None, None, None]
+    assert c["rider_activity.deliveries_1h"] == [3, 0, 0, 0, 0]
     assert c["rider_activity.avg_eta_1h"] == [12.5, None, None, None, None]
-    assert c["rider_profile.last_city_7d"] == ["beijing", None, None, None, None]
+    assert c["rider_profile.last_city_7d"] == ["beijing", "unknown", "unknown", "unknown", "unknown"]
+    assert r.found["rider_activity"].tolist() == [True, True, False, False, False]
+    assert r.found["rider_profile"].tolist() == [True, False, True, False, False]
     assert c["rider_profile.last_ts_7d"] == [1_700_000_000_000_000, None, 5, None, None]
     assert r.columns["rider_activity.deliveries_1d"].data.dtype == np.int64
 
@@ -496,7 +507,8 @@ def test_backend_missing_keys(backend_store, ir):
     assert backend_store.get_many([]) == []
     r = get_features(backend_store, ir, ["rider_activity", "rider_profile"], {"rider_id": [7, 8]}, "prod")
     assert not r.degraded and r.errors == 0
-    assert all(not v.valid.any() for v in r.columns.values())
+    assert not any(f.any() for f in r.found.values())
+    assert {k: v.to_list() for k, v in r.columns.items()} == {k: [v] * 2 for k, v in ALL_DEFAULTS.items()}
 
 
 def test_backend_n_by_g_read_is_one_round_trip(backend_store, ir):
@@ -508,7 +520,8 @@ def test_backend_n_by_g_read_is_one_round_trip(backend_store, ir):
         backend_store.connection.set_trace_callback(None)
     assert after - before == 1                        # 40 entities x 2 groups: one query / one MGET
     assert not r.degraded
-    assert r.columns["rider_activity.deliveries_1h"].to_list()[:3] == [None, 3, 0]
+    assert r.columns["rider_activity.deliveries_1h"].to_list()[:3] == [0, 3, 0]
+    assert r.found["rider_activity"][:3].tolist() == [False, True, True]
 
 
 def test_backend_large_batches(backend_store):
