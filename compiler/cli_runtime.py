@@ -303,7 +303,9 @@ def _render_features(group: Any, keys: list[str], fetched: Any) -> str:
     width = max(len(n) for n in names + ["key"])
     lines = [f"{group.name} ({', '.join(k.name for k in group.keys)})" + ("  [DEGRADED: store error]" if fetched.degraded else "")]
     for i, key in enumerate(keys):
-        lines.append(f"  {key}:")
+        found = fetched.found.get(group.name)
+        missing = found is not None and not found[i] and not fetched.degraded
+        lines.append(f"  {key}:" + ("  (no record: defaults)" if missing else ""))
         for name in names:
             value = fetched.columns[f"{group.name}.{name}"].to_list()[i]
             shown = "null" if value is None else repr(value)

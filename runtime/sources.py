@@ -5,10 +5,15 @@
   error naming it. A value that does not parse as its dtype is a bad row: `on_bad_rows: fail`
   (default) stops with an error naming the column, the value and the line's other fields;
   `drop` removes such rows (``read_source`` records how many in ``LAST_DROPPED``).
-- Parquet and JSON lines: declared columns are selected by name and cast; a missing one is an
-  error naming it.
-- Catalog tables: ``spark.table``.
-CSV timestamps are ISO-8601 text (or the source's `timestamp_format`), read as UTC.
+- JSON lines: every declared column is read as text and then cast and checked exactly as for
+  CSV (bad values fail or are dropped and counted, the error names the column and value); a
+  line that is not a JSON object is a bad row too. A declared column that occurs in no line is
+  an error naming it.
+- Parquet and catalog (Hive) tables: the data's own column types are checked against the
+  declared dtypes (``TYPE_FITS``); a missing column or one of an incompatible type is an error
+  naming it, then the declared columns are selected by name and cast.
+CSV and JSON timestamps are ISO-8601 text (or the source's `timestamp_format`, CSV only) or unix
+seconds, read as UTC.
 """
 
 from __future__ import annotations
@@ -46,33 +51,91 @@ def read_source(spark: Any, source: Any, spec_dir: str, override: str | None = N
         kind = _kind_of_file(override, kind)
     options = dict(_get(source, "options") or ())
     if kind == "table":
-        return spark.table(_get(source, "location"))
+        return _checked_select(spark.table(_get(source, "location")), source)
     path = source_path(source, spec_dir, override)
     if kind == "csv":
         raw = (spark.read.option("header", str(options.get("header", True)).lower())
                .option("sep", options.get("delimiter", ",")).csv(path))
         return _typed_csv(raw, source, options)
-    raw = spark.read.json(path) if kind == "json" else spark.read.parquet(path)
-    return _select_declared(raw, source)
+    if kind == "json":
+        return _typed_json(spark, path, source, options)
+    return _checked_select(spark.read.parquet(path), source)
 
 
 def _missing(raw: Any, source: Any) -> None:
+    _missing_names(raw.columns, source)
+
+
+def _missing_names(columns: Any, source: Any) -> None:
     from mlc.compiler.suggest import did_you_mean
 
     for name, _ in _declared(source):
-        if name not in raw.columns:
-            hint = did_you_mean(name, raw.columns, "columns in the data") or ""
+        if name not in columns:
+            hint = did_you_mean(name, sorted(columns), "columns in the data") or ""
             raise SourceError(f"source `{_get(source, 'name')}`: declared column `{name}` is not in the data. {hint}".strip())
 
 
-def _select_declared(raw: Any, source: Any) -> Any:
+# Spark types a declared dtype accepts (the value is then cast to the dtype exactly).
+TYPE_FITS = {
+    "bool": ("boolean",),
+    "int64": ("tinyint", "smallint", "int", "bigint"),
+    "float64": ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal"),
+    "string": ("string", "varchar", "char"),
+    "timestamp": ("timestamp", "timestamp_ntz", "date"),
+}
+
+
+def _checked_select(raw: Any, source: Any) -> Any:
+    """Declared columns by name, after checking the data's types fit the declared dtypes."""
     from pyspark.sql import functions as F
 
     declared = _declared(source)
     if not declared:
         return raw
     _missing(raw, source)
+    types = {f.name: f.dataType.simpleString() for f in raw.schema.fields}
+    for name, dtype in declared:
+        actual = types[name]
+        if dtype in TYPE_FITS and actual.split("(")[0] not in TYPE_FITS[dtype]:
+            raise SourceError(f"source `{_get(source, 'name')}`: column `{name}` is {actual} in the data, "
+                              f"but the spec declares {dtype}")
     return raw.select(*[F.col(f"`{n}`").cast(SPARK_SQL_TYPES[t]).alias(n) for n, t in declared])
+
+
+def _typed_json(spark: Any, path: str, source: Any, options: dict) -> Any:
+    """JSON lines: each line parsed with every declared column as TEXT (``from_json``), then
+    cast and checked exactly like CSV (so bad values are reported the same way). A line that is
+    not a JSON object is a bad row too. One extra aggregation finds unparseable lines and which
+    declared columns occur at all."""
+    from pyspark.sql import functions as F
+
+    declared = _declared(source)
+    if not declared:
+        return spark.read.json(path)
+    lines = spark.read.text(path).where(F.trim(F.col("value")) != "")
+    keys = F.json_object_keys(F.col("value"))
+    malformed = keys.isNull()
+    stats = lines.agg(F.count(F.when(malformed, 1)).alias("malformed"),
+                      *[F.max(F.coalesce(F.array_contains(keys, n), F.lit(False))).alias(f"p{i}")
+                        for i, (n, _) in enumerate(declared)]).first()
+    if not all(stats[f"p{i}"] for i in range(len(declared))):
+        (names,) = lines.where(~malformed).agg(F.array_distinct(F.flatten(F.collect_set(keys)))).first()
+        _missing_names(names or [], source)
+    name = _get(source, "name")
+    if stats["malformed"]:
+        if options.get("on_bad_rows") != "drop":
+            (line,) = lines.where(malformed).select("value").limit(1).first()
+            shown = line if len(line) <= 200 else line[:200] + "..."
+            raise SourceError(f"source `{name}`: a line is not a JSON object: {shown} "
+                              "(set `on_bad_rows: drop` to skip such rows)")
+        lines = lines.where(~malformed)
+    schema = ", ".join(f"`{n.replace('`', '``')}`: string" for n, _ in declared)
+    parsed = lines.select(F.from_json(F.col("value"), f"struct<{schema}>").alias("__mlc_json"))
+    raw = parsed.select(*[F.col("__mlc_json").getField(n).alias(n) for n, _ in declared])
+    typed = _typed_csv(raw, source, options)
+    if options.get("on_bad_rows") == "drop":
+        LAST_DROPPED[name] = LAST_DROPPED.get(name, 0) + int(stats["malformed"])
+    return typed
 
 
 def _typed_csv(raw: Any, source: Any, options: dict) -> Any:

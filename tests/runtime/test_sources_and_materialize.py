@@ -82,7 +82,8 @@ def test_materialize_then_retrieve_matches_the_snapshot(spark, tmp_path):
     store = open_store(url)
     got = get_features(store, ir, ["rider_activity"], {"rider_id": [7, 8, 99]}, "demo")
     assert not got.degraded
-    assert got.columns["rider_activity.deliveries_1h"].to_list() == [2, 0, None]
+    assert got.columns["rider_activity.deliveries_1h"].to_list() == [2, 0, 0]     # 99: no record, defaults
+    assert got.found["rider_activity"].tolist() == [True, True, False]
     assert got.columns["rider_activity.avg_eta_1d"].to_list() == [35.0, 20.0, None]
     snap = snapshot(read_source(spark, ir.sources[0], str(tmp_path)), ir.feature_groups[0], "ts", as_of)
     expected = {r["rider_id"]: r["deliveries_1d"] for r in snap.collect()}
@@ -120,7 +121,7 @@ def test_materialize_and_features_get_commands(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[:4] == ["rider_activity (rider_id)", "  7:", "    deliveries_1h  2",
                                               "    deliveries_1d  2"]
-    assert "  99:\n    deliveries_1h  null" in result.stdout
+    assert "  99:  (no record: defaults)\n    deliveries_1h  0\n" in result.stdout
     result = run_mlc("features", "get", "s.mlc.yaml", "rider_activty", "7", cwd=tmp_path)
     assert result.returncode == 1 and "did you mean `rider_activity`?" in result.stderr
     result = run_mlc("features", "get", "s.mlc.yaml", "rider_activity", "seven", cwd=tmp_path)
@@ -135,3 +136,70 @@ def test_run_command_writes_feature_snapshots(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "wrote 1 feature snapshot(s) as of 2024-06-01T11:00:00+00:00" in result.stderr
     assert list((tmp_path / "out" / "features" / "rider_activity").glob("*.parquet"))
+
+
+JSON_SPEC = MINIMAL_SPEC.replace("    kind: csv\n    path: data/orders.csv\n", "    kind: json\n    path: data/orders.jsonl\n")
+JSON_ROWS = [
+    '{"ts": "2024-06-01T10:00:00Z", "rider_id": 7, "eta": 30.0, "distance_km": 2.5, "city": "beijing", "status": "delivered", "extra": [1]}',
+    '{"ts": 1717236000, "rider_id": 7, "eta": 40, "distance_km": 3.0, "city": "beijing", "status": "delivered"}',
+    '{"ts": "2024-06-01T10:45:00Z", "rider_id": 8, "distance_km": 1.0, "city": "shanghai", "status": "cancelled"}',
+]
+
+
+def json_project(tmp_path: Path, lines, drop: bool = False) -> Path:
+    spec = JSON_SPEC.replace("    kind: json\n", "    kind: json\n    on_bad_rows: drop\n") if drop else JSON_SPEC
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "orders.jsonl").write_text("\n".join(lines) + "\n\n")
+    (tmp_path / "s.mlc.yaml").write_text(spec)
+    return tmp_path / "s.mlc.yaml"
+
+
+def test_json_lines_typed_by_name(spark, tmp_path):
+    from mlc.runtime.sources import read_source
+
+    df = read_source(spark, ir_of(json_project(tmp_path, JSON_ROWS)).sources[0], str(tmp_path))
+    assert dict(df.dtypes) == {"ts": "timestamp", "rider_id": "bigint", "eta": "double", "distance_km": "double",
+                               "city": "string", "status": "string"}
+    rows = sorted(df.collect(), key=lambda r: (r["rider_id"], r["eta"] is None, r["eta"] or 0))
+    assert [(r["rider_id"], r["eta"]) for r in rows] == [(7, 30.0), (7, 40.0), (8, None)]
+    assert {r["ts"].isoformat() for r in rows} == {"2024-06-01T10:00:00", "2024-06-01T10:45:00"}  # 1717236000 = 10:00Z
+
+
+@pytest.mark.parametrize("bad, message", [
+    ('{"ts": "2024-06-01T11:00:00Z", "rider_id": "seven", "eta": 1.0, "distance_km": 1.0, "city": "x", "status": "d"}',
+     "column `rider_id` has `seven`, which is not a int64"),
+    ('{"ts": "yesterday", "rider_id": 9, "eta": 1.0, "distance_km": 1.0, "city": "x", "status": "d"}',
+     "column `ts` has `yesterday`, which is not a timestamp"),
+    ('{"ts": "2024-06-01T11:00:00Z", "rider_id": 9, oops', "a line is not a JSON object: {\"ts\""),
+], ids=["wrong-type", "bad-timestamp", "not-json"])
+def test_json_bad_rows_fail_or_drop_and_count(spark, tmp_path, bad, message):
+    from mlc.runtime import sources
+
+    with pytest.raises(sources.SourceError, match=message.replace("(", r"\(").replace("{", r"\{")):
+        sources.read_source(spark, ir_of(json_project(tmp_path, JSON_ROWS + [bad])).sources[0], str(tmp_path))
+    df = sources.read_source(spark, ir_of(json_project(tmp_path, JSON_ROWS + [bad], drop=True)).sources[0], str(tmp_path))
+    assert df.count() == 3 and sources.LAST_DROPPED["orders"] == 1
+
+
+def test_json_missing_declared_column_is_named(spark, tmp_path):
+    from mlc.runtime.sources import SourceError, read_source
+
+    lines = [line.replace('"distance_km"', '"dist_km"') for line in JSON_ROWS]
+    with pytest.raises(SourceError, match="declared column `distance_km` is not in the data. did you mean `dist_km`"):
+        read_source(spark, ir_of(json_project(tmp_path, lines)).sources[0], str(tmp_path))
+
+
+def test_parquet_declared_types_are_checked(spark, tmp_path):
+    from mlc.runtime.sources import SourceError, read_source
+
+    spec = MINIMAL_SPEC.replace("    kind: csv\n    path: data/orders.csv\n", "    kind: parquet\n    path: data/orders.parquet\n")
+    (tmp_path / "s.mlc.yaml").write_text(spec)
+    good = spark.createDataFrame([(datetime(2024, 6, 1, tzinfo=timezone.utc), 7, 30, 2.5, "b", "delivered")],
+                                 "ts timestamp, rider_id int, eta int, distance_km float, city string, status string")
+    good.write.parquet(str(tmp_path / "data" / "orders.parquet"))
+    df = read_source(spark, ir_of(tmp_path / "s.mlc.yaml").sources[0], str(tmp_path))
+    assert dict(df.dtypes)["rider_id"] == "bigint" and df.first()["eta"] == 30.0   # widened, not rejected
+    bad = good.withColumn("rider_id", good["rider_id"].cast("string"))
+    bad.write.mode("overwrite").parquet(str(tmp_path / "data" / "orders.parquet"))
+    with pytest.raises(SourceError, match="column `rider_id` is string in the data, but the spec declares int64"):
+        read_source(spark, ir_of(tmp_path / "s.mlc.yaml").sources[0], str(tmp_path))
