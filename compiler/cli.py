@@ -79,12 +79,16 @@ def build_parser() -> _Parser:
     fit.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (replaced atomically)")
     fit.add_argument("--data", metavar="FILE", help="training data (default: the models' training source)")
     fit.add_argument("--env", help="environment overlay to apply")
+    fit.add_argument("--catalog-dir", metavar="DIR",
+                     help="local Hive metastore and warehouse for `table` sources (default: $MLC_CATALOG_DIR, else ~/.cache/mlc/catalog)")
 
     parity = commands.add_parser("check-parity", help="run the Spark and NumPy executors on data and compare")
     parity.add_argument("spec", metavar="SPEC")
     parity.add_argument("--data", metavar="FILE", help="data sample (default: the spec's training source)")
     parity.add_argument("--rows", type=int, default=1000, metavar="N", help="rows to compare (default 1000)")
     parity.add_argument("--env", help="environment overlay to apply")
+    parity.add_argument("--catalog-dir", metavar="DIR",
+                     help="local Hive metastore and warehouse for `table` sources (default: $MLC_CATALOG_DIR, else ~/.cache/mlc/catalog)")
 
     run = commands.add_parser("run", help="run the offline feature job locally (Spark local[*])")
     run.add_argument("spec", metavar="SPEC")
@@ -94,6 +98,8 @@ def build_parser() -> _Parser:
     run.add_argument("--as-of", metavar="TS", help="snapshot time, ISO-8601 (default: just after the latest event)")
     run.add_argument("--input", action="append", metavar="SOURCE=PATH", help="read a source from another path")
     run.add_argument("--env", help="environment overlay to apply")
+    run.add_argument("--catalog-dir", metavar="DIR",
+                     help="local Hive metastore and warehouse for `table` sources (default: $MLC_CATALOG_DIR, else ~/.cache/mlc/catalog)")
 
     materialize = commands.add_parser("materialize", help="load feature-group snapshots into the online store (Spark)")
     materialize.add_argument("spec", metavar="SPEC")
@@ -102,6 +108,8 @@ def build_parser() -> _Parser:
     materialize.add_argument("--incremental", action="store_true", help="only entities changed since the last run")
     materialize.add_argument("--namespace", help="key namespace (default: the spec name)")
     materialize.add_argument("--env", help="environment overlay to apply")
+    materialize.add_argument("--catalog-dir", metavar="DIR",
+                     help="local Hive metastore and warehouse for `table` sources (default: $MLC_CATALOG_DIR, else ~/.cache/mlc/catalog)")
 
     features = commands.add_parser("features", help="read the online store as serving does")
     features_commands = features.add_subparsers(dest="features_command", metavar="ACTION", parser_class=_Parser)

@@ -71,6 +71,14 @@ def fitted_ir(ir: Any, module: Any, df: Any) -> Any:
     return with_fitted(ir, fit(ir, module, df))
 
 
+def _spark(app: str, args: Any, ir: Any) -> Any:
+    """A local session; with Hive support and the catalog directory when the spec reads tables."""
+    from mlc.runtime.spark_session import catalog_dir, local_session, uses_catalog
+
+    catalog = catalog_dir(getattr(args, "catalog_dir", None)) if uses_catalog(ir) else None
+    return local_session(app, catalog=catalog)
+
+
 def _prepared(args: Any, report, app: str) -> tuple[Any, Any, Any, Any] | None:
     """Build the spec, start Spark, load the generated module and the data; None after
     reporting a problem. Returns (build, spark, module, dataframe)."""
@@ -84,9 +92,7 @@ def _prepared(args: Any, report, app: str) -> tuple[Any, Any, Any, Any] | None:
         return None
     try:
         require_spark()
-        from mlc.runtime.spark_session import local_session
-
-        spark = local_session(app)
+        spark = _spark(app, args, result.ir)
         spark.sparkContext.setLogLevel("OFF")  # failures are reported as diagnostics, not JVM logs
         module = module_from_text(render(result.ir))
         return result, spark, module, load_data(spark, result.ir, args.spec, args.data)
@@ -226,9 +232,7 @@ def cmd_materialize(args: Any, report) -> int:
         return 1
     try:
         require_spark()
-        from mlc.runtime.spark_session import local_session
-
-        spark = local_session("mlc-materialize")
+        spark = _spark("mlc-materialize", args, result.ir)
         spark.sparkContext.setLogLevel("OFF")
         as_of = _parse_time(args.as_of) if args.as_of else _latest_event(spark, result.ir, args.spec)
         store = args.store or default_store_url(args.spec)
@@ -335,9 +339,8 @@ def cmd_run(args: Any, report) -> int:
     try:
         require_spark()
         from mlc.runtime import feature_job
-        from mlc.runtime.spark_session import local_session
 
-        spark = local_session("mlc-run")
+        spark = _spark("mlc-run", args, result.ir)
         spark.sparkContext.setLogLevel("OFF")
         code = feature_job.main(argv, spec_dir=os.path.dirname(os.path.abspath(args.spec)), spark=spark)
     except Exception as exc:

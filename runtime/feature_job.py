@@ -18,8 +18,10 @@ Decisions:
   dataclasses by ``ir_from_json`` (typed by the dataclass annotations; key/value-pair fields,
   stored as JSON objects, become sorted pairs again). ``--spec PATH`` (with ``--env``) instead
   compiles a spec with ``mlc.compiler.pipeline.build`` -- handy in development.
-* Relative source paths resolve against ``spec_dir``; ``--input SOURCE=PATH`` overrides a
+* Relative source paths resolve against ``spec_dir`` (the generated job passes the directory it
+  is started from; ``--data-root DIR`` overrides it); ``--input SOURCE=PATH`` overrides a
   source's location (the file kind is taken from the suffix, as ``mlc fit --data`` does).
+  ``table`` sources are read from the Spark catalog (``mlc.runtime.spark_session``).
 * ``--as-of`` (ISO-8601, naive = UTC) is the snapshot time. It never defaults to the wall clock
   (runs must be reproducible): without it, ``as_of`` is the latest event time over the feature
   groups' sources plus one microsecond, so the latest event is inside the snapshot (windows are
@@ -150,6 +152,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a source's data location (repeatable)")
     p.add_argument("--output", required=True, metavar="DIR")
     p.add_argument("--step", choices=("features", "training", "all"), default="all")
+    p.add_argument("--data-root", metavar="DIR",
+                   help="directory relative source locations resolve against (default: where the job starts)")
     p.add_argument("--spec", help="compile this spec instead of reading mldl.json")
     p.add_argument("--env", help="environment overlay for --spec")
     return p
@@ -168,15 +172,15 @@ def _overrides(items: Sequence[str], ir: IR, parser: argparse.ArgumentParser) ->
     return out
 
 
-def _session() -> Any:
+def _session(ir: IR) -> Any:
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    from mlc.runtime.spark_session import local_session
+    from mlc.runtime.spark_session import catalog_dir, local_session, uses_catalog
 
-    return local_session("mlc-feature-job")
+    return local_session("mlc-feature-job", catalog=catalog_dir() if uses_catalog(ir) else None)
 
 
 def main(argv: Sequence[str] | None = None, *, spec_dir: str, mldl_path: str | None = None,
@@ -202,8 +206,10 @@ def main(argv: Sequence[str] | None = None, *, spec_dir: str, mldl_path: str | N
         if not mldl_path:
             parser.error("no mldl.json given: pass --spec PATH")
         ir = load_ir(mldl_path)
+    if args.data_root:
+        spec_dir = os.path.abspath(args.data_root)
     inputs = _overrides(args.input, ir, parser)
-    spark = spark or _session()
+    spark = spark or _session(ir)
     out = os.path.abspath(args.output)
 
     if args.step in ("features", "all") and ir.feature_groups:

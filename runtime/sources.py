@@ -158,10 +158,12 @@ def _typed_csv(raw: Any, source: Any, options: dict) -> Any:
 
     typed = raw.select(*[F.col(f"`{n}`").alias(f"__raw_{i}") for i, (n, _) in enumerate(declared)],
                        *[cast(n, t).alias(n) for n, t in declared])
-    bad = None
-    for i, (name, _) in enumerate(declared):
+    bad = F.lit(False)
+    for i, (name, dtype) in enumerate(declared):
+        if dtype == "string":
+            continue                                        # text always parses
         failed = F.col(f"__raw_{i}").isNotNull() & (F.trim(F.col(f"__raw_{i}")) != "") & F.col(f"`{name}`").isNull()
-        bad = failed if bad is None else bad | failed
+        bad = bad | failed
     name = _get(source, "name")
     if options.get("on_bad_rows") == "drop":
         kept = typed.where(~bad)

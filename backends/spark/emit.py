@@ -130,6 +130,18 @@ def _env():
     return env
 
 
+CATALOG_ENV, EXTERNAL_CATALOG = "MLC_CATALOG_DIR", "external"   # as mlc.runtime.spark_session
+
+
+def uses_tables(ir: IR) -> bool:
+    return any(source.kind == "table" for source in ir.sources)
+
+
+def _catalog_env(ir: IR) -> dict[str, Any]:
+    """Cluster runs read catalog tables through the cluster's Hive configuration."""
+    return {"env": [{"name": CATALOG_ENV, "value": EXTERNAL_CATALOG}]} if uses_tables(ir) else {}
+
+
 def render_job(ir: IR) -> str:
     from mlc import __version__
 
@@ -141,7 +153,7 @@ def render_job(ir: IR) -> str:
     sources = [{"name": s.name, "kind": s.kind, "location": s.location} for s in ir.sources]
     return _env().get_template("features.py.j2").render(
         ir=ir, mlc_version=__version__, groups=groups, sources=sources,
-        spark_conf=SPARK_CONF, app_name=k8s_name(ir.name, "features"),
+        spark_conf=SPARK_CONF, app_name=k8s_name(ir.name, "features"), uses_catalog=uses_tables(ir),
         example_source=ir.sources[0].name if ir.sources else "SOURCE",
     )
 
@@ -156,6 +168,7 @@ def submit_args(ir: IR) -> list[tuple[str, ...]]:
         ("--conf", "spark.kubernetes.container.image.pullPolicy=IfNotPresent"),
         ("--conf", f"spark.kubernetes.namespace={ir.deployment.namespace}"),
         ("--conf", f"spark.kubernetes.authenticate.driver.serviceAccountName={SERVICE_ACCOUNT}"),
+        *([("--conf", f"spark.kubernetes.driverEnv.{CATALOG_ENV}={EXTERNAL_CATALOG}")] if uses_tables(ir) else []),
         ("--driver-cores", str(resources["cores"])),
         ("--driver-memory", resources["memory"]),
         ("--executor-cores", str(resources["cores"])),
@@ -212,7 +225,7 @@ def application(ir: IR) -> dict[str, Any]:
             "sparkConf": dict(SPARK_CONF),
             "deps": {"pyFiles": [f"local://{IMAGE_DIST_DIR}/mlc-{__version__}-py3-none-any.whl"]},
             "restartPolicy": {"type": "Never"},
-            "driver": pod(serviceAccount=SERVICE_ACCOUNT),
+            "driver": pod(serviceAccount=SERVICE_ACCOUNT, **_catalog_env(ir)),
             "executor": pod(instances=EXECUTOR_INSTANCES),
         },
     }

@@ -141,11 +141,12 @@ def test_job_script_passes_argv_through(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyspark.sql", sql)
     monkeypatch.setitem(sys.modules, "mlc.runtime.feature_job", job)
     monkeypatch.setattr(sys, "argv", [str(script), "--as-of", "2024-06-01T00:00:00Z", "--input", "orders=x.csv"])
+    monkeypatch.chdir(tmp_path)                         # relative sources resolve from where it starts
     namespace = {"__file__": str(script), "__name__": "job"}
     exec(compile(script.read_text(), str(script), "exec"), namespace)
     assert namespace["main"]() == 0
     assert calls == [(["--as-of", "2024-06-01T00:00:00Z", "--input", "orders=x.csv"],
-                      str(build_dir.resolve()), str((build_dir / "mldl.json").resolve()))]
+                      str(tmp_path), str((build_dir / "mldl.json").resolve()))]
     assert {k: confs[k] for k in REQUIRED_CONF} == REQUIRED_CONF
     assert confs["app"] == "delivery-eta-features"
 
@@ -313,3 +314,24 @@ def test_emit_is_deterministic(ir):
     assert {p: t.encode() for p, t in first.items()} == {p: t.encode() for p, t in second.items()}
     for text in first.values():
         assert text.endswith("\n") and not text.endswith("\n\n")
+
+
+def test_table_sources_use_the_clusters_hive_catalog():
+    """A spec reading a catalog table: the job enables Hive support; cluster submissions set
+    MLC_CATALOG_DIR=external so the cluster's metastore is used (never a local Derby one)."""
+    from k8s_validate import validate_manifest
+
+    ir = compiled("delivery_eta")
+    tables = dataclasses.replace(ir, sources=tuple(dataclasses.replace(s, kind="table", location=f"prod.{s.name}")
+                                                   for s in ir.sources))
+    files = emit(tables)
+    job = files["spark/delivery_eta_features.py"]
+    assert "USES_CATALOG = True" in job and "enableHiveSupport()" in job
+    app = yaml.safe_load(files["k8s/spark-application.yaml"])
+    assert app["spec"]["driver"]["env"] == [{"name": "MLC_CATALOG_DIR", "value": "external"}]
+    assert "env" not in app["spec"]["executor"]
+    assert validate_manifest(app) == []
+    assert "--conf spark.kubernetes.driverEnv.MLC_CATALOG_DIR=external" in files["spark/submit.sh"]
+    plain = emit(ir)
+    assert "USES_CATALOG = False" in plain["spark/delivery_eta_features.py"]
+    assert "MLC_CATALOG_DIR" not in plain["k8s/spark-application.yaml"] + plain["spark/submit.sh"]

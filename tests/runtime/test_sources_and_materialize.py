@@ -203,3 +203,33 @@ def test_parquet_declared_types_are_checked(spark, tmp_path):
     bad.write.mode("overwrite").parquet(str(tmp_path / "data" / "orders.parquet"))
     with pytest.raises(SourceError, match="column `rider_id` is string in the data, but the spec declares int64"):
         read_source(spark, ir_of(tmp_path / "s.mlc.yaml").sources[0], str(tmp_path))
+
+
+TABLE_SPEC = MINIMAL_SPEC.replace("    kind: csv\n    path: data/orders.csv\n", "    kind: table\n    table: mlc_test.orders\n")
+
+
+def test_catalog_table_source_lives_in_the_catalog_dir(spark, catalog, tmp_path):
+    from mlc.runtime.feature_job import compute_snapshots
+    from mlc.runtime.sources import SourceError, read_source
+
+    csv_spec = project(tmp_path)
+    csv_ir = ir_of(csv_spec)
+    frame = read_source(spark, csv_ir.sources[0], str(tmp_path))
+    spark.sql("CREATE DATABASE IF NOT EXISTS mlc_test")
+    frame.withColumn("rider_id", frame["rider_id"].cast("int")).write.mode("overwrite").saveAsTable("mlc_test.orders")
+    assert (catalog / "warehouse" / "mlc_test.db" / "orders").is_dir()
+    assert (catalog / "metastore_db").is_dir() and (catalog / "derby.log").is_file()
+    for litter in ("metastore_db", "derby.log", "spark-warehouse"):   # never the working directory
+        assert not os.path.exists(litter), litter
+
+    (tmp_path / "t.mlc.yaml").write_text(TABLE_SPEC)
+    table_ir = ir_of(tmp_path / "t.mlc.yaml")
+    assert dict(read_source(spark, table_ir.sources[0], "unused").dtypes)["rider_id"] == "bigint"
+    as_of = datetime(2024, 6, 1, 11, 0, tzinfo=timezone.utc)
+    from_table = compute_snapshots(spark, table_ir, "unused", as_of)["rider_activity"].collect()
+    from_csv = compute_snapshots(spark, csv_ir, str(tmp_path), as_of)["rider_activity"].collect()
+    assert sorted(map(tuple, from_table)) == sorted(map(tuple, from_csv)) and len(from_csv) == 2
+
+    frame.withColumn("rider_id", frame["city"]).write.mode("overwrite").saveAsTable("mlc_test.orders")
+    with pytest.raises(SourceError, match="column `rider_id` is string in the data, but the spec declares int64"):
+        read_source(spark, table_ir.sources[0], "unused")

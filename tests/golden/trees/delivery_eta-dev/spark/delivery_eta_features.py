@@ -19,6 +19,7 @@ Sources (default locations, relative to the spec directory, or `db.table`):
 Options:
     --as-of TS              point in time the features are computed at (ISO-8601, UTC if no offset)
     --input SOURCE=PATH     read SOURCE from PATH instead of its default location (repeatable)
+    --data-root DIR         where relative source locations resolve (default: the current directory)
     --output DIR            directory (or URI) the feature tables are written to
     --step STEP             features, training or all
 
@@ -28,6 +29,7 @@ Examples:
     spark/submit.sh --as-of 2024-06-01T00:00:00Z --output s3a://bucket/features
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -37,6 +39,7 @@ APP_NAME = 'delivery-eta-features'
 # The build tree: this file is `spark/<name>_features.py` inside it.
 BUILD_DIR = Path(__file__).resolve().parent.parent
 MLDL_PATH = BUILD_DIR / "mldl.json"
+USES_CATALOG = False
 
 # Session settings mlc's Spark executor requires.
 SPARK_CONF = {
@@ -53,6 +56,13 @@ def spark_session():
     builder = SparkSession.builder.appName(APP_NAME)
     for key, value in SPARK_CONF.items():
         builder = builder.config(key, value)
+    if USES_CATALOG:
+        from mlc.runtime.spark_session import catalog_conf, catalog_dir
+
+        builder = builder.enableHiveSupport()
+        directory = catalog_dir()
+        for key, value in (catalog_conf(directory) if directory else {}).items():
+            builder = builder.config(key, value)
     spark = builder.getOrCreate()
     for key, value in SPARK_CONF.items():
         spark.conf.set(key, value)  # also when a session already existed
@@ -64,7 +74,7 @@ def main(argv=None):
 
     spark_session()
     args = list(sys.argv[1:] if argv is None else argv)
-    return run_feature_job(args, spec_dir=str(BUILD_DIR), mldl_path=str(MLDL_PATH))
+    return run_feature_job(args, spec_dir=os.getcwd(), mldl_path=str(MLDL_PATH))
 
 
 if __name__ == "__main__":
