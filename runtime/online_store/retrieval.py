@@ -70,7 +70,8 @@ def put_features(store: OnlineStore, group: FeatureGroupIR, namespace: str,
                  rows: Iterable[tuple[Sequence[Any], Sequence[Any]]], ttl_seconds: int | None = None) -> int:
     """Write ``(entity key parts, output values)`` rows of ``group`` in one ``put_many``; the TTL
     defaults to the group's. Returns the number of records written."""
-    items = [(record_key(group, namespace, parts), codec.encode(group, values)) for parts, values in rows]
+    prefix = key_prefix(group, namespace)     # the schema version is hashed once per batch
+    items = [(prefix + entity_key(group, parts), codec.encode(group, values)) for parts, values in rows]
     store.put_many(items, ttl_seconds if ttl_seconds is not None else group.ttl_seconds)
     return len(items)
 
