@@ -15,6 +15,7 @@ BACKENDS: tuple[tuple[str, str], ...] = (
     ("mldl", "mlc.backends.mldl"),
     ("preprocess", "mlc.backends.preprocess"),
     ("spark", "mlc.backends.spark"),
+    ("train", "mlc.backends.train"),
 )
 
 

@@ -47,6 +47,16 @@ def _all_options(parser: argparse.ArgumentParser) -> set[str]:
     return options
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def _add_format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="text",
                         help="diagnostics as text (default), json, or github (workflow annotations)")
@@ -90,16 +100,23 @@ def build_parser() -> _Parser:
     parity.add_argument("--catalog-dir", metavar="DIR",
                      help="local Hive metastore and warehouse for `table` sources (default: $MLC_CATALOG_DIR, else ~/.cache/mlc/catalog)")
 
-    run = commands.add_parser("run", help="run the offline feature job locally (Spark local[*])")
+    run = commands.add_parser("run", help="run the offline pipeline locally: feature job (Spark local[*]) and training")
     run.add_argument("spec", metavar="SPEC")
-    run.add_argument("--step", choices=("features", "training", "all"), default="all",
-                     help="feature-group snapshots, training sets, or both (default)")
+    run.add_argument("--step", choices=("features", "training", "train", "all"), default="all",
+                     help="feature-group snapshots, training sets, model training from the training sets, "
+                          "or all three (default)")
     run.add_argument("--output", metavar="DIR", help="output folder (default: .mlc/data beside the spec)")
     run.add_argument("--as-of", metavar="TS", help="snapshot time, ISO-8601 (default: just after the latest event)")
     run.add_argument("--input", action="append", metavar="SOURCE=PATH", help="read a source from another path")
     run.add_argument("--env", help="environment overlay to apply")
     run.add_argument("--catalog-dir", metavar="DIR",
                      help="local Hive metastore and warehouse for `table` sources (default: $MLC_CATALOG_DIR, else ~/.cache/mlc/catalog)")
+    run.add_argument("--workers", type=_positive, metavar="N",
+                     help="train: Horovod ranks on localhost (default: the model's training.workers with engine "
+                          "horovod, else 1); without Horovod installed training runs in a single process")
+    run.add_argument("--model", metavar="MODEL", help="train: only this model (default: every model)")
+    run.add_argument("--shard", metavar="SHARD", help="train: only this shard (default: every shard serving the model)")
+    run.add_argument("--epochs", type=_positive, metavar="N", help="train: override training.epochs")
 
     materialize = commands.add_parser("materialize", help="load feature-group snapshots into the online store (Spark)")
     materialize.add_argument("spec", metavar="SPEC")

@@ -321,9 +321,10 @@ def _render_features(group: Any, keys: list[str], fetched: Any) -> str:
 
 
 def cmd_run(args: Any, report) -> int:
-    """`mlc run SPEC --step features|training|all`: the offline feature job in Spark local[*]
-    (the same `mlc.runtime.feature_job.main` that the generated `spark/<name>_features.py`
-    runs under spark-submit)."""
+    """`mlc run SPEC --step features|training|train|all`: the offline feature job in Spark
+    local[*] (the same `mlc.runtime.feature_job.main` that the generated `spark/<name>_features.py`
+    runs under spark-submit), then, for `train` and `all`, training every (model, shard) from the
+    training sets (the same `mlc.runtime.training` that `train/<model>_train.py` runs)."""
     from mlc.compiler.pipeline import build
 
     result = build(args.spec, args.env)
@@ -331,6 +332,22 @@ def cmd_run(args: Any, report) -> int:
     if not result.ok:
         return 1
     output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.spec)), ".mlc", "data")
+    if args.step != "train":
+        code = _feature_job(args, result, output, report)
+        if code != 0 or args.step != "all":
+            if code == 0:
+                sys.stderr.write(f"output: {output}\n")
+            return code
+    try:
+        code = run_training(args, result, output)
+    except Exception as exc:
+        return _reported(exc, report, result.sources)
+    if code == 0:
+        sys.stderr.write(f"output: {output}\n")
+    return code
+
+
+def _feature_job(args: Any, result: Any, output: str, report) -> int:
     argv = ["--spec", args.spec, "--output", output, "--step", args.step]
     argv += ["--env", args.env] if args.env else []
     argv += ["--as-of", args.as_of] if args.as_of else []
@@ -342,9 +359,139 @@ def cmd_run(args: Any, report) -> int:
 
         spark = _spark("mlc-run", args, result.ir)
         spark.sparkContext.setLogLevel("OFF")
-        code = feature_job.main(argv, spec_dir=os.path.dirname(os.path.abspath(args.spec)), spark=spark)
+        return feature_job.main(argv, spec_dir=os.path.dirname(os.path.abspath(args.spec)), spark=spark)
     except Exception as exc:
         return _reported(exc, report, result.sources)
-    if code == 0:
-        sys.stderr.write(f"output: {output}\n")
-    return code
+
+
+# -------------------------------------------------------------- mlc run --step train
+
+INSTALL_HOROVOD = "sh scripts/install_horovod.sh"
+
+
+def training_jobs(ir: Any, model: str | None = None, shard: str | None = None) -> list:
+    """The (model, shard) jobs to train (``mlc.backends.train.targets``), filtered by the
+    --model/--shard options; unknown names are diagnostics."""
+    from mlc.backends.train import targets
+    from mlc.compiler.suggest import did_you_mean
+
+    jobs = targets(ir)
+    if model is not None:
+        names = [m.name for m in ir.models]
+        if model not in names:
+            raise RuntimeProblem("E5002", f"unknown model `{model}`", did_you_mean(model, names, "models"))
+        jobs = [t for t in jobs if t.model.name == model]
+    if shard is not None:
+        shards = [t.shard for t in jobs]
+        if shard not in shards:
+            what = f"model `{model}`" if model else "any model"
+            raise RuntimeProblem("E5002", f"no training set of {what} for shard `{shard}`",
+                                 did_you_mean(shard, shards, "shards"))
+        jobs = [t for t in jobs if t.shard == shard]
+    return jobs
+
+
+def _missing_sets(jobs: list, sets: str) -> list[str]:
+    return [f"{t.model.name}/{t.shard}" for t in jobs
+            if not os.path.isfile(os.path.join(sets, t.model.name, t.shard, "schema.json"))]
+
+
+def require_training() -> None:
+    import importlib.util
+
+    for module, hint in (("tensorflow", "install the train extra: pip install 'mlc[train]'"),
+                         ("mlc.runtime.training", "this mlc has no training runtime (mlc.runtime.training)")):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise RuntimeProblem("E7001", f"training needs {module}", hint)
+
+
+def horovod_launcher(ranks: int) -> tuple[str | None, str]:
+    """(horovodrun executable, "") when `ranks` > 1 and Horovod works here; else (None, why not),
+    `why` being empty for a single rank. Probes `import horovod.tensorflow` in a subprocess, so
+    this process does not load TensorFlow for it."""
+    import importlib.util
+    import shutil
+    import subprocess
+
+    if ranks <= 1:
+        return None, ""
+    if importlib.util.find_spec("horovod") is None:
+        return None, f"Horovod not installed: {INSTALL_HOROVOD}"
+    probe = subprocess.run([sys.executable, "-c", "import horovod.tensorflow"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        last = (probe.stderr.strip().splitlines() or ["import failed"])[-1]
+        return None, f"Horovod not importable ({last[:200]}): {INSTALL_HOROVOD}"
+    beside = os.path.join(os.path.dirname(sys.executable), "horovodrun")
+    runner = beside if os.access(beside, os.X_OK) else shutil.which("horovodrun")
+    if runner is None:
+        return None, "horovodrun not found beside Python or on PATH"
+    return runner, ""
+
+
+def run_mldl(ir: Any, output: str) -> str:
+    """The run's ``<output>/mldl.json``: written by the feature job next to the training sets
+    (analyzers fitted as they were for the sets); a spec whose analyzers are all fitted (or that
+    has none) is written there when it is missing."""
+    path = os.path.join(output, "mldl.json")
+    if os.path.isfile(path):
+        return path
+    if any(a.fitted is None for a in ir.analyzers):
+        raise RuntimeProblem("E7007", f"no fitted mldl.json in {output}",
+                             "rebuild the training sets: mlc run SPEC --step training (it writes mldl.json)")
+    from mlc.runtime.feature_job import write_run_mldl
+
+    return write_run_mldl(ir, output)
+
+
+def run_training(args: Any, result: Any, output: str) -> int:
+    """Train every selected (model, shard) from ``<output>/training`` into ``<output>/models``:
+    with Horovod (``horovodrun --gloo`` on localhost) when more than one rank is asked for and
+    Horovod works, else in this process."""
+    import subprocess
+
+    ir = result.ir
+    if not ir.models:
+        sys.stderr.write("no models in the spec: nothing to train\n")
+        return 0
+    jobs = training_jobs(ir, getattr(args, "model", None), getattr(args, "shard", None))
+    sets = os.path.join(os.path.abspath(output), "training")
+    missing = _missing_sets(jobs, sets)
+    if missing:
+        shown = ", ".join(f"`{m}`" for m in missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+        output_flag = f" --output {args.output}" if args.output else ""
+        raise RuntimeProblem("E7007", f"no training set for {shown} under {sets}",
+                             f"build them first: mlc run {args.spec} --step training{output_flag}")
+    require_training()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")   # TensorFlow's C++ INFO lines, here and in the ranks
+    mldl = run_mldl(ir, os.path.abspath(output))
+    models = os.path.join(os.path.abspath(output), "models")
+    workers, epochs = getattr(args, "workers", None), getattr(args, "epochs", None)
+    for job in jobs:
+        training = job.model.training
+        ranks = workers or (training.workers if training.engine == "horovod" else 1)
+        argv = ["--mldl", mldl, "--data", sets, "--model", job.model.name, "--shard", job.shard,
+                "--output", models, "--spec-hash", result.spec_sha256()]
+        argv += ["--epochs", str(epochs)] if epochs else []
+        runner, why = horovod_launcher(ranks)
+        label = f"{job.model.name}/{job.shard}"
+        if runner is not None:
+            sys.stderr.write(f"training {label} with Horovod: {ranks} ranks over Gloo on localhost\n")
+            sys.stderr.flush()
+            command = [runner, "-np", str(ranks), "-H", f"localhost:{ranks}", "--gloo",
+                       sys.executable, "-m", "mlc.runtime.training", *argv]
+            code = subprocess.run(command).returncode
+        else:
+            sys.stderr.write(f"training {label} single process" + (f" ({why})" if why else "") + "\n")
+            sys.stderr.flush()
+            from mlc.runtime.training.main import main as train
+
+            code = train(argv)
+        if code != 0:
+            raise RuntimeProblem("E7008", f"training `{job.model.name}` on shard `{job.shard}` failed (exit code {code})",
+                                 "see the training output above")
+    sys.stderr.write(f"trained {len(jobs)} model(s) -> {models}\n")
+    return 0

@@ -65,6 +65,8 @@ CODES: dict[str, str] = {
     "E7004": "invalid time given on the command line",
     "E7005": "the online store failed",
     "E7006": "an entity key does not match the group's key columns",
+    "E7007": "training sets not found (run `mlc run --step training` first)",
+    "E7008": "training a model failed",
     "W5101": "deprecated serving platform",
     "W5102": "variant model is not served by the deployment",
     "W5103": "default of a required input is never used",

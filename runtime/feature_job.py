@@ -11,6 +11,7 @@ Outputs under ``--output``:
 * ``features/<group>/`` -- parquet, one row per entity key: ``snapshot(events, group, as_of)``.
 * ``training/<model>/<shard>/{train,validation}/`` -- parquet, plus ``schema.json``
   (see ``mlc.runtime.training_set``).
+* ``mldl.json`` (with training sets) -- the IR they were built with, analyzers fitted.
 
 Decisions:
 
@@ -138,6 +139,19 @@ def default_as_of(spark: Any, ir: IR, spec_dir: str, inputs: Mapping[str, str] |
     return datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=latest + 1)
 
 
+def write_run_mldl(ir: IR, out_dir: str) -> str:
+    """``<out_dir>/mldl.json``: the IR the training sets were built with, analyzers fitted --
+    what training exports next to the model and serving runs, so all three use the same
+    constants."""
+    from mlc.backends.mldl import render
+
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "mldl.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(render(ir))
+    return path
+
+
 def write_snapshots(snapshots: Mapping[str, Any], out_dir: str) -> None:
     for name in sorted(snapshots):
         snapshots[name].write.mode("overwrite").parquet(os.path.join(out_dir, name))
@@ -230,6 +244,7 @@ def main(argv: Sequence[str] | None = None, *, spec_dir: str, mldl_path: str | N
             ir = with_fitted(ir, fit(ir, module, labelled_features(spark, ir, model, spec_dir, inputs)))
         sets = training_sets(spark, ir, module, fitted_from_ir(ir), spec_dir, inputs)
         write_training_sets(sets, os.path.join(out, "training"))
+        write_run_mldl(ir, out)
         sys.stderr.write(f"wrote {len(sets)} training set(s)\n")
     return 0
 

@@ -28,6 +28,10 @@ DEFAULT_MASTER = "k8s://https://kubernetes.default.svc"
 IMAGE_BUILD_DIR = "/opt/mlc/build"
 IMAGE_DIST_DIR = "/opt/mlc/dist"
 OUTPUT_ROOT = "/data/mlc"
+# Shared storage for every cluster job: a ReadWriteMany PersistentVolumeClaim mounted at
+# OUTPUT_ROOT (feature snapshots and training sets are written there, training reads them).
+DATA_VOLUME = "data"
+DATA_CLAIM = "mlc-data"
 SERVICE_ACCOUNT = "spark"
 SPARK_UID = 185                # the `spark` user of the apache/spark images
 EXECUTOR_INSTANCES = 2         # Spark's own default for spark.executor.instances
@@ -207,6 +211,7 @@ def application(ir: IR) -> dict[str, Any]:
         spec.update(extra)
         spec["labels"] = dict(labels)
         spec["securityContext"] = dict(security)
+        spec["volumeMounts"] = [{"name": DATA_VOLUME, "mountPath": OUTPUT_ROOT}]
         return spec
 
     return {
@@ -225,6 +230,7 @@ def application(ir: IR) -> dict[str, Any]:
             "sparkConf": dict(SPARK_CONF),
             "deps": {"pyFiles": [f"local://{IMAGE_DIST_DIR}/mlc-{__version__}-py3-none-any.whl"]},
             "restartPolicy": {"type": "Never"},
+            "volumes": [{"name": DATA_VOLUME, "persistentVolumeClaim": {"claimName": DATA_CLAIM}}],
             "driver": pod(serviceAccount=SERVICE_ACCOUNT, **_catalog_env(ir)),
             "executor": pod(instances=EXECUTOR_INSTANCES),
         },
