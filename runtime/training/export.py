@@ -39,6 +39,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ ONNX_OPSET = 13
 VERIFY_ROWS = 128
 VERIFY_SEED = 0
 ATOL, RTOL = 1e-5, 1e-6
+LIFT_BYTES = 2**20                  # variables this big are kept out of tf2onnx (save_onnx)
 ONNX_SINGLE_FILE_LIMIT = 2_000_000_000 - 64 * 2**20    # bytes; protobuf cannot serialise 2 GiB
 SAVEDMODEL_DIR, ONNX_FILE, METADATA_FILE = "model.savedmodel", "model.onnx", "metadata.json"
 RESERVED_KEYS = ("model", "version", "type", "task", "signature", "sparse_buckets", "files", "onnx_opset")
@@ -140,58 +142,122 @@ def save_savedmodel(serve: Any, keras_model: Any, path: str) -> None:
 
 
 def save_onnx(serve: Any, model: ModelIR, path: str) -> None:
+    """``serve`` through tf2onnx into ``path``, with the big weights kept out of tf2onnx.
+
+    tf2onnx freezes every variable into a graph constant, and grappler, its own graph, its
+    optimizers and the model proto each copy them: 25-60x the weights' size at peak (a 394 MB
+    DeepFM needed ~18 GB). Here the variables of at least ``LIFT_BYTES`` (embedding tables, big
+    kernels) are frozen as placeholders of their dtype and shape instead, tf2onnx converts that
+    small graph, and ``write_onnx`` adds the variables' values as initializers named as those
+    placeholders' tensors. The values are the variables' own bytes, so the numerics are those of
+    a plain conversion (smaller variables stay constants, which tf2onnx may fold)."""
     import tensorflow as tf
     import tf2onnx
 
-    specs = [tf.TensorSpec((None, 1), tf.as_dtype(t.dtype), name=t.name) for t in model.signature_inputs]
-    # large_model: weights are kept out of the graph copies tf2onnx makes (about 8x the weights'
-    # size at peak instead of 25-60x, which ran a 400 MB DeepFM out of 24 GB); they are put back
-    # into one self-contained file below.
+    concrete = serve.get_concrete_function()
+    input_names = [t.name for t in concrete.inputs if t.dtype != tf.resource]
+    output_names = [t.name for t in concrete.outputs]
+    renames = tf2onnx.convert.tensor_names_from_structed(concrete, input_names, output_names)
+    with tf.device("/cpu:0"):
+        graph_def, lifted = freeze_with_placeholders(concrete, LIFT_BYTES)
     with warnings.catch_warnings():     # tf2onnx 1.17 calls np.product (deprecated in NumPy 1.25)
         warnings.simplefilter("ignore", DeprecationWarning)
-        onnx_model, storage = tf2onnx.convert.from_function(serve, input_signature=specs, opset=ONNX_OPSET,
-                                                            large_model=True)
-    inline_external_tensors(onnx_model, storage.name_to_tensor_data)
+        onnx_model, _ = tf2onnx.convert.from_graph_def(
+            graph_def, name=concrete.name, input_names=input_names + list(lifted), output_names=output_names,
+            opset=ONNX_OPSET, tensors_to_rename=renames)
+    lifted = {i.name: lifted[i.name] for i in onnx_model.graph.input if i.name in lifted}    # used ones
+    kept = [i for i in onnx_model.graph.input if i.name not in lifted]
+    del onnx_model.graph.input[:]
+    onnx_model.graph.input.extend(kept)
     expected_inputs = [t.name for t in model.signature_inputs]
     expected_outputs = [t.name for t in model.signature_outputs]
     inputs = [i.name for i in onnx_model.graph.input]
     outputs = [o.name for o in onnx_model.graph.output]
     if inputs != expected_inputs or outputs != expected_outputs:
         raise ExportError(f"ONNX names differ from the signature: inputs {inputs}, outputs {outputs}")
-    if onnx_model.ByteSize() < ONNX_SINGLE_FILE_LIMIT:
-        with open(path, "wb") as fh:
-            fh.write(onnx_model.SerializeToString())
-    else:   # protobuf's 2 GiB limit: weights beside the graph, as onnxruntime/Triton load them
-        import onnx
-
-        onnx.save_model(onnx_model, path, save_as_external_data=True, all_tensors_to_one_file=True,
-                        location=ONNX_FILE + ".data")
+    write_onnx(onnx_model, lifted, path)
 
 
-def inline_external_tensors(onnx_model: Any, data: Mapping[str, bytes]) -> None:
-    """Move tf2onnx's externally stored tensor bytes back into the tensors (raw_data)."""
-    from onnx import TensorProto
+def freeze_with_placeholders(concrete: Any, min_bytes: int) -> tuple[Any, dict[str, Any]]:
+    """The frozen GraphDef of ``concrete`` (variables -> constants, as tf2onnx freezes it) in
+    which each variable of at least ``min_bytes`` is a Placeholder of its dtype and shape
+    instead; returns it and ``{placeholder tensor name: variable}``.
 
-    for tensor in all_tensors(onnx_model.graph):
-        if tensor.data_location == TensorProto.EXTERNAL:
-            location = {entry.key: entry.value for entry in tensor.external_data}["location"]
-            tensor.raw_data = data[location]
-            del tensor.external_data[:]
-            tensor.data_location = TensorProto.DEFAULT
+    TensorFlow's freezing turns each captured variable handle into a Const named as the
+    capture and rewrites its readers (ReadVariableOp -> Identity, ResourceGather -> GatherV2);
+    the big ones are frozen with an empty value (never copying the weights) and that Const
+    then becomes the Placeholder."""
+    from tensorflow.python.framework.convert_to_constants import (  # what tf2onnx freezes with
+        _FunctionConverterDataInEager, _replace_variables_by_constants)
+
+    handles = {id(v.handle): v for v in concrete.graph.variables
+               if v.shape.num_elements() * v.dtype.size >= min_bytes}
+    big = {internal.name.split(":")[0]: handles[id(external)]
+           for external, internal in concrete.graph.captures if id(external) in handles}
+    stubbed = {id(v) for v in big.values()}
+
+    class Converter(_FunctionConverterDataInEager):
+        def _eval(self, tensor: Any) -> np.ndarray:
+            if id(tensor) in stubbed:
+                return np.zeros((0,), tensor.dtype.as_numpy_dtype)
+            return super()._eval(tensor)
+
+    converter = Converter(func=concrete, lower_control_flow=False, aggressive_inlining=True)
+    graph_def, _ = _replace_variables_by_constants(converter_data=converter)
+    lifted = {}
+    for node in graph_def.node:
+        if node.name in big and node.op == "Const":
+            variable = big[node.name]
+            node.op = "Placeholder"
+            node.ClearField("attr")
+            node.attr["dtype"].type = variable.dtype.as_datatype_enum
+            node.attr["shape"].shape.CopyFrom(variable.shape.as_proto())
+            lifted[node.name + ":0"] = variable
+    return graph_def, lifted
 
 
-def all_tensors(graph: Any) -> Any:
-    """Initializers and attribute tensors of a graph and its subgraphs."""
-    yield from graph.initializer
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.HasField("t"):
-                yield attribute.t
-            yield from attribute.tensors
-            if attribute.HasField("g"):
-                yield from all_tensors(attribute.g)
-            for subgraph in attribute.graphs:
-                yield from all_tensors(subgraph)
+def write_onnx(onnx_model: Any, initializers: Mapping[str, Any], path: str) -> None:
+    """``onnx_model`` plus one initializer per ``{name: variable}`` as ``path`` (or ``path`` +
+    ``path.data`` beyond protobuf's 2 GiB limit), without serialising another copy of the
+    weights: the file is the model's bytes followed by one ``ModelProto{graph{initializer}}``
+    per variable, its ``raw_data`` written from that variable's array (one array at a time).
+    Concatenated protobuf messages parse as their merge (repeated fields append), so the file
+    is exactly the model with those initializers (what ``onnx.load`` and onnxruntime read)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    size = onnx_model.ByteSize() + sum(v.shape.num_elements() * v.dtype.size + 1024 for v in initializers.values())
+    if sys.byteorder != "little" or size >= ONNX_SINGLE_FILE_LIMIT:
+        # weights beside the graph (as onnxruntime/Triton load them past 2 GiB), through onnx
+        onnx_model.graph.initializer.extend(numpy_helper.from_array(v.numpy(), n) for n, v in initializers.items())
+        if onnx_model.ByteSize() < ONNX_SINGLE_FILE_LIMIT:
+            onnx.save_model(onnx_model, path)
+        else:
+            onnx.save_model(onnx_model, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                            location=ONNX_FILE + ".data")
+        return
+    with open(path, "wb") as fh:
+        fh.write(onnx_model.SerializeToString())
+        for name, variable in initializers.items():     # one variable's copy in memory at a time
+            value = np.ascontiguousarray(variable.numpy())
+            head = onnx.TensorProto(name=name, dims=value.shape,
+                                    data_type=helper.np_dtype_to_tensor_dtype(value.dtype)).SerializeToString()
+            tensor = head + field_header(onnx.TensorProto.RAW_DATA_FIELD_NUMBER, value.nbytes)
+            initializer = field_header(onnx.GraphProto.INITIALIZER_FIELD_NUMBER, len(tensor) + value.nbytes)
+            graph = field_header(onnx.ModelProto.GRAPH_FIELD_NUMBER, len(initializer) + len(tensor) + value.nbytes)
+            fh.write(graph + initializer + tensor)
+            fh.write(memoryview(value).cast("B"))
+
+
+def field_header(number: int, length: int) -> bytes:
+    """Protobuf wire format: the tag of length-delimited field ``number`` and ``length``."""
+    out = bytearray()
+    for value in ((number << 3) | 2, length):
+        while value >= 0x80:
+            out.append((value & 0x7F) | 0x80)
+            value >>= 7
+        out.append(value)
+    return bytes(out)
 
 
 def metadata_document(model: ModelIR, version: int, metadata: Mapping[str, Any]) -> dict:

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorflow")
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
+import tensorflow  # noqa: E402,F401  (the train extra is part of dev: missing is a failure)
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 
 # A small classification model: 3 dense inputs and one sparse input of 20 buckets. The engine
 # is horovod with 2 workers (test_horovod.py); these tests pass a LocalCluster explicitly.
