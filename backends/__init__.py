@@ -16,6 +16,8 @@ BACKENDS: tuple[tuple[str, str], ...] = (
     ("preprocess", "mlc.backends.preprocess"),
     ("spark", "mlc.backends.spark"),
     ("train", "mlc.backends.train"),
+    ("triton", "mlc.backends.triton"),
+    ("serving_k8s", "mlc.backends.serving_k8s"),
 )
 
 

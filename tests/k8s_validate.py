@@ -1,13 +1,22 @@
-"""Validate Kubernetes manifests against the vendored official schemas (tests/k8s_schemas/).
+"""Validate Kubernetes manifests: core kinds with ``kubernetes-validate``, custom resources against the
+vendored CRD schemas (tests/k8s_schemas/, see its README).
 
     from k8s_validate import validate_manifest, validate_file
     assert validate_file(path) == []
 
 The schema is picked by ``apiVersion``/``kind``; an unknown kind is an error, never a silent pass.
-Core kinds use the Kubernetes v1.30 schemas (strict: unknown fields are errors), custom resources
-their CRD schemas with structural-schema semantics (unknown fields are errors, as with
-``kubectl apply``'s default strict field validation). Besides the schema, ``metadata`` is checked
-the way the API server does: a name, DNS-1123 names/namespaces, well-formed label keys and values.
+
+* Core kinds (Deployment, Service, ConfigMap, HorizontalPodAutoscaler, ...) are validated with the
+  ``kubernetes-validate`` package (a ``dev`` dependency) in **strict** mode (unknown fields are
+  errors) against the **newest** Kubernetes version it bundles (``K8S_VERSION``), and additionally
+  against the vendored v1.30 schemas in ``tests/k8s_schemas/core/`` (``MIN_K8S_VERSION``, the oldest
+  version mlc targets; the CRD schemas embed its types), so a field only newer clusters know is caught
+  too. Errors found only by the older version say so (``[v1.30]``).
+* Custom resources use their CRD schemas with structural-schema semantics (unknown fields are errors,
+  as with ``kubectl apply``'s default strict field validation).
+
+Besides the schema, ``metadata`` is checked the way the API server does: a name, DNS-1123
+names/namespaces, well-formed label keys and values.
 """
 
 from __future__ import annotations
@@ -22,7 +31,21 @@ import jsonschema
 import yaml
 
 SCHEMAS = Path(__file__).resolve().parent / "k8s_schemas"
-K8S_VERSION = "v1.30"
+MIN_K8S_VERSION = "v1.30"          # vendored core schemas: tests/k8s_schemas/core/<MIN_K8S_VERSION>/
+
+
+def _kv_schema_dir() -> tuple[str, Path]:
+    """(``v<major.minor>``, folder of the strict schemas) of the newest version kubernetes-validate
+    bundles."""
+    import importlib_resources
+    import kubernetes_validate
+
+    newest = kubernetes_validate.latest_version()          # e.g. "1.37.0"
+    root = importlib_resources.files("kubernetes_validate").joinpath("kubernetes-json-schema")
+    return "v" + ".".join(newest.split(".")[:2]), Path(str(root.joinpath(f"v{newest}-local-strict")))
+
+
+K8S_VERSION, KV_SCHEMAS = _kv_schema_dir()
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
@@ -59,15 +82,55 @@ def _k8s_extensions(node: Any, crd: bool) -> Any:
     return out
 
 
+def _gvks(schema: dict) -> list[tuple[str, str]]:
+    return [(f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"], gvk["kind"])
+            for gvk in schema.get("x-kubernetes-group-version-kind", [])]
+
+
 @lru_cache(maxsize=None)
 def _catalog() -> dict[tuple[str, str], Path]:
-    """(apiVersion, kind) -> schema file, from each file's ``x-kubernetes-group-version-kind``."""
+    """(apiVersion, kind) -> vendored schema file (core at MIN_K8S_VERSION, and CRDs), from each
+    file's ``x-kubernetes-group-version-kind``."""
     found: dict[tuple[str, str], Path] = {}
-    for path in sorted((SCHEMAS / "core" / K8S_VERSION).glob("*.json")) + sorted((SCHEMAS / "crds").glob("*.json")):
-        for gvk in json.loads(path.read_text(encoding="utf-8")).get("x-kubernetes-group-version-kind", []):
-            api_version = f"{gvk['group']}/{gvk['version']}" if gvk["group"] else gvk["version"]
-            found[(api_version, gvk["kind"])] = path
+    for path in sorted((SCHEMAS / "core" / MIN_K8S_VERSION).glob("*.json")) + sorted((SCHEMAS / "crds").glob("*.json")):
+        for key in _gvks(json.loads(path.read_text(encoding="utf-8"))):
+            found[key] = path
     return found
+
+
+def _kv_file(key: tuple[str, str]) -> Path:
+    """kubernetes-validate's file name for a kind: ``<kind>-<group without domain>-<version>.json``."""
+    api_version, kind = key
+    group_version = re.sub(r"^([^./]*)(?:[.][^/]*)?/", r"\1-", api_version)
+    return KV_SCHEMAS / f"{kind.lower()}-{group_version}.json"
+
+
+@lru_cache(maxsize=None)
+def _kv_schema(key: tuple[str, str]) -> dict | None:
+    """The strict schema of a core kind at K8S_VERSION, or None when that version has no such kind
+    (the file's own group-version-kind must match: `apps.example.com/v1` is not `apps/v1`)."""
+    path = _kv_file(key)
+    if not path.is_file():
+        return None
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    return schema if key in _gvks(schema) else None
+
+
+@lru_cache(maxsize=None)
+def _kv_registry():
+    from referencing import Registry, Resource
+
+    definitions = json.loads((KV_SCHEMAS / "_definitions.json").read_text(encoding="utf-8"))
+    return Resource.from_contents(definitions) @ Registry()
+
+
+@lru_cache(maxsize=None)
+def _kv_validator(key: tuple[str, str]) -> jsonschema.protocols.Validator:
+    from referencing import Resource
+
+    schema = _kv_schema(key)
+    registry = Resource.from_contents(schema) @ _kv_registry()
+    return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
 @lru_cache(maxsize=None)
@@ -78,8 +141,19 @@ def _validator(path: Path) -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
+@lru_cache(maxsize=None)
+def _kv_kinds() -> frozenset[tuple[str, str]]:
+    out = set()
+    for path in KV_SCHEMAS.glob("*.json"):
+        if not path.name.startswith("_") and path.name != "all.json":
+            out.update(key for key in _gvks(json.loads(path.read_text(encoding="utf-8")))
+                       if _kv_file(key) == path)
+    return frozenset(out)
+
+
 def known_kinds() -> list[tuple[str, str]]:
-    return sorted(_catalog())
+    """Every (apiVersion, kind) validated: the core kinds of K8S_VERSION and the vendored CRDs."""
+    return sorted(set(_catalog()) | _kv_kinds())
 
 
 def _where(path) -> str:
@@ -124,13 +198,24 @@ def validate_manifest(doc: Any) -> list[str]:
     key = (doc.get("apiVersion"), doc.get("kind"))
     if not all(isinstance(part, str) and part for part in key):
         return ["<document>: apiVersion and kind are required strings"]
-    path = _catalog().get(key)
-    if path is None:
-        return [f"<document>: no schema for apiVersion={key[0]!r} kind={key[1]!r} "
-                f"(known: {', '.join(f'{a}/{k}' for a, k in known_kinds())}); vendor it in tests/k8s_schemas"]
-    errors = sorted(_validator(path).iter_errors(doc), key=lambda e: (list(map(str, e.absolute_path)), e.message))
-    out = [f"{_where(e.absolute_path)}: {_message(e)}" for e in errors]
+    vendored = _catalog().get(key)
+    core = _kv_schema(key) is not None
+    if vendored is None and not core:
+        return [f"<document>: no schema for apiVersion={key[0]!r} kind={key[1]!r}: not a core kind of "
+                f"Kubernetes {K8S_VERSION} (kubernetes-validate) and no CRD schema in tests/k8s_schemas/crds "
+                f"(known CRDs: {', '.join(f'{a}/{k}' for a, k in sorted(_catalog()) if _kv_schema((a, k)) is None)})"]
+    out: list[str] = []
+    if core:
+        out += _errors(_kv_validator(key), doc)
+    if vendored is not None:   # the CRD schema, or for a core kind the MIN_K8S_VERSION one
+        extra = _errors(_validator(vendored), doc)
+        out += [e if not core else f"{e} [{MIN_K8S_VERSION}]" for e in extra if e not in out]
     return out + _metadata(doc, key)
+
+
+def _errors(validator: jsonschema.protocols.Validator, doc: dict) -> list[str]:
+    errors = sorted(validator.iter_errors(doc), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    return [f"{_where(e.absolute_path)}: {_message(e)}" for e in errors]
 
 
 def _message(error: jsonschema.ValidationError) -> str:
