@@ -1,0 +1,319 @@
+"""The predictor gateway: a small stdlib HTTP server (``http.server.ThreadingHTTPServer``, JSON)
+in front of a :class:`~mlc.runtime.serving.predictor.Predictor`.
+
+    python -m mlc.runtime.serving.gateway --build build/ --models out/models/repository --embedded
+    python -m mlc.runtime.serving.gateway --build /opt/mlc/build --triton east=triton-east:8001 ...
+
+Endpoints:
+
+* ``POST /v1/predict``: a request (``{"model"?, "context", "items"}``) -> ``{"scores", "model",
+  "version", "shard", "degraded", "timings_ms"}``. Errors are JSON ``{"error": ..., "fields":
+  {...}}``: 400 malformed (bad JSON, unknown/missing/mistyped fields: every one listed), 404
+  unknown model, 413 body too large, 502 backend error, 503 backend unavailable, 500 anything
+  else (logged with its traceback here; never a traceback to the client).
+* ``GET /healthz``: 200 while the process serves HTTP (liveness).
+* ``GET /readyz``: 200 once the build is loaded and the backend is ready (every ONNX session
+  loaded, or every shard's Triton has reported its models ready once), else 503 with the reason.
+* ``GET /metrics``: Prometheus text format (``mlc.runtime.serving.metrics``).
+
+Configuration: flags, else environment (what ``mlc.backends.serving_k8s`` sets), else defaults:
+
+===================  ==================  =============================================
+flag                 environment         default
+===================  ==================  =============================================
+``--build DIR``      ``MLC_BUILD``       ``/opt/mlc/build`` (``mldl.json``, ``preprocess/``)
+``--models DIR``     ``MLC_MODELS``      -- (exported repository, for ``--embedded``)
+``--store URL``      ``MLC_REDIS_URL``   none: group defaults, every response degraded
+``--routing PATH``   ``MLC_ROUTING``     the IR's shards (routing.json gives Triton addresses)
+``--embedded``       --                  in-process ONNX Runtime instead of Triton
+``--triton URL``     ``MLC_TRITON_URL``  from the routing table (``service:grpc_port``)
+``--port N``         ``MLC_PORT``        8080
+``--namespace NS``   ``MLC_NAMESPACE``   the spec name (online-store key namespace)
+===================  ==================  =============================================
+
+``--triton`` may be repeated: ``HOST:PORT`` (every shard) or ``SHARD=HOST:PORT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Sequence
+
+from mlc.runtime.serving.metrics import ServingMetrics
+from mlc.runtime.serving.predictor import OnnxBackend, Predictor, Routing, ServingError, TritonBackend
+
+log = logging.getLogger("mlc.gateway")
+
+MAX_BODY_BYTES = 16 * 2 ** 20
+DEFAULT_BUILD = "/opt/mlc/build"
+DEFAULT_PORT = 8080
+JSON_TYPE = "application/json"
+
+
+class Gateway:
+    """What the HTTP handlers serve: a predictor (``None`` while loading) and its metrics."""
+
+    def __init__(self, predictor: Predictor | None = None, metrics: ServingMetrics | None = None):
+        self.predictor = predictor
+        self.metrics = metrics or (predictor.metrics if predictor is not None and predictor.metrics else ServingMetrics())
+        if predictor is not None and predictor.metrics is None:
+            predictor.metrics = self.metrics
+        self.load_error: str | None = None
+
+    def ready(self) -> tuple[bool, str]:
+        if self.predictor is None:
+            return False, self.load_error or "loading"
+        try:
+            return self.predictor.ready()
+        except Exception as err:  # a readiness check must answer, not crash the handler
+            log.exception("readiness check failed")
+            return False, f"readiness check failed: {err}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "mlc-gateway"
+    protocol_version = "HTTP/1.1"
+    gateway: Gateway   # set on the subclass made by make_server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _send(self, status: int, body: bytes, content_type: str = JSON_TYPE) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, document: Any) -> None:
+        self._send(status, json.dumps(document, allow_nan=False, separators=(",", ":")).encode("utf-8"))
+
+    def _error(self, status: int, message: str, fields: dict | None = None) -> None:
+        self._json(status, {"error": message, **({"fields": fields} if fields else {})})
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        path = self.path.split("?", 1)[0]
+        if path == "/healthz":
+            self._json(200, {"status": "ok"})
+        elif path == "/readyz":
+            ok, detail = self.gateway.ready()
+            self._json(200 if ok else 503, {"ready": ok, "detail": detail})
+        elif path == "/metrics":
+            self._send(200, self.gateway.metrics.render(), self.gateway.metrics.content_type)
+        elif path == "/v1/predict":
+            self._error(405, "use POST for /v1/predict")
+        else:
+            self._error(404, f"no such endpoint: {path}")
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        path = self.path.split("?", 1)[0]
+        if path != "/v1/predict":
+            self._error(404 if path not in ("/healthz", "/readyz", "/metrics") else 405,
+                        f"no such endpoint: POST {path}")
+            return
+        status, document = self._predict()
+        self._json(status, document)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            raise _HttpError(411, "send the body with a Content-Length (chunked bodies are not accepted)")
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            raise _HttpError(400, "invalid Content-Length") from None
+        if length > MAX_BODY_BYTES:
+            raise _HttpError(413, f"request body of {length} bytes; at most {MAX_BODY_BYTES}")
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _predict(self) -> tuple[int, dict]:
+        gateway = self.gateway
+        try:
+            body = self._read_body()
+            if gateway.predictor is None:
+                raise _HttpError(503, f"the gateway is not ready: {gateway.load_error or 'loading'}")
+            try:
+                request = json.loads(body.decode("utf-8")) if body else None
+            except (UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise _HttpError(400, "the body is not valid JSON", {"body": str(err)}) from None
+        except _HttpError as err:
+            self.close_connection = err.status in (411, 413)   # the unread body cannot be skipped
+            gateway.metrics.count_request(err.status)
+            return err.status, {"error": err.message, **({"fields": err.fields} if err.fields else {})}
+        try:                                    # counted by status inside Predictor.predict
+            return 200, gateway.predictor.predict(request).to_json()
+        except ServingError as err:
+            if err.status >= 500:
+                log.warning("predict failed (%d): %s", err.status, err.message)
+            return err.status, err.to_json()
+        except Exception:
+            log.exception("predict failed")
+            return 500, {"error": "internal error (see the gateway log)"}
+
+
+class _HttpError(Exception):
+    def __init__(self, status: int, message: str, fields: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.fields = status, message, fields
+
+
+def make_server(gateway: Gateway, host: str = "0.0.0.0", port: int = DEFAULT_PORT) -> ThreadingHTTPServer:
+    handler = type("GatewayHandler", (Handler,), {"gateway": gateway})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+@dataclass
+class Running:
+    """A gateway serving in a background thread (``serve_in_thread``)."""
+    server: ThreadingHTTPServer
+    thread: threading.Thread
+    gateway: Gateway
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+    def __enter__(self) -> "Running":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def serve_in_thread(predictor: Predictor | Gateway, host: str = "127.0.0.1", port: int = 0) -> Running:
+    """Serve ``predictor`` on ``host:port`` (0: a free port) in a daemon thread; ``.url``,
+    ``.stop()``, usable as a context manager. For tests and notebooks."""
+    gateway = predictor if isinstance(predictor, Gateway) else Gateway(predictor)
+    server = make_server(gateway, host, port)
+    thread = threading.Thread(target=server.serve_forever, name="mlc-gateway", daemon=True)
+    thread.start()
+    return Running(server, thread, gateway)
+
+
+# ------------------------------------------------------------------------------------ loading
+
+
+def _parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    p = argparse.ArgumentParser(prog="python -m mlc.runtime.serving.gateway",
+                                description="The mlc predictor gateway (HTTP, JSON).")
+    p.add_argument("--build", default=env("MLC_BUILD", DEFAULT_BUILD),
+                   help="build tree: mldl.json (fitted) and preprocess/<spec>_preprocess.py")
+    p.add_argument("--models", default=env("MLC_MODELS"),
+                   help="exported model repository ([<shard>/]<model>/<version>/model.onnx), for --embedded")
+    p.add_argument("--store", default=env("MLC_REDIS_URL") or env("MLC_STORE_URL"),
+                   help="online store URL (redis://..., sqlite:PATH)")
+    p.add_argument("--store-timeout", type=float, default=float(env("MLC_STORE_TIMEOUT", "0.05")),
+                   help="seconds per online-store call (default 0.05)")
+    p.add_argument("--namespace", default=env("MLC_NAMESPACE"), help="online-store key namespace (default: the spec name)")
+    p.add_argument("--routing", default=env("MLC_ROUTING"), help="routing.json (mlc.backends.serving_k8s)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--embedded", action="store_true", help="run the models in process with ONNX Runtime")
+    mode.add_argument("--triton", action="append", metavar="[SHARD=]HOST:PORT",
+                      help="Triton gRPC address, for every shard or one shard (repeatable)")
+    p.add_argument("--triton-timeout", type=float, default=float(env("MLC_TRITON_TIMEOUT", "1.0")),
+                   help="seconds per Triton call (default 1.0)")
+    p.add_argument("--host", default=env("MLC_HOST", "0.0.0.0"))
+    p.add_argument("--port", type=int, default=int(env("MLC_PORT", str(DEFAULT_PORT))))
+    p.add_argument("--max-items", type=int, default=int(env("MLC_MAX_ITEMS", "1000")))
+    return p
+
+
+def triton_urls(values: Sequence[str] | None, routing: Routing) -> str | dict[str, str]:
+    """``--triton`` values (or ``MLC_TRITON_URL``) -> one URL or ``{shard: URL}``; without any,
+    the routing table's addresses."""
+    values = list(values or [])
+    if not values and os.environ.get("MLC_TRITON_URL"):
+        values = [os.environ["MLC_TRITON_URL"]]
+    if not values:
+        if not routing.addresses:
+            raise SystemExit("mlc gateway: no inference backend: pass --embedded --models DIR, --triton URL, "
+                             "or a routing table (MLC_ROUTING) with Triton addresses")
+        return dict(routing.addresses)
+    plain = [v for v in values if "=" not in v]
+    per_shard = dict(v.split("=", 1) for v in values if "=" in v)
+    if plain and (len(plain) > 1 or per_shard):
+        raise SystemExit("mlc gateway: give either one --triton HOST:PORT or --triton SHARD=HOST:PORT per shard")
+    if plain:
+        return plain[0]
+    missing = sorted(set(routing.models) - set(per_shard))
+    if missing:
+        raise SystemExit(f"mlc gateway: no --triton address for shard(s) {missing}")
+    return per_shard
+
+
+def load_predictor(args: argparse.Namespace) -> Predictor:
+    from mlc.runtime.feature_job import load_ir
+    from mlc.runtime.online_store import open_store
+    from mlc.runtime.preprocess import load_module
+
+    ir = load_ir(os.path.join(args.build, "mldl.json"))
+    module_path = os.path.join(args.build, "preprocess", f"{ir.name}_preprocess.py")
+    module = load_module(module_path) if os.path.exists(module_path) else None
+    routing = Routing.load(args.routing, ir) if args.routing else Routing.from_ir(ir)
+    if args.embedded:
+        if not args.models:
+            raise SystemExit("mlc gateway: --embedded needs --models DIR (the exported repository)")
+        backend: Any = OnnxBackend(args.models)
+    else:
+        backend = TritonBackend(triton_urls(args.triton, routing), timeout=args.triton_timeout)
+    store = open_store(args.store, timeout=args.store_timeout) if args.store else None
+    if store is None:
+        log.warning("no online store configured: feature groups take their defaults (responses are degraded)")
+    return Predictor(ir, None, store, backend, args.namespace or ir.name, routing, module=module,
+                     metrics=ServingMetrics(), max_items=args.max_items)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("MLC_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    gateway = Gateway(None, ServingMetrics())
+    server = make_server(gateway, args.host, args.port)   # /healthz answers while loading
+    thread = threading.Thread(target=server.serve_forever, name="mlc-gateway", daemon=True)
+    thread.start()
+    log.info("listening on %s:%d", args.host, args.port)
+    try:
+        predictor = load_predictor(args)
+    except SystemExit as err:
+        server.shutdown()
+        print(err, file=sys.stderr)
+        return 2
+    except Exception as err:
+        log.exception("cannot load the build")
+        server.shutdown()
+        print(f"mlc gateway: cannot load the build: {err}", file=sys.stderr)
+        return 1
+    predictor.metrics = gateway.metrics
+    gateway.predictor = predictor
+    ok, detail = gateway.ready()
+    log.info("loaded `%s` (%d model(s), %d shard(s)); ready: %s (%s)", predictor.ir.name, len(predictor.models),
+             len(predictor.shards), ok, detail)
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        server.server_close()
+        predictor.backend.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,786 @@
+"""The online predictor: one request (context + candidate items) -> one score per item.
+
+    predictor = Predictor(ir, fitted, store, OnnxBackend("out/models/repository"), namespace=ir.name)
+    response = predictor.predict({"context": {"rider_id": 7, "city": "beijing"},
+                                  "items": [{"distance_km": 1.5}, {"distance_km": 4.0}]})
+    response.scores, response.model, response.version, response.shard, response.degraded
+
+Steps, each timed (``Response.timings_ms``, and the ``metrics`` histograms when given):
+
+1. ``validate``: the request's shape, every field known (a preprocess input, or an entity key of
+   a feature group), of its input's dtype, and every ``required`` input present in every row;
+   ALL errors are collected into one :class:`RequestError` (HTTP 400). Item rows are the context
+   merged with the item's fields (the item wins). A missing or null optional field takes its
+   input's ``default`` (docs/spec.md: "an input's default replaces a missing request field
+   online"); without a default it stays null.
+2. ``route``: the value of ``deployment.partition_key`` (after defaults; all rows must agree)
+   picks the shard listing it, the default shard for any other value or a null; then
+   :meth:`Predictor.assign` picks the model (explicit ``"model"``, else the shard's first model).
+3. ``features``: ONE ``get_features`` call for all rows and all the model's feature groups
+   (entity keys from the row fields). A failing store never fails the request: the group
+   defaults are used and ``degraded`` is set.
+4. ``preprocess``: the generated module on the NumPy executor with the fitted analyzers, then
+   ``model_arrays`` -- exactly the mapping training used.
+5. ``inference``: an :class:`InferenceBackend`: :class:`OnnxBackend` (in-process ONNX Runtime on
+   the latest exported version) or :class:`TritonBackend` (gRPC ``infer`` on model ``<model>``
+   of the shard's Triton, preprocessed signature inputs; unreachable or timed out ->
+   :class:`BackendUnavailable`, HTTP 503).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from mlc.compiler.ir import IR, ModelIR, ShardIR
+from mlc.runtime.numpy_ops.vec import EPOCH, Vec
+from mlc.runtime.online_store.retrieval import get_features
+from mlc.runtime.online_store.store import StoreError
+from mlc.runtime.training.inputs import model_arrays
+
+MAX_ITEMS = 1000
+MAX_FIELD_ERRORS = 50
+REQUEST_KEYS = ("model", "context", "items")
+STAGES = ("validate", "route", "features", "preprocess", "inference", "total")
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+_MISSING = object()
+_INVALID = object()     # a mistyped value: reported once, not as missing too
+
+
+# ------------------------------------------------------------------------------------ errors
+
+
+class ServingError(Exception):
+    """Base of the errors a request can end in; ``status`` is the HTTP status of the answer."""
+    status = 500
+
+    def __init__(self, message: str, fields: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = dict(fields or {})
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        return body
+
+
+class RequestError(ServingError):
+    """The request is malformed: ``fields`` maps each offending field to what is wrong (400)."""
+    status = 400
+
+
+class ModelNotFound(ServingError):
+    """The requested model does not exist or is not served by the request's shard (404)."""
+    status = 404
+
+
+class BackendUnavailable(ServingError):
+    """The inference backend cannot be reached, timed out, or has no version to serve (503)."""
+    status = 503
+
+
+class BackendError(ServingError):
+    """The inference backend answered with an error (502)."""
+    status = 502
+
+
+# ------------------------------------------------------------------------------------ routing
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Partition value -> shard, the default shard, each shard's models and (deployed) Triton
+    gRPC address. From the IR (:meth:`from_ir`) or from the ``routing.json`` written by
+    ``mlc.backends.serving_k8s`` (:meth:`from_table`, checked against the IR)."""
+    partition_key: str | None
+    routes: Mapping[str, str]                    # partition value (text) -> shard
+    default: str
+    models: Mapping[str, tuple[str, ...]]        # shard -> models, serving order
+    addresses: Mapping[str, str] = field(default_factory=dict)   # shard -> host:grpc_port
+
+    @classmethod
+    def from_ir(cls, ir: IR) -> "Routing":
+        shards = ir.deployment.shards
+        if not shards:
+            raise ValueError(f"deployment of `{ir.name}` has no shard")
+        default = next((s for s in shards if s.is_default), shards[0])
+        routes = {value: s.name for s in shards for value in s.partitions}
+        return cls(ir.deployment.partition_key, routes, default.name, {s.name: tuple(s.models) for s in shards})
+
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], ir: IR) -> "Routing":
+        if table.get("version") != 1:
+            raise ValueError(f"routing table version {table.get('version')!r} is not supported (expected 1)")
+        if table.get("spec") != ir.name:
+            raise ValueError(f"routing table is of spec `{table.get('spec')}`, the build is `{ir.name}`")
+        if table.get("partition_key") != ir.deployment.partition_key:
+            raise ValueError(f"routing table partitions by `{table.get('partition_key')}`, the build by "
+                             f"`{ir.deployment.partition_key}`")
+        shards = {s.name for s in ir.deployment.shards}
+        entries = [table["default"], *table.get("routes", {}).values()]
+        unknown = sorted({e["shard"] for e in entries} - shards)
+        if unknown:
+            raise ValueError(f"routing table names shards {unknown} the build does not have")
+        models = {e["shard"]: tuple(e.get("models", ())) for e in entries}
+        for shard, names in models.items():
+            missing = [m for m in names if m not in {x.name for x in ir.models}]
+            if missing:
+                raise ValueError(f"routing table: shard `{shard}` serves unknown model(s) {missing}")
+        addresses = {e["shard"]: f"{e['service']}:{e['grpc_port']}" for e in entries if e.get("service")}
+        return cls(table.get("partition_key"), {str(k): v["shard"] for k, v in table.get("routes", {}).items()},
+                   table["default"]["shard"], models, addresses)
+
+    @classmethod
+    def load(cls, path: str, ir: IR) -> "Routing":
+        with open(path, encoding="utf-8") as fh:
+            return cls.from_table(json.load(fh), ir)
+
+    def shard_for(self, value: Any) -> str:
+        if value is None:
+            return self.default
+        return self.routes.get(partition_text(value), self.default)
+
+
+def partition_text(value: Any) -> str:
+    """A partition value as the training sets compare it (Spark's cast to string)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# ------------------------------------------------------------------------------------ backends
+
+
+class InferenceBackend(Protocol):
+    def prepare(self, ir: IR, routing: Routing) -> None:
+        """Load/check every (shard, model) the routing serves; called once by the Predictor."""
+
+    def ready(self) -> tuple[bool, str]:
+        """(ready, detail) for /readyz."""
+
+    def infer(self, shard: str, model: ModelIR, arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, int | None]:
+        """(the first signature output as a float array of shape (n,), model version served)."""
+
+    def close(self) -> None: ...
+
+
+class OnnxBackend:
+    """In-process ONNX Runtime (``--embedded``): the latest exported version of each
+    (shard, model) under ``repository`` (``<repository>/<shard>/<model>/<V>/model.onnx`` when
+    the deployment is sharded, ``<repository>/<model>/<V>/model.onnx`` otherwise). Sessions are
+    cached; every ``refresh_seconds`` the version list is read again and a newer version is
+    loaded (the old session keeps serving until the new one is ready)."""
+
+    def __init__(self, repository: str, refresh_seconds: float = 30.0, threads: int = 0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.repository, self.refresh_seconds, self.threads, self._clock = repository, refresh_seconds, threads, clock
+        self._sessions: dict[tuple[str, str], tuple[int, Any, float]] = {}   # -> (version, session, checked at)
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._lock = threading.Lock()
+        self._sharded = False
+        self._targets: list[tuple[str, str]] = []
+        self._error: str | None = "not prepared"
+
+    def model_dir(self, shard: str, model: str) -> str:
+        return os.path.join(self.repository, shard, model) if self._sharded else os.path.join(self.repository, model)
+
+    def prepare(self, ir: IR, routing: Routing) -> None:
+        self._sharded = bool(ir.deployment.partition_key)
+        self._targets = [(shard, m) for shard, models in routing.models.items() for m in models]
+        self._check()
+
+    def _check(self) -> None:
+        errors = []
+        for shard, model in self._targets:
+            try:
+                self._session(shard, model)
+            except BackendUnavailable as err:
+                errors.append(err.message)
+        self._error = "; ".join(errors) or None
+
+    def ready(self) -> tuple[bool, str]:
+        if self._error:
+            self._check()           # a version may have been exported since
+        return (self._error is None, self._error or f"{len(self._targets)} ONNX session(s) loaded")
+
+    def _latest(self, shard: str, model: str) -> int | None:
+        from mlc.runtime.training.export import latest_version
+
+        directory = self.model_dir(shard, model)
+        return latest_version(os.path.dirname(directory), os.path.basename(directory))
+
+    def _load(self, shard: str, model: str, version: int) -> Any:
+        import onnxruntime
+
+        path = os.path.join(self.model_dir(shard, model), str(version), "model.onnx")
+        options = onnxruntime.SessionOptions()
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        try:
+            return onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # a corrupt or partial file: this version cannot serve
+            raise BackendUnavailable(f"model `{model}` (shard `{shard}`) version {version}: cannot load {path}: {err}")
+
+    def _session(self, shard: str, model: str) -> tuple[int, Any]:
+        key = (shard, model)
+        now = self._clock()
+        cached = self._sessions.get(key)
+        if cached is not None and now - cached[2] < self.refresh_seconds:
+            return cached[0], cached[1]
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            cached = self._sessions.get(key)
+            if cached is not None and now - cached[2] < self.refresh_seconds:
+                return cached[0], cached[1]
+            latest = self._latest(shard, model)
+            if latest is None:
+                if cached is not None:      # the directory vanished: keep serving what is loaded
+                    self._sessions[key] = (cached[0], cached[1], now)
+                    return cached[0], cached[1]
+                raise BackendUnavailable(f"no exported version of model `{model}` (shard `{shard}`) "
+                                         f"under {self.model_dir(shard, model)}")
+            if cached is not None and cached[0] == latest:
+                self._sessions[key] = (latest, cached[1], now)
+                return latest, cached[1]
+            session = self._load(shard, model, latest)
+            self._sessions[key] = (latest, session, now)
+            return latest, session
+
+    def infer(self, shard: str, model: ModelIR, arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, int | None]:
+        version, session = self._session(shard, model.name)
+        output = model.signature_outputs[0].name
+        try:
+            (values,) = session.run([output], dict(arrays))
+        except Exception as err:
+            raise BackendError(f"model `{model.name}` version {version}: inference failed: {err}") from err
+        return np.asarray(values, dtype=np.float64).reshape(-1), version
+
+    def close(self) -> None:
+        self._sessions.clear()
+
+
+TRITON_DTYPES = {"float32": "FP32", "float64": "FP64", "int64": "INT64", "bool": "BOOL"}
+_UNAVAILABLE = ("StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "StatusCode.CANCELLED")
+
+
+class TritonBackend:
+    """Triton over gRPC (``tritonclient.grpc``): model ``<model>`` (not the ``_pipeline``
+    ensemble: the predictor has already preprocessed) with the signature inputs, float32/int64
+    ``[n, 1]``. ``urls``: one ``host:port`` for every shard, or ``{shard: host:port}``.
+    ``timeout`` (seconds) bounds each call. A batch larger than the deployment's
+    ``max_batch_size`` is sent as concurrent chunks. Unreachable, timed out or model not ready
+    -> :class:`BackendUnavailable`; any other Triton error -> :class:`BackendError`."""
+
+    def __init__(self, urls: str | Mapping[str, str], timeout: float = 1.0, max_batch_size: int | None = None):
+        self.urls = urls
+        self.timeout = timeout
+        self.max_batch_size = max_batch_size
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._targets: list[tuple[str, str]] = []
+        self._seen_ready: set[str] = set()
+
+    def url(self, shard: str) -> str:
+        if isinstance(self.urls, str):
+            return self.urls
+        try:
+            return self.urls[shard]
+        except KeyError:
+            raise BackendUnavailable(f"no Triton address for shard `{shard}`") from None
+
+    def client(self, shard: str) -> Any:
+        url = self.url(shard)
+        with self._lock:
+            if url not in self._clients:
+                import tritonclient.grpc as grpcclient
+
+                self._clients[url] = grpcclient.InferenceServerClient(url)
+            return self._clients[url]
+
+    def prepare(self, ir: IR, routing: Routing) -> None:
+        if self.max_batch_size is None:
+            self.max_batch_size = ir.deployment.max_batch_size
+        self._targets = [(shard, m) for shard, models in routing.models.items() for m in models]
+        for shard, _ in self._targets:
+            self.url(shard)          # every shard has an address
+
+    def ready(self) -> tuple[bool, str]:
+        """Ready once every shard's Triton has answered ready for all its models at least once;
+        a later outage of one shard gives 503s for that shard only, rather than taking the whole
+        gateway out of its Service."""
+        waiting = []
+        for shard, model in self._targets:
+            if shard in self._seen_ready:
+                continue
+            try:
+                client = self.client(shard)
+                ok = client.is_server_ready(client_timeout=self.timeout) and \
+                    client.is_model_ready(model, client_timeout=self.timeout)
+            except Exception as err:  # unreachable
+                ok = False
+                waiting.append(f"shard `{shard}` ({self.url(shard)}): {_short(err)}")
+                continue
+            if not ok:
+                waiting.append(f"shard `{shard}` ({self.url(shard)}): model `{model}` not ready")
+        if not waiting:
+            self._seen_ready.update(shard for shard, _ in self._targets)
+            return True, f"Triton ready for {len(self._targets)} model(s)"
+        return False, "; ".join(waiting)
+
+    def _inputs(self, model: ModelIR, arrays: Mapping[str, np.ndarray], start: int, stop: int) -> list[Any]:
+        import tritonclient.grpc as grpcclient
+
+        out = []
+        for tensor in model.signature_inputs:
+            part = np.ascontiguousarray(arrays[tensor.name][start:stop])
+            given = grpcclient.InferInput(tensor.name, list(part.shape), TRITON_DTYPES[tensor.dtype])
+            given.set_data_from_numpy(part)
+            out.append(given)
+        return out
+
+    def _fail(self, err: Exception, shard: str, model: str) -> ServingError:
+        status = err.status() if callable(getattr(err, "status", None)) else None
+        text = f"Triton of shard `{shard}` ({self.url(shard)}), model `{model}`"
+        if status in _UNAVAILABLE:
+            what = "timed out" if status == "StatusCode.DEADLINE_EXCEEDED" else "unreachable"
+            return BackendUnavailable(f"{text}: {what} ({_short(err)})")
+        message = str(err)
+        if "unavailable" in message.lower() or "not ready" in message.lower() or "unknown model" in message.lower():
+            return BackendUnavailable(f"{text}: {_short(err)}")
+        return BackendError(f"{text}: {_short(err)}")
+
+    def infer(self, shard: str, model: ModelIR, arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, int | None]:
+        import tritonclient.grpc as grpcclient
+
+        client = self.client(shard)
+        output = model.signature_outputs[0].name
+        n = len(next(iter(arrays.values()))) if arrays else 0
+        step = self.max_batch_size if self.max_batch_size and self.max_batch_size > 0 else max(n, 1)
+        bounds = [(start, min(start + step, n)) for start in range(0, n, step)] or [(0, 0)]
+        requested = [grpcclient.InferRequestedOutput(output)]
+        results: list[Any] = [None] * len(bounds)
+        if len(bounds) == 1:
+            try:
+                results[0] = client.infer(model.name, self._inputs(model, arrays, *bounds[0]), outputs=requested,
+                                          client_timeout=self.timeout)
+            except Exception as err:
+                raise self._fail(err, shard, model.name) from None
+        else:
+            done = threading.Semaphore(0)
+
+            def callback(index: int) -> Callable[[Any, Any], None]:
+                def record(result: Any, error: Any) -> None:
+                    results[index] = error if error is not None else result
+                    done.release()
+                return record
+
+            for index, (start, stop) in enumerate(bounds):
+                try:
+                    client.async_infer(model.name, self._inputs(model, arrays, start, stop), callback(index),
+                                       outputs=requested, client_timeout=self.timeout)
+                except Exception as err:
+                    results[index] = err
+                    done.release()
+            deadline = time.monotonic() + self.timeout + 1.0
+            for _ in bounds:
+                if not done.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
+                    raise BackendUnavailable(f"Triton of shard `{shard}` ({self.url(shard)}), model "
+                                             f"`{model.name}`: timed out after {self.timeout}s")
+            for result in results:
+                if isinstance(result, Exception):
+                    raise self._fail(result, shard, model.name)
+        scores = np.concatenate([np.asarray(r.as_numpy(output), dtype=np.float64).reshape(-1) for r in results])
+        version = results[0].get_response().model_version
+        return scores, int(version) if str(version).isdigit() else None
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                try:
+                    client.close()
+                except Exception:
+                    pass
+            self._clients.clear()
+
+
+def _short(err: Exception, limit: int = 300) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+# ------------------------------------------------------------------------------------ response
+
+
+@dataclass
+class Response:
+    scores: list[float]
+    model: str
+    version: int | None
+    shard: str
+    degraded: bool
+    timings_ms: dict[str, float]
+
+    def to_json(self) -> dict[str, Any]:
+        scores = [s if math.isfinite(s) else None for s in self.scores]    # JSON has no NaN
+        return {"scores": scores, "model": self.model, "version": self.version, "shard": self.shard,
+                "degraded": self.degraded, "timings_ms": self.timings_ms}
+
+
+@dataclass
+class Rows:
+    """A validated request: one value list per field (defaults applied), ``n`` rows."""
+    model: str | None
+    columns: dict[str, list[Any]]
+    n: int
+
+
+class _NoStore:
+    """Stands in when no online store is configured: every read fails, so the group defaults are
+    used and responses are flagged ``degraded``."""
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        raise StoreError("no online store configured")
+
+    def put_many(self, items: Any, ttl_seconds: int | None = None) -> None:
+        raise StoreError("no online store configured")
+
+    def close(self) -> None:
+        pass
+
+
+# ------------------------------------------------------------------------------------ predictor
+
+
+class Predictor:
+    """See the module docstring. ``fitted``: analyzer id -> constants (``None``: from the IR);
+    every analyzer must be fitted. ``store``: an ``OnlineStore`` or ``None`` (group defaults,
+    ``degraded``). ``routing``: a :class:`Routing` or a parsed ``routing.json`` (default: from the
+    IR). ``module``: the generated preprocessing module (default: rendered from the IR).
+    ``clock``: seconds, for the stage timings. ``metrics``: a ``ServingMetrics`` or ``None``.
+    ``assigner(request, shard) -> model name`` replaces :meth:`assign`'s rule (experiments)."""
+
+    def __init__(self, ir: IR, fitted: Mapping[str, Any] | None, store: Any, backend: InferenceBackend,
+                 namespace: str, routing: Routing | Mapping[str, Any] | None = None,
+                 clock: Callable[[], float] = time.perf_counter, *, module: Any = None, metrics: Any = None,
+                 max_items: int = MAX_ITEMS, assigner: Callable[[Mapping[str, Any], ShardIR], str] | None = None):
+        from mlc.runtime.fitting import fitted_from_ir
+
+        self.ir = ir
+        self.fitted = dict(fitted) if fitted is not None else fitted_from_ir(ir)
+        unfitted = [a.id for a in ir.analyzers if a.id not in self.fitted]
+        if unfitted:
+            raise ValueError(f"analyzers not fitted: {unfitted}; run `mlc fit` first")
+        if not ir.models:
+            raise ValueError(f"spec `{ir.name}` has no model to serve")
+        self.store = store if store is not None else _NoStore()
+        self.backend = backend
+        self.namespace = namespace
+        if routing is None:
+            routing = Routing.from_ir(ir)
+        elif not isinstance(routing, Routing):
+            routing = Routing.from_table(routing, ir)
+        self.routing = routing
+        self.clock = clock
+        self.metrics = metrics
+        self.max_items = max_items
+        self.assigner = assigner
+        if module is None:
+            from mlc.backends.preprocess import render
+            from mlc.runtime.preprocess import module_from_text
+
+            module = module_from_text(render(ir))
+        if getattr(module, "SPEC_NAME", ir.name) != ir.name:
+            raise ValueError(f"preprocessing module is of `{module.SPEC_NAME}`, the IR of `{ir.name}`")
+        self.module = module
+        self.inputs = {i.name: i for i in ir.inputs}
+        self.models = {m.name: m for m in ir.models}
+        self.shards = {s.name: s for s in ir.deployment.shards}
+        # every request field: the preprocess inputs, then the entity keys of the served groups
+        self.fields: dict[str, str] = {name: i.dtype for name, i in self.inputs.items()}
+        for model in ir.models:
+            for group in model.feature_groups:
+                for key in ir.group(group).keys:
+                    self.fields.setdefault(key.name, key.dtype)
+        self.backend.prepare(ir, self.routing)
+
+    # -------------------------------------------------------------- public
+
+    def ready(self) -> tuple[bool, str]:
+        return self.backend.ready()
+
+    def predict(self, request: Any) -> Response:
+        start = self.clock()
+        timings: dict[str, float] = {}
+        try:
+            response = self._predict(request, timings, start)
+        except ServingError as err:
+            self._count(str(err.status))
+            raise
+        except Exception:
+            self._count("500")
+            raise
+        self._count("200")
+        return response
+
+    def assign(self, request: Mapping[str, Any], shard: ShardIR) -> str:
+        """The model that answers ``request`` on ``shard``: the request's explicit ``"model"``,
+        else the shard's first model. This is the hook experiment assignment (issue 7) replaces,
+        by passing ``assigner=`` or overriding this method; the caller checks the answer."""
+        if self.assigner is not None:
+            return self.assigner(request, shard)
+        explicit = request.get("model")
+        if explicit is not None:
+            return explicit
+        return self.routing.models.get(shard.name, shard.models)[0]
+
+    # -------------------------------------------------------------- steps
+
+    def _stage(self, timings: dict[str, float], name: str, began: float) -> float:
+        now = self.clock()
+        timings[name] = round((now - began) * 1000.0, 3)
+        if self.metrics is not None:
+            self.metrics.observe(name, now - began)
+        return now
+
+    def _count(self, status: str) -> None:
+        if self.metrics is not None:
+            self.metrics.count_request(status)
+
+    def _predict(self, request: Any, timings: dict[str, float], start: float) -> Response:
+        rows = self.validate(request)
+        t = self._stage(timings, "validate", start)
+
+        shard = self.route(rows)
+        model = self._pick(request, shard)
+        t = self._stage(timings, "route", t)
+
+        retrieval = self.features(model, rows)
+        if self.metrics is not None:
+            self.metrics.record_store(retrieval.degraded, retrieval.errors)
+        t = self._stage(timings, "features", t)
+
+        arrays = self.preprocess(model, rows, retrieval.columns)
+        t = self._stage(timings, "preprocess", t)
+
+        scores, version = self.backend.infer(shard.name, model, arrays)
+        if len(scores) != rows.n:
+            raise BackendError(f"model `{model.name}` returned {len(scores)} scores for {rows.n} items")
+        t = self._stage(timings, "inference", t)
+        self._stage(timings, "total", start)
+        return Response([float(s) for s in scores], model.name, version, shard.name, bool(retrieval.degraded),
+                        timings)
+
+    def validate(self, request: Any) -> Rows:
+        """The request's rows as columns, or a RequestError listing every field error."""
+        errors: dict[str, str] = {}
+        if not isinstance(request, Mapping):
+            raise RequestError("the request must be a JSON object with `context` and `items`",
+                               {"request": f"expected an object, got {_kind(request)}"})
+        for key in request:
+            if key not in REQUEST_KEYS:
+                errors[str(key)] = f"unknown request key (expected {', '.join(REQUEST_KEYS)})"
+        model = request.get("model")
+        if model is not None and not isinstance(model, str):
+            errors["model"] = f"expected a model name (string), got {_kind(model)}"
+        context = request.get("context", {})
+        if context is None:
+            context = {}
+        if not isinstance(context, Mapping):
+            errors["context"] = f"expected an object of fields, got {_kind(context)}"
+            context = {}
+        items = request.get("items", _MISSING)
+        if items is _MISSING or items is None:
+            items = [{}]                    # one row: the context alone
+        elif not isinstance(items, list):
+            errors["items"] = f"expected a list of objects, got {_kind(items)}"
+            items = []
+        elif not items:
+            errors["items"] = "at least one item is needed"
+        elif len(items) > self.max_items:
+            errors["items"] = f"{len(items)} items; at most {self.max_items} per request"
+            items = []
+        bad_items = set()
+        for i, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                errors[f"items[{i}]"] = f"expected an object of fields, got {_kind(item)}"
+                bad_items.add(i)
+        items = [item if isinstance(item, Mapping) else {} for item in items]
+
+        converted_context = {}
+        for name, value in context.items():
+            value = self._convert(f"context.{name}", name, value, errors)
+            if value is not _MISSING:
+                converted_context[name] = value
+        n = len(items)
+        columns: dict[str, list[Any]] = {}
+        item_values: dict[str, dict[int, Any]] = {}
+        for i, item in enumerate(items):
+            for name, value in item.items():
+                value = self._convert(f"items[{i}].{name}", name, value, errors)
+                if value is not _MISSING:
+                    item_values.setdefault(name, {})[i] = value
+        for name, dtype in self.fields.items():
+            base = converted_context.get(name)
+            given = item_values.get(name)
+            column = [base] * n
+            if given:
+                for i, value in given.items():
+                    column[i] = value
+            spec = self.inputs.get(name)
+            if spec is not None and any(v is None for v in column):
+                if spec.required:
+                    missing = [i for i, v in enumerate(column) if v is None and i not in bad_items]
+                    if missing and len(missing) == n:
+                        errors[name] = "required field missing (give it in `context` or in every item)"
+                    elif missing:
+                        shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
+                        errors[name] = f"required field missing in item(s) {shown}"
+                elif spec.default is not None:
+                    default = _timestamp(spec.default) if dtype == "timestamp" else spec.default
+                    column = [default if v is None else v for v in column]
+            columns[name] = column
+        if errors:
+            raise RequestError(f"invalid request: {len(errors)} field error(s)", _capped(errors))
+        return Rows(model, columns, n)
+
+    def _convert(self, where: str, name: Any, value: Any, errors: dict[str, str]) -> Any:
+        dtype = self.fields.get(name) if isinstance(name, str) else None
+        if dtype is None:
+            errors[where] = "unknown field"
+            return _MISSING
+        if value is None:
+            return None
+        try:
+            return _typed(value, dtype)
+        except ValueError as err:
+            errors[where] = str(err)
+            return _INVALID
+
+    def route(self, rows: Rows) -> ShardIR:
+        key = self.routing.partition_key
+        if not key:
+            return self.shards[self.routing.default]
+        values = {partition_text(v) if v is not None else None for v in rows.columns.get(key, [None])}
+        if len(values) > 1:
+            shown = sorted(str(v) for v in values)
+            raise RequestError(f"the items of one request must share one `{key}` (the partition key)",
+                               {key: f"items have several values {shown}; send one request per value"})
+        value = next(iter(values)) if values else None
+        return self.shards[self.routing.shard_for(value)]
+
+    def _pick(self, request: Mapping[str, Any], shard: ShardIR) -> ModelIR:
+        name = self.assign(request, shard)
+        if name not in self.models:
+            raise ModelNotFound(f"unknown model `{name}`", {"model": f"not a model of `{self.ir.name}` "
+                                                                      f"(models: {sorted(self.models)})"})
+        served = self.routing.models.get(shard.name, shard.models)
+        if name not in served:
+            raise ModelNotFound(f"model `{name}` is not served by shard `{shard.name}`",
+                                {"model": f"shard `{shard.name}` serves {list(served)}"})
+        return self.models[name]
+
+    def features(self, model: ModelIR, rows: Rows) -> Any:
+        keys: dict[str, list[Any]] = {}
+        for group in model.feature_groups:
+            for key in self.ir.group(group).keys:
+                keys[key.name] = rows.columns[key.name]
+        return get_features(self.store, self.ir, list(model.feature_groups), keys, self.namespace)
+
+    def preprocess(self, model: ModelIR, rows: Rows, group_columns: Mapping[str, Vec]) -> dict[str, np.ndarray]:
+        from mlc.runtime.preprocess import transform_numpy
+
+        columns: dict[str, Vec] = {name: Vec.of(rows.columns[name], i.dtype) for name, i in self.inputs.items()}
+        columns.update(group_columns)
+        features = transform_numpy(self.module, columns, self.fitted)
+        wanted = {}
+        for tensor in model.signature_inputs:
+            vec = features.get(tensor.name)
+            if vec is None:             # a request input used directly as a model input
+                vec = columns.get(tensor.name)
+            wanted[tensor.name] = [None] * rows.n if vec is None else _model_column(vec)
+        return model_arrays(model, wanted)
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _model_column(vec: Vec) -> np.ndarray:
+    """A preprocessed feature as model_arrays takes it: values, None where null."""
+    if vec.valid.all():
+        return vec.data
+    out = vec.data.astype(object)
+    out[~vec.valid] = None
+    return out
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _typed(value: Any, dtype: str) -> Any:
+    """A JSON value as the mlc dtype's Python value; ValueError says what was expected."""
+    if dtype == "string":
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {_kind(value)}")
+        return value
+    if dtype == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {_kind(value)}")
+        return value
+    if dtype == "int64":
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, got {_kind(value)}")
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError("integer out of the int64 range")
+        return value
+    if dtype == "float64":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected a number, got {_kind(value)}")
+        return float(value)
+    if dtype == "timestamp":
+        return _timestamp(value)
+    raise ValueError(f"fields of dtype {dtype} are not supported")
+
+
+def _timestamp(value: Any) -> int:
+    """Microseconds since the epoch from an integer (already microseconds) or ISO-8601 text
+    (naive = UTC)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a timestamp (ISO-8601 text or integer microseconds), got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"not an ISO-8601 timestamp: {value!r}") from None
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        delta = moment - EPOCH
+        return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    raise ValueError(f"expected a timestamp (ISO-8601 text or integer microseconds), got {_kind(value)}")
+
+
+def _capped(errors: dict[str, str]) -> dict[str, str]:
+    if len(errors) <= MAX_FIELD_ERRORS:
+        return errors
+    kept = dict(list(errors.items())[:MAX_FIELD_ERRORS])
+    kept["..."] = f"{len(errors) - MAX_FIELD_ERRORS} more field error(s)"
+    return kept
