@@ -139,6 +139,21 @@ def build_parser() -> _Parser:
     get.add_argument("--timeout", type=float, default=1.0, help="store timeout in seconds (default 1)")
     get.add_argument("--env", help="environment overlay to apply")
 
+    serve = commands.add_parser("serve", help="serve the trained models on loopback: gateway + local Triton")
+    serve.add_argument("spec", metavar="SPEC")
+    mode = serve.add_mutually_exclusive_group()
+    mode.add_argument("--local", action="store_true",
+                      help="a real Triton per shard from the nvidia-pytriton wheel (the default)")
+    mode.add_argument("--embedded", action="store_true", help="ONNX Runtime inside the gateway instead of Triton")
+    serve.add_argument("--output", metavar="DIR", help="the run folder of `mlc run` (default: .mlc/data beside the spec)")
+    serve.add_argument("--port", type=int, default=8080, help="gateway port on 127.0.0.1 (default 8080; 0 = any free)")
+    serve.add_argument("--store", metavar="URL", help="online store (default: sqlite .mlc/online.sqlite beside the spec)")
+    serve.add_argument("--store-timeout", type=float, default=0.05, help="seconds per store call (default 0.05)")
+    serve.add_argument("--triton-timeout", type=float, default=1.0, help="seconds per Triton call (default 1)")
+    serve.add_argument("--namespace", help="online-store key namespace (default: the spec name)")
+    serve.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    serve.add_argument("--env", help="environment overlay to apply")
+
     functions = commands.add_parser("functions", help="print the expression function reference")
     functions.add_argument("--format", choices=("text", "markdown"), default="text")
     return parser
@@ -303,6 +318,12 @@ def cmd_features(args: argparse.Namespace) -> int:
     return run(args, report)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from mlc.compiler.cli_runtime import cmd_serve as run
+
+    return run(args, report)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": cmd_validate,
     "compile": cmd_compile,
@@ -311,6 +332,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "materialize": cmd_materialize,
     "features": cmd_features,
+    "serve": cmd_serve,
     "schema": cmd_schema,
     "functions": cmd_functions,
 }

@@ -495,3 +495,102 @@ def run_training(args: Any, result: Any, output: str) -> int:
                                  "see the training output above")
     sys.stderr.write(f"trained {len(jobs)} model(s) -> {models}\n")
     return 0
+
+
+# ------------------------------------------------------------------------------- mlc serve
+
+def cmd_serve(args: Any, report) -> int:
+    """`mlc serve SPEC [--local | --embedded]`: the predictor gateway on loopback over the run's
+    fitted `mldl.json` and exported models (`mlc run SPEC --step all`), inference by a real
+    Triton per shard (`--local`, the server bundled in nvidia-pytriton) or in-process ONNX
+    Runtime (`--embedded`). Serves until interrupted (or `--duration` seconds)."""
+    from mlc.compiler.pipeline import build
+
+    result = build(args.spec, args.env)
+    report(result.diagnostics, result.sources, "text")
+    if not result.ok:
+        return 1
+    output = os.path.abspath(args.output or os.path.join(os.path.dirname(os.path.abspath(args.spec)), ".mlc", "data"))
+    tritons: list = []
+    try:
+        running, tritons = _start_serving(args, result, output)
+    except Exception as exc:
+        for triton in tritons:
+            triton.stop()
+        return _reported(exc, report, result.sources)
+    sys.stderr.write(f"gateway: {running.url}/v1/predict  (health {running.url}/healthz, metrics {running.url}/metrics)\n")
+    sys.stderr.flush()
+    try:
+        _wait(args.duration)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+        for triton in tritons:
+            triton.stop()
+    return 0
+
+
+def _wait(duration: float | None) -> None:
+    import time
+
+    deadline = None if duration is None else time.monotonic() + duration
+    while deadline is None or time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def _serving_build(result: Any, output: str) -> tuple[Any, str]:
+    """The run's fitted IR and a build tree compiled from it under ``<output>/serve/build``."""
+    from mlc.compiler.artifacts import artifact_tree
+    from mlc.compiler.writer import write_tree
+    from mlc.runtime.feature_job import load_ir
+
+    mldl = os.path.join(output, "mldl.json")
+    if not os.path.isfile(mldl):
+        raise RuntimeProblem("E7007", f"no fitted mldl.json in {output}",
+                             "train first: mlc run SPEC --step all (writes mldl.json and models/)")
+    result.ir = load_ir(mldl)
+    build_dir = os.path.join(output, "serve", "build")
+    write_tree(artifact_tree(result), build_dir)
+    return result.ir, build_dir
+
+
+def _start_serving(args: Any, result: Any, output: str) -> tuple[Any, list]:
+    import tempfile
+
+    from mlc.runtime.online_store import open_store
+    from mlc.runtime.preprocess import load_module
+    from mlc.runtime.serving.gateway import serve_in_thread
+    from mlc.runtime.serving.metrics import ServingMetrics
+    from mlc.runtime.serving.predictor import OnnxBackend, Predictor, Routing, TritonBackend
+
+    ir, build_dir = _serving_build(result, output)
+    repository = os.path.join(output, "models", "repository")
+    if not os.path.isdir(repository):
+        raise RuntimeProblem("E7007", f"no exported models in {repository}", "train first: mlc run SPEC --step all")
+    tritons: list = []
+    if args.embedded:
+        backend: Any = OnnxBackend(repository)
+        sys.stderr.write("inference: in-process ONNX Runtime (--embedded)\n")
+    else:
+        from mlc.runtime.serving.local_triton import LocalTriton, assemble_repository
+
+        sharded = ir.deployment.partition_key is not None
+        urls = {}
+        for shard in ir.deployment.shards:
+            models_dir = os.path.join(repository, shard.name) if sharded else repository
+            target = tempfile.mkdtemp(prefix=f"mlc-triton-{shard.name}-")
+            os.rmdir(target)
+            assemble_repository(build_dir, models_dir, shard.name, target)
+            triton = LocalTriton(target)
+            tritons.append(triton)
+            triton.start()
+            urls[shard.name] = triton.grpc_url
+            sys.stderr.write(f"triton for shard `{shard.name}`: grpc {triton.grpc_url}, http {triton.url} "
+                             f"(ready in {triton.startup_s:.1f} s)\n")
+        backend = TritonBackend(urls, timeout=args.triton_timeout)
+    store = open_store(args.store or default_store_url(args.spec), timeout=args.store_timeout)
+    module = load_module(os.path.join(build_dir, "preprocess", f"{ir.name}_preprocess.py"))
+    predictor = Predictor(ir, None, store, backend, args.namespace or ir.name, Routing.from_ir(ir),
+                          module=module, metrics=ServingMetrics())
+    return serve_in_thread(predictor, "127.0.0.1", args.port), tritons

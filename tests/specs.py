@@ -48,3 +48,29 @@ experiments:
           targeting: "city in ['beijing']"
           variants: {a: {model: eta, weight: 50}, b: {model: eta, weight: 50}}
 """
+
+
+# The smallest trainable spec: one CSV source, one derived input, one LR regression model trained
+# with Horovod over 2 workers (tests of `mlc run --step train` and `mlc serve`).
+TINY_TRAIN_SPEC = """\
+version: 1
+name: tiny
+sources:
+  events:
+    kind: csv
+    path: events.csv
+    event_time: ts
+    columns: {ts: timestamp, x: float64, y: float64}
+preprocess:
+  inputs:
+    x: {dtype: float64, default: 0.0}
+  features:
+    lx: log1p(x)
+models:
+  m:
+    type: lr
+    task: regression
+    label: y
+    inputs: {dense: [lx]}
+    training: {source: events, distributed: {engine: horovod, workers: 2}}
+"""

@@ -11,30 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from specs import TINY_TRAIN_SPEC as SPEC
 from conftest import run_mlc
 
-SPEC = """\
-version: 1
-name: tiny
-sources:
-  events:
-    kind: csv
-    path: events.csv
-    event_time: ts
-    columns: {ts: timestamp, x: float64, y: float64}
-preprocess:
-  inputs:
-    x: {dtype: float64, default: 0.0}
-  features:
-    lx: log1p(x)
-models:
-  m:
-    type: lr
-    task: regression
-    label: y
-    inputs: {dense: [lx]}
-    training: {source: events, distributed: {engine: horovod, workers: 2}}
-"""
 
 
 @pytest.fixture

@@ -1,0 +1,89 @@
+"""`mlc serve`: the gateway over a trained run, with a real Triton (--local) or ONNX Runtime
+(--embedded); both give the same scores for the same request."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from conftest import REPO, run_mlc
+from specs import TINY_TRAIN_SPEC as SPEC
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("serve")
+    rng = random.Random(2)
+    rows = ["ts,x,y"] + [f"2024-06-{1 + i % 28:02d}T{i % 24:02d}:00:00Z,{rng.random() * 10:.4f},{rng.random():.4f}"
+                         for i in range(200)]
+    (root / "events.csv").write_text("\n".join(rows) + "\n")
+    spec = SPEC.replace("training: {source: events, distributed: {engine: horovod, workers: 2}}",
+                        "training: {source: events, epochs: 1, validation: {last_fraction: 0.2}}")
+    (root / "t.mlc.yaml").write_text(spec)
+    result = run_mlc("run", "t.mlc.yaml", "--step", "all", "--output", "out", cwd=root,
+                     env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-4000:]
+    return root
+
+
+def _serve(root, *mode):
+    env = {**os.environ, "PYTHONPATH": str(REPO.parent), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "mlc", "serve", "t.mlc.yaml", *mode, "--output", "out",
+                             "--port", "0", "--duration", "120"], cwd=root, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("gateway: "):
+            return proc, line.split()[1], seen
+    proc.wait(timeout=30)
+    raise AssertionError("".join(seen)[-4000:])
+
+
+def _predict(url, body):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def _stop(proc):
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 0
+
+
+def test_serve_local_triton_and_embedded_agree(trained):
+    body = {"items": [{"x": 0.5}, {"x": 3.0}, {"x": None}, {"x": 9.5}]}
+    proc, url, seen = _serve(trained, "--local")
+    try:
+        assert any(line.startswith("triton for shard `main`: grpc 127.0.0.1:") for line in seen), seen
+        status, local = _predict(url, body)
+        assert status == 200, local
+        assert local["model"] == "m" and local["shard"] == "main" and local["version"] == 1
+        assert len(local["scores"]) == 4 and not local["degraded"]   # no feature groups: nothing to degrade
+        assert _predict(url, {"items": [{"x": "not a number"}]})[0] == 400
+    finally:
+        _stop(proc)
+    proc, url, _ = _serve(trained, "--embedded")
+    try:
+        status, embedded = _predict(url, body)
+        assert status == 200
+        assert embedded["scores"] == pytest.approx(local["scores"], abs=1e-5) and embedded["version"] == 1
+    finally:
+        _stop(proc)
+
+
+def test_serve_without_a_run_says_what_to_do(tmp_path):
+    (tmp_path / "t.mlc.yaml").write_text(SPEC)
+    result = run_mlc("serve", "t.mlc.yaml", "--embedded", "--output", "nothing", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "error[E7007]" in result.stderr and "mlc run SPEC --step all" in result.stderr
