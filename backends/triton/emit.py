@@ -365,7 +365,6 @@ def render_preprocess_model(ir: IR, shard: ShardIR, model: ModelIR) -> str:
         request=[(t.tensor, t.column, t.dtype) for t in tensors],
         signature=[(t.name, t.dtype) for t in model.signature_inputs],
         null_suffix=NULL_SUFFIX, mldl_file=MLDL_FILE, module_file=preprocess_module_file(ir),
-        numpy_types=NUMPY_TYPES,
     )
 
 

@@ -27,7 +27,7 @@ SPECS = {
     "delivery_eta": (EXAMPLES / "delivery_eta" / "delivery.mlc.yaml", None),
     "delivery_eta-prod": (EXAMPLES / "delivery_eta" / "delivery.mlc.yaml", "prod"),
 }
-PREPROCESS_IMPORTS = {"numpy", "triton_python_backend_utils", "mlc"}
+PREPROCESS_IMPORTS = {"triton_python_backend_utils", "mlc"}
 ONNX_IMPORTS = {"numpy", "onnxruntime", "triton_python_backend_utils"}
 TYPES = {"float32": "TYPE_FP32", "float64": "TYPE_FP64", "int64": "TYPE_INT64", "string": "TYPE_STRING",
          "bool": "TYPE_BOOL", "timestamp": "TYPE_INT64"}

@@ -14,245 +14,131 @@ optional) marks the null rows of `<name>` (their values are ignored). Strings ar
 BYTES, timestamps int64 microseconds since the epoch (UTC). Requests are preprocessed one at a
 time; a request that cannot be preprocessed gets an error response, the others go on.
 
-Imports only numpy, triton_python_backend_utils and mlc.
+The logic is `mlc.runtime.serving.triton_preprocess.PreprocessModel`; this file only says what
+is particular to this model. Imports only triton_python_backend_utils and mlc.
 """
 
-import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from mlc.runtime.feature_job import load_ir
-from mlc.runtime.fitting import fitted_from_ir
-from mlc.runtime.numpy_ops import Vec
-from mlc.runtime.preprocess import load_module, transform_numpy
-from mlc.runtime.training.inputs import model_arrays
-
-SPEC_NAME = 'ctr_criteo'
-MODEL = 'ctr_lr'
-MLDL_FILE = 'mldl.json'
-MODULE_FILE = 'ctr_criteo_preprocess.py'
-NULL_SUFFIX = '__null'
-# (Triton tensor, preprocess column, mlc dtype) of every request field.
-REQUEST = (
-    ('ad_id', 'ad_id', 'int64'),
-    ('c1', 'c1', 'string'),
-    ('c10', 'c10', 'string'),
-    ('c11', 'c11', 'string'),
-    ('c12', 'c12', 'string'),
-    ('c13', 'c13', 'string'),
-    ('c14', 'c14', 'string'),
-    ('c15', 'c15', 'string'),
-    ('c16', 'c16', 'string'),
-    ('c17', 'c17', 'string'),
-    ('c18', 'c18', 'string'),
-    ('c19', 'c19', 'string'),
-    ('c2', 'c2', 'string'),
-    ('c20', 'c20', 'string'),
-    ('c21', 'c21', 'string'),
-    ('c22', 'c22', 'string'),
-    ('c23', 'c23', 'string'),
-    ('c24', 'c24', 'string'),
-    ('c25', 'c25', 'string'),
-    ('c26', 'c26', 'string'),
-    ('c3', 'c3', 'string'),
-    ('c4', 'c4', 'string'),
-    ('c5', 'c5', 'string'),
-    ('c6', 'c6', 'string'),
-    ('c7', 'c7', 'string'),
-    ('c8', 'c8', 'string'),
-    ('c9', 'c9', 'string'),
-    ('i1', 'i1', 'float64'),
-    ('i10', 'i10', 'float64'),
-    ('i11', 'i11', 'float64'),
-    ('i12', 'i12', 'float64'),
-    ('i13', 'i13', 'float64'),
-    ('i2', 'i2', 'float64'),
-    ('i3', 'i3', 'float64'),
-    ('i4', 'i4', 'float64'),
-    ('i5', 'i5', 'float64'),
-    ('i6', 'i6', 'float64'),
-    ('i7', 'i7', 'float64'),
-    ('i8', 'i8', 'float64'),
-    ('i9', 'i9', 'float64'),
-    ('user_id', 'user_id', 'int64'),
-    ('user_clicks__impressions_1h', 'user_clicks.impressions_1h', 'int64'),
-    ('user_clicks__impressions_1d', 'user_clicks.impressions_1d', 'int64'),
-    ('user_clicks__impressions_7d', 'user_clicks.impressions_7d', 'int64'),
-    ('user_clicks__clicks_1d', 'user_clicks.clicks_1d', 'int64'),
-    ('user_clicks__clicks_7d', 'user_clicks.clicks_7d', 'int64'),
-    ('user_clicks__distinct_ads_7d', 'user_clicks.distinct_ads_7d', 'int64'),
-    ('ad_clicks__impressions_1h', 'ad_clicks.impressions_1h', 'int64'),
-    ('ad_clicks__impressions_1d', 'ad_clicks.impressions_1d', 'int64'),
-    ('ad_clicks__impressions_7d', 'ad_clicks.impressions_7d', 'int64'),
-    ('ad_clicks__clicks_1d', 'ad_clicks.clicks_1d', 'int64'),
-    ('ad_clicks__clicks_7d', 'ad_clicks.clicks_7d', 'int64'),
-    ('ad_clicks__distinct_users_7d', 'ad_clicks.distinct_users_7d', 'int64'),
-)
-# (name, dtype) of the model's signature inputs: the outputs of this model.
-SIGNATURE = (
-    ('dense_i1', 'float32'),
-    ('dense_i2', 'float32'),
-    ('dense_i3', 'float32'),
-    ('dense_i4', 'float32'),
-    ('dense_i5', 'float32'),
-    ('dense_i6', 'float32'),
-    ('dense_i7', 'float32'),
-    ('dense_i8', 'float32'),
-    ('dense_i9', 'float32'),
-    ('dense_i10', 'float32'),
-    ('dense_i11', 'float32'),
-    ('dense_i12', 'float32'),
-    ('dense_i13', 'float32'),
-    ('user_ctr_1d_z', 'float32'),
-    ('user_ctr_7d_z', 'float32'),
-    ('ad_ctr_1d_z', 'float32'),
-    ('ad_ctr_7d_z', 'float32'),
-    ('user_activity_1h', 'float32'),
-    ('user_breadth_7d', 'float32'),
-    ('ad_freshness_1h', 'float32'),
-    ('ad_reach_7d', 'float32'),
-    ('cat_c1', 'int64'),
-    ('cat_c2', 'int64'),
-    ('cat_c3', 'int64'),
-    ('cat_c4', 'int64'),
-    ('cat_c5', 'int64'),
-    ('cat_c6', 'int64'),
-    ('cat_c7', 'int64'),
-    ('cat_c8', 'int64'),
-    ('cat_c9', 'int64'),
-    ('cat_c10', 'int64'),
-    ('cat_c11', 'int64'),
-    ('cat_c12', 'int64'),
-    ('cat_c13', 'int64'),
-    ('cat_c14', 'int64'),
-    ('cat_c15', 'int64'),
-    ('cat_c16', 'int64'),
-    ('cat_c17', 'int64'),
-    ('cat_c18', 'int64'),
-    ('cat_c19', 'int64'),
-    ('cat_c20', 'int64'),
-    ('cat_c21', 'int64'),
-    ('cat_c22', 'int64'),
-    ('cat_c23', 'int64'),
-    ('cat_c24', 'int64'),
-    ('cat_c25', 'int64'),
-    ('cat_c26', 'int64'),
-    ('user_bucket', 'int64'),
-    ('ad_bucket', 'int64'),
-    ('ad_reach_bucket', 'int64'),
-    ('user_x_ad', 'int64'),
-    ('c14_x_c17', 'int64'),
-    ('ad_x_c6', 'int64'),
-)
-NUMPY_TYPES = {
-    'float32': np.float32,
-    'float64': np.float64,
-    'int64': np.int64,
-    'bool': np.bool_,
-    'string': np.object_,
-    'timestamp': np.int64,
-}
-PLACEHOLDERS = {"string": "", "bool": False, "float64": 0.0, "int64": 0, "timestamp": 0}
+from mlc.runtime.serving.triton_preprocess import PreprocessModel
 
 
-class PreprocessError(ValueError):
-    """A request that cannot be preprocessed (shapes, lengths, values)."""
-
-
-def _rows(tensor, name):
-    values = tensor.as_numpy()
-    if values.ndim != 2 or values.shape[1] != 1:
-        raise PreprocessError(f"input `{name}` must have shape [batch, 1], got {list(values.shape)}")
-    return values[:, 0]
-
-
-def _text(value):
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _vector(values, nulls, dtype):
-    """A NumPy-executor column from request values and a null mask."""
-    if dtype == "string":
-        data = np.empty(len(values), dtype=object)
-        data[:] = [_text(v) for v in values.tolist()]
-    else:
-        data = np.array(values, dtype=NUMPY_TYPES[dtype])
-    if nulls.any():
-        data[nulls] = PLACEHOLDERS[dtype]
-    return Vec(data, ~nulls, dtype)
-
-
-def _model_column(vec):
-    """A preprocessed feature as model_arrays takes it: values, None where null."""
-    if vec.valid.all():
-        return vec.data
-    out = vec.data.astype(object)
-    out[~vec.valid] = None
-    return out
-
-
-def request_columns(request):
-    """{preprocess column: Vec} of one request, and its number of rows."""
-    columns, n = {}, None
-    for tensor, column, dtype in REQUEST:
-        given = pb_utils.get_input_tensor_by_name(request, tensor)
-        if given is None:
-            continue
-        values = _rows(given, tensor)
-        mask = pb_utils.get_input_tensor_by_name(request, tensor + NULL_SUFFIX)
-        nulls = np.zeros(len(values), dtype=bool) if mask is None else _rows(mask, tensor + NULL_SUFFIX).astype(bool)
-        if len(nulls) != len(values):
-            raise PreprocessError(f"`{tensor}{NULL_SUFFIX}` has {len(nulls)} rows, `{tensor}` has {len(values)}")
-        if n is not None and len(values) != n:
-            raise PreprocessError(f"input `{tensor}` has {len(values)} rows, expected {n}")
-        n = len(values)
-        columns[column] = _vector(values, nulls, dtype)
-    if n is None:
-        raise PreprocessError(f"the request has none of the inputs of model `{MODEL}`")
-    return columns, n
-
-
-class TritonPythonModel:
-    def initialize(self, args):
-        directory = args["model_repository"] + "/" + args["model_version"]
-        ir = load_ir(directory + "/" + MLDL_FILE)
-        if ir.name != SPEC_NAME:
-            raise pb_utils.TritonModelException(f"{MLDL_FILE} is of `{ir.name}`, expected `{SPEC_NAME}`")
-        model = next((m for m in ir.models if m.name == MODEL), None)
-        if model is None:
-            raise pb_utils.TritonModelException(f"{MLDL_FILE} has no model `{MODEL}`")
-        if tuple((t.name, t.dtype) for t in model.signature_inputs) != SIGNATURE:
-            raise pb_utils.TritonModelException(f"model `{MODEL}` in {MLDL_FILE} has another signature than this build")
-        self.module = load_module(directory + "/" + MODULE_FILE)
-        if self.module.SPEC_NAME != SPEC_NAME:
-            raise pb_utils.TritonModelException(f"{MODULE_FILE} is of `{self.module.SPEC_NAME}`, expected `{SPEC_NAME}`")
-        self.fitted = fitted_from_ir(ir)
-        unfitted = [a.id for a in ir.analyzers if a.id not in self.fitted]
-        if unfitted:
-            raise pb_utils.TritonModelException(f"analyzers not fitted in {MLDL_FILE}: {unfitted}; run `mlc fit` first")
-        self.model = model
-
-    def preprocess(self, request):
-        """The model input arrays of one request: {signature input: (n, 1) array}."""
-        columns, n = request_columns(request)
-        features = transform_numpy(self.module, columns, self.fitted)
-        dtypes = {column: dtype for _, column, dtype in REQUEST}
-        wanted = {}
-        for name, _ in SIGNATURE:
-            vec = features.get(name)
-            if vec is None:   # a request input used directly as a model input
-                vec = columns[name] if name in columns else Vec.full(None, dtypes[name], n)
-            wanted[name] = _model_column(vec)
-        return model_arrays(self.model, wanted)
-
-    def execute(self, requests):
-        responses = []
-        for request in requests:
-            try:
-                arrays = self.preprocess(request)
-            except Exception as error:  # one bad request must not fail the others
-                responses.append(pb_utils.InferenceResponse(
-                    output_tensors=[], error=pb_utils.TritonError(f"{MODEL}_preprocess: {error}")))
-                continue
-            responses.append(pb_utils.InferenceResponse(
-                output_tensors=[pb_utils.Tensor(name, arrays[name]) for name, _ in SIGNATURE]))
-        return responses
+class TritonPythonModel(PreprocessModel):
+    pb_utils = pb_utils
+    SPEC_NAME = 'ctr_criteo'
+    MODEL = 'ctr_lr'
+    MLDL_FILE = 'mldl.json'
+    MODULE_FILE = 'ctr_criteo_preprocess.py'
+    NULL_SUFFIX = '__null'
+    # (Triton tensor, preprocess column, mlc dtype) of every request field.
+    REQUEST = (
+        ('ad_id', 'ad_id', 'int64'),
+        ('c1', 'c1', 'string'),
+        ('c10', 'c10', 'string'),
+        ('c11', 'c11', 'string'),
+        ('c12', 'c12', 'string'),
+        ('c13', 'c13', 'string'),
+        ('c14', 'c14', 'string'),
+        ('c15', 'c15', 'string'),
+        ('c16', 'c16', 'string'),
+        ('c17', 'c17', 'string'),
+        ('c18', 'c18', 'string'),
+        ('c19', 'c19', 'string'),
+        ('c2', 'c2', 'string'),
+        ('c20', 'c20', 'string'),
+        ('c21', 'c21', 'string'),
+        ('c22', 'c22', 'string'),
+        ('c23', 'c23', 'string'),
+        ('c24', 'c24', 'string'),
+        ('c25', 'c25', 'string'),
+        ('c26', 'c26', 'string'),
+        ('c3', 'c3', 'string'),
+        ('c4', 'c4', 'string'),
+        ('c5', 'c5', 'string'),
+        ('c6', 'c6', 'string'),
+        ('c7', 'c7', 'string'),
+        ('c8', 'c8', 'string'),
+        ('c9', 'c9', 'string'),
+        ('i1', 'i1', 'float64'),
+        ('i10', 'i10', 'float64'),
+        ('i11', 'i11', 'float64'),
+        ('i12', 'i12', 'float64'),
+        ('i13', 'i13', 'float64'),
+        ('i2', 'i2', 'float64'),
+        ('i3', 'i3', 'float64'),
+        ('i4', 'i4', 'float64'),
+        ('i5', 'i5', 'float64'),
+        ('i6', 'i6', 'float64'),
+        ('i7', 'i7', 'float64'),
+        ('i8', 'i8', 'float64'),
+        ('i9', 'i9', 'float64'),
+        ('user_id', 'user_id', 'int64'),
+        ('user_clicks__impressions_1h', 'user_clicks.impressions_1h', 'int64'),
+        ('user_clicks__impressions_1d', 'user_clicks.impressions_1d', 'int64'),
+        ('user_clicks__impressions_7d', 'user_clicks.impressions_7d', 'int64'),
+        ('user_clicks__clicks_1d', 'user_clicks.clicks_1d', 'int64'),
+        ('user_clicks__clicks_7d', 'user_clicks.clicks_7d', 'int64'),
+        ('user_clicks__distinct_ads_7d', 'user_clicks.distinct_ads_7d', 'int64'),
+        ('ad_clicks__impressions_1h', 'ad_clicks.impressions_1h', 'int64'),
+        ('ad_clicks__impressions_1d', 'ad_clicks.impressions_1d', 'int64'),
+        ('ad_clicks__impressions_7d', 'ad_clicks.impressions_7d', 'int64'),
+        ('ad_clicks__clicks_1d', 'ad_clicks.clicks_1d', 'int64'),
+        ('ad_clicks__clicks_7d', 'ad_clicks.clicks_7d', 'int64'),
+        ('ad_clicks__distinct_users_7d', 'ad_clicks.distinct_users_7d', 'int64'),
+    )
+    # (name, dtype) of the model's signature inputs: the outputs of this model.
+    SIGNATURE = (
+        ('dense_i1', 'float32'),
+        ('dense_i2', 'float32'),
+        ('dense_i3', 'float32'),
+        ('dense_i4', 'float32'),
+        ('dense_i5', 'float32'),
+        ('dense_i6', 'float32'),
+        ('dense_i7', 'float32'),
+        ('dense_i8', 'float32'),
+        ('dense_i9', 'float32'),
+        ('dense_i10', 'float32'),
+        ('dense_i11', 'float32'),
+        ('dense_i12', 'float32'),
+        ('dense_i13', 'float32'),
+        ('user_ctr_1d_z', 'float32'),
+        ('user_ctr_7d_z', 'float32'),
+        ('ad_ctr_1d_z', 'float32'),
+        ('ad_ctr_7d_z', 'float32'),
+        ('user_activity_1h', 'float32'),
+        ('user_breadth_7d', 'float32'),
+        ('ad_freshness_1h', 'float32'),
+        ('ad_reach_7d', 'float32'),
+        ('cat_c1', 'int64'),
+        ('cat_c2', 'int64'),
+        ('cat_c3', 'int64'),
+        ('cat_c4', 'int64'),
+        ('cat_c5', 'int64'),
+        ('cat_c6', 'int64'),
+        ('cat_c7', 'int64'),
+        ('cat_c8', 'int64'),
+        ('cat_c9', 'int64'),
+        ('cat_c10', 'int64'),
+        ('cat_c11', 'int64'),
+        ('cat_c12', 'int64'),
+        ('cat_c13', 'int64'),
+        ('cat_c14', 'int64'),
+        ('cat_c15', 'int64'),
+        ('cat_c16', 'int64'),
+        ('cat_c17', 'int64'),
+        ('cat_c18', 'int64'),
+        ('cat_c19', 'int64'),
+        ('cat_c20', 'int64'),
+        ('cat_c21', 'int64'),
+        ('cat_c22', 'int64'),
+        ('cat_c23', 'int64'),
+        ('cat_c24', 'int64'),
+        ('cat_c25', 'int64'),
+        ('cat_c26', 'int64'),
+        ('user_bucket', 'int64'),
+        ('ad_bucket', 'int64'),
+        ('ad_reach_bucket', 'int64'),
+        ('user_x_ad', 'int64'),
+        ('c14_x_c17', 'int64'),
+        ('ad_x_c6', 'int64'),
+    )

@@ -14,191 +14,77 @@ optional) marks the null rows of `<name>` (their values are ignored). Strings ar
 BYTES, timestamps int64 microseconds since the epoch (UTC). Requests are preprocessed one at a
 time; a request that cannot be preprocessed gets an error response, the others go on.
 
-Imports only numpy, triton_python_backend_utils and mlc.
+The logic is `mlc.runtime.serving.triton_preprocess.PreprocessModel`; this file only says what
+is particular to this model. Imports only triton_python_backend_utils and mlc.
 """
 
-import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from mlc.runtime.feature_job import load_ir
-from mlc.runtime.fitting import fitted_from_ir
-from mlc.runtime.numpy_ops import Vec
-from mlc.runtime.preprocess import load_module, transform_numpy
-from mlc.runtime.training.inputs import model_arrays
-
-SPEC_NAME = 'delivery_eta'
-MODEL = 'eta_dnn'
-MLDL_FILE = 'mldl.json'
-MODULE_FILE = 'delivery_eta_preprocess.py'
-NULL_SUFFIX = '__null'
-# (Triton tensor, preprocess column, mlc dtype) of every request field.
-REQUEST = (
-    ('city', 'city', 'string'),
-    ('created_at', 'created_at', 'timestamp'),
-    ('item_count', 'item_count', 'int64'),
-    ('merchant_id', 'merchant_id', 'string'),
-    ('merchant_lat', 'merchant_lat', 'float64'),
-    ('merchant_lon', 'merchant_lon', 'float64'),
-    ('order_value', 'order_value', 'float64'),
-    ('rider_id', 'rider_id', 'string'),
-    ('user_lat', 'user_lat', 'float64'),
-    ('user_lon', 'user_lon', 'float64'),
-    ('weather', 'weather', 'string'),
-    ('rider_load__assigned_30m', 'rider_load.assigned_30m', 'int64'),
-    ('rider_load__assigned_1h', 'rider_load.assigned_1h', 'int64'),
-    ('rider_performance__deliveries_7d', 'rider_performance.deliveries_7d', 'int64'),
-    ('rider_performance__avg_delivery_minutes_1d', 'rider_performance.avg_delivery_minutes_1d', 'float64'),
-    ('rider_performance__avg_delivery_minutes_7d', 'rider_performance.avg_delivery_minutes_7d', 'float64'),
-    ('rider_performance__distinct_merchants_7d', 'rider_performance.distinct_merchants_7d', 'int64'),
-    ('merchant_load__orders_30m', 'merchant_load.orders_30m', 'int64'),
-    ('merchant_load__distinct_users_1d', 'merchant_load.distinct_users_1d', 'int64'),
-    ('merchant_performance__avg_prep_minutes_1h', 'merchant_performance.avg_prep_minutes_1h', 'float64'),
-    ('merchant_performance__avg_prep_minutes_1d', 'merchant_performance.avg_prep_minutes_1d', 'float64'),
-    ('merchant_performance__avg_prep_minutes_7d', 'merchant_performance.avg_prep_minutes_7d', 'float64'),
-    ('merchant_performance__avg_delivery_minutes_1d', 'merchant_performance.avg_delivery_minutes_1d', 'float64'),
-    ('merchant_performance__avg_delivery_minutes_7d', 'merchant_performance.avg_delivery_minutes_7d', 'float64'),
-    ('user_history__orders_7d', 'user_history.orders_7d', 'int64'),
-)
-# (name, dtype) of the model's signature inputs: the outputs of this model.
-SIGNATURE = (
-    ('distance_z', 'float32'),
-    ('naive_eta_z', 'float32'),
-    ('prep_z', 'float32'),
-    ('items_z', 'float32'),
-    ('order_value_z', 'float32'),
-    ('peak_flag', 'float32'),
-    ('weekend_flag', 'float32'),
-    ('rider_load_30m_z', 'float32'),
-    ('rider_load_1h_z', 'float32'),
-    ('rider_avg_minutes_z', 'float32'),
-    ('rider_experience_z', 'float32'),
-    ('rider_breadth_z', 'float32'),
-    ('merchant_backlog_z', 'float32'),
-    ('merchant_users_1d_z', 'float32'),
-    ('merchant_avg_minutes_z', 'float32'),
-    ('user_orders_7d_z', 'float32'),
-    ('city_id', 'int64'),
-    ('weather_id', 'int64'),
-    ('rider_bucket', 'int64'),
-    ('merchant_bucket', 'int64'),
-    ('distance_bucket', 'int64'),
-    ('day_part', 'int64'),
-    ('dow_id', 'int64'),
-    ('prep_bucket', 'int64'),
-    ('city_x_hour', 'int64'),
-    ('weather_x_distance', 'int64'),
-    ('peak_x_distance', 'int64'),
-)
-NUMPY_TYPES = {
-    'float32': np.float32,
-    'float64': np.float64,
-    'int64': np.int64,
-    'bool': np.bool_,
-    'string': np.object_,
-    'timestamp': np.int64,
-}
-PLACEHOLDERS = {"string": "", "bool": False, "float64": 0.0, "int64": 0, "timestamp": 0}
+from mlc.runtime.serving.triton_preprocess import PreprocessModel
 
 
-class PreprocessError(ValueError):
-    """A request that cannot be preprocessed (shapes, lengths, values)."""
-
-
-def _rows(tensor, name):
-    values = tensor.as_numpy()
-    if values.ndim != 2 or values.shape[1] != 1:
-        raise PreprocessError(f"input `{name}` must have shape [batch, 1], got {list(values.shape)}")
-    return values[:, 0]
-
-
-def _text(value):
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _vector(values, nulls, dtype):
-    """A NumPy-executor column from request values and a null mask."""
-    if dtype == "string":
-        data = np.empty(len(values), dtype=object)
-        data[:] = [_text(v) for v in values.tolist()]
-    else:
-        data = np.array(values, dtype=NUMPY_TYPES[dtype])
-    if nulls.any():
-        data[nulls] = PLACEHOLDERS[dtype]
-    return Vec(data, ~nulls, dtype)
-
-
-def _model_column(vec):
-    """A preprocessed feature as model_arrays takes it: values, None where null."""
-    if vec.valid.all():
-        return vec.data
-    out = vec.data.astype(object)
-    out[~vec.valid] = None
-    return out
-
-
-def request_columns(request):
-    """{preprocess column: Vec} of one request, and its number of rows."""
-    columns, n = {}, None
-    for tensor, column, dtype in REQUEST:
-        given = pb_utils.get_input_tensor_by_name(request, tensor)
-        if given is None:
-            continue
-        values = _rows(given, tensor)
-        mask = pb_utils.get_input_tensor_by_name(request, tensor + NULL_SUFFIX)
-        nulls = np.zeros(len(values), dtype=bool) if mask is None else _rows(mask, tensor + NULL_SUFFIX).astype(bool)
-        if len(nulls) != len(values):
-            raise PreprocessError(f"`{tensor}{NULL_SUFFIX}` has {len(nulls)} rows, `{tensor}` has {len(values)}")
-        if n is not None and len(values) != n:
-            raise PreprocessError(f"input `{tensor}` has {len(values)} rows, expected {n}")
-        n = len(values)
-        columns[column] = _vector(values, nulls, dtype)
-    if n is None:
-        raise PreprocessError(f"the request has none of the inputs of model `{MODEL}`")
-    return columns, n
-
-
-class TritonPythonModel:
-    def initialize(self, args):
-        directory = args["model_repository"] + "/" + args["model_version"]
-        ir = load_ir(directory + "/" + MLDL_FILE)
-        if ir.name != SPEC_NAME:
-            raise pb_utils.TritonModelException(f"{MLDL_FILE} is of `{ir.name}`, expected `{SPEC_NAME}`")
-        model = next((m for m in ir.models if m.name == MODEL), None)
-        if model is None:
-            raise pb_utils.TritonModelException(f"{MLDL_FILE} has no model `{MODEL}`")
-        if tuple((t.name, t.dtype) for t in model.signature_inputs) != SIGNATURE:
-            raise pb_utils.TritonModelException(f"model `{MODEL}` in {MLDL_FILE} has another signature than this build")
-        self.module = load_module(directory + "/" + MODULE_FILE)
-        if self.module.SPEC_NAME != SPEC_NAME:
-            raise pb_utils.TritonModelException(f"{MODULE_FILE} is of `{self.module.SPEC_NAME}`, expected `{SPEC_NAME}`")
-        self.fitted = fitted_from_ir(ir)
-        unfitted = [a.id for a in ir.analyzers if a.id not in self.fitted]
-        if unfitted:
-            raise pb_utils.TritonModelException(f"analyzers not fitted in {MLDL_FILE}: {unfitted}; run `mlc fit` first")
-        self.model = model
-
-    def preprocess(self, request):
-        """The model input arrays of one request: {signature input: (n, 1) array}."""
-        columns, n = request_columns(request)
-        features = transform_numpy(self.module, columns, self.fitted)
-        dtypes = {column: dtype for _, column, dtype in REQUEST}
-        wanted = {}
-        for name, _ in SIGNATURE:
-            vec = features.get(name)
-            if vec is None:   # a request input used directly as a model input
-                vec = columns[name] if name in columns else Vec.full(None, dtypes[name], n)
-            wanted[name] = _model_column(vec)
-        return model_arrays(self.model, wanted)
-
-    def execute(self, requests):
-        responses = []
-        for request in requests:
-            try:
-                arrays = self.preprocess(request)
-            except Exception as error:  # one bad request must not fail the others
-                responses.append(pb_utils.InferenceResponse(
-                    output_tensors=[], error=pb_utils.TritonError(f"{MODEL}_preprocess: {error}")))
-                continue
-            responses.append(pb_utils.InferenceResponse(
-                output_tensors=[pb_utils.Tensor(name, arrays[name]) for name, _ in SIGNATURE]))
-        return responses
+class TritonPythonModel(PreprocessModel):
+    pb_utils = pb_utils
+    SPEC_NAME = 'delivery_eta'
+    MODEL = 'eta_dnn'
+    MLDL_FILE = 'mldl.json'
+    MODULE_FILE = 'delivery_eta_preprocess.py'
+    NULL_SUFFIX = '__null'
+    # (Triton tensor, preprocess column, mlc dtype) of every request field.
+    REQUEST = (
+        ('city', 'city', 'string'),
+        ('created_at', 'created_at', 'timestamp'),
+        ('item_count', 'item_count', 'int64'),
+        ('merchant_id', 'merchant_id', 'string'),
+        ('merchant_lat', 'merchant_lat', 'float64'),
+        ('merchant_lon', 'merchant_lon', 'float64'),
+        ('order_value', 'order_value', 'float64'),
+        ('rider_id', 'rider_id', 'string'),
+        ('user_lat', 'user_lat', 'float64'),
+        ('user_lon', 'user_lon', 'float64'),
+        ('weather', 'weather', 'string'),
+        ('rider_load__assigned_30m', 'rider_load.assigned_30m', 'int64'),
+        ('rider_load__assigned_1h', 'rider_load.assigned_1h', 'int64'),
+        ('rider_performance__deliveries_7d', 'rider_performance.deliveries_7d', 'int64'),
+        ('rider_performance__avg_delivery_minutes_1d', 'rider_performance.avg_delivery_minutes_1d', 'float64'),
+        ('rider_performance__avg_delivery_minutes_7d', 'rider_performance.avg_delivery_minutes_7d', 'float64'),
+        ('rider_performance__distinct_merchants_7d', 'rider_performance.distinct_merchants_7d', 'int64'),
+        ('merchant_load__orders_30m', 'merchant_load.orders_30m', 'int64'),
+        ('merchant_load__distinct_users_1d', 'merchant_load.distinct_users_1d', 'int64'),
+        ('merchant_performance__avg_prep_minutes_1h', 'merchant_performance.avg_prep_minutes_1h', 'float64'),
+        ('merchant_performance__avg_prep_minutes_1d', 'merchant_performance.avg_prep_minutes_1d', 'float64'),
+        ('merchant_performance__avg_prep_minutes_7d', 'merchant_performance.avg_prep_minutes_7d', 'float64'),
+        ('merchant_performance__avg_delivery_minutes_1d', 'merchant_performance.avg_delivery_minutes_1d', 'float64'),
+        ('merchant_performance__avg_delivery_minutes_7d', 'merchant_performance.avg_delivery_minutes_7d', 'float64'),
+        ('user_history__orders_7d', 'user_history.orders_7d', 'int64'),
+    )
+    # (name, dtype) of the model's signature inputs: the outputs of this model.
+    SIGNATURE = (
+        ('distance_z', 'float32'),
+        ('naive_eta_z', 'float32'),
+        ('prep_z', 'float32'),
+        ('items_z', 'float32'),
+        ('order_value_z', 'float32'),
+        ('peak_flag', 'float32'),
+        ('weekend_flag', 'float32'),
+        ('rider_load_30m_z', 'float32'),
+        ('rider_load_1h_z', 'float32'),
+        ('rider_avg_minutes_z', 'float32'),
+        ('rider_experience_z', 'float32'),
+        ('rider_breadth_z', 'float32'),
+        ('merchant_backlog_z', 'float32'),
+        ('merchant_users_1d_z', 'float32'),
+        ('merchant_avg_minutes_z', 'float32'),
+        ('user_orders_7d_z', 'float32'),
+        ('city_id', 'int64'),
+        ('weather_id', 'int64'),
+        ('rider_bucket', 'int64'),
+        ('merchant_bucket', 'int64'),
+        ('distance_bucket', 'int64'),
+        ('day_part', 'int64'),
+        ('dow_id', 'int64'),
+        ('prep_bucket', 'int64'),
+        ('city_x_hour', 'int64'),
+        ('weather_x_distance', 'int64'),
+        ('peak_x_distance', 'int64'),
+    )
