@@ -80,6 +80,9 @@ class Gateway:
 class Handler(BaseHTTPRequestHandler):
     server_version = "mlc-gateway"
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes: with Nagle on, the body waited for the
+    # client's delayed ACK, ~40 ms per response (bench/RESULTS.md, serving)
+    disable_nagle_algorithm = True
     gateway: Gateway   # set on the subclass made by make_server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
