@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from mlc.backends.preprocess.codegen import Generator, INDENT
+from mlc.backends.templating import comment_text as _comment
+from mlc.backends.templating import environment
 from mlc.compiler.ir import IR
 
 
 def module_path(ir: IR) -> str:
     return f"preprocess/{ir.name}_preprocess.py"
-
-
-def _comment(text: str) -> str:
-    """A one-line comment body; control characters cannot end the comment."""
-    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
 
 
 def _statements(ir: IR) -> tuple[list[str], list[str], list[str]]:
@@ -32,15 +29,9 @@ def _statements(ir: IR) -> tuple[list[str], list[str], list[str]]:
 
 
 def render(ir: IR) -> str:
-    import jinja2
-
     from mlc import __version__
 
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("mlc.backends.preprocess", "templates"),
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
-    )
-    env.filters["py"] = repr  # Python literals only: spec text never becomes code
+    env = environment("mlc.backends.preprocess")
     input_lines, group_lines, feature_lines = _statements(ir)
     return env.get_template("preprocess.py.j2").render(
         ir=ir, mlc_version=__version__, indent=INDENT,

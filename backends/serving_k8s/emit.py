@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Union
 
-from mlc.backends.spark.emit import DATA_CLAIM, DATA_VOLUME, IMAGE_BUILD_DIR, OUTPUT_ROOT, _comment
+from mlc.backends.spark.emit import DATA_CLAIM, DATA_VOLUME, IMAGE_BUILD_DIR, OUTPUT_ROOT
+from mlc.backends.templating import comment_text as _comment
 from mlc.backends.train.emit import _bounded
 from mlc.compiler.ir import IR, ShardIR
 from mlc.compiler.names import k8s_name

@@ -13,6 +13,7 @@ import shlex
 from fractions import Fraction
 from typing import Any
 
+from mlc.backends.templating import environment
 from mlc.compiler.ir import IR, ShardIR
 from mlc.compiler.names import k8s_name
 
@@ -100,38 +101,8 @@ def _images(ir: IR) -> dict[str, str]:
     return dict(ir.deployment.images)
 
 
-def _doc(text: str) -> str:
-    """Text safe inside a triple-quoted docstring: no quote, backslash or control character
-    can end it or form an escape."""
-    out = []
-    for ch in text:
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif not ch.isprintable():
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 256 else f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def _comment(text: str) -> str:
-    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text)
-
-
 def _env():
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("mlc.backends.spark", "templates"),
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
-    )
-    env.filters["py"] = repr          # Python literals only
-    env.filters["doc"] = _doc         # docstring text
-    env.filters["sh"] = shlex.quote   # one shell word
-    env.filters["comment"] = _comment
-    return env
+    return environment("mlc.backends.spark")
 
 
 CATALOG_ENV, EXTERNAL_CATALOG = "MLC_CATALOG_DIR", "external"   # as mlc.runtime.spark_session

@@ -13,7 +13,9 @@ import hashlib
 import shlex
 from typing import Any, NamedTuple
 
-from mlc.backends.spark.emit import DATA_CLAIM, DATA_VOLUME, IMAGE_BUILD_DIR, OUTPUT_ROOT, _comment, _doc
+from mlc.backends.spark.emit import DATA_CLAIM, DATA_VOLUME, IMAGE_BUILD_DIR, OUTPUT_ROOT
+from mlc.backends.templating import comment_text as _comment
+from mlc.backends.templating import environment
 from mlc.compiler.ir import IR, ModelIR, ShardIR
 from mlc.compiler.names import k8s_name
 
@@ -101,17 +103,7 @@ def job_name(ir: IR, target: Target) -> str:
 
 
 def _env():
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("mlc.backends.train", "templates"),
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
-    )
-    env.filters["py"] = repr          # Python literals only
-    env.filters["doc"] = _doc         # docstring text
-    env.filters["sh"] = shlex.quote   # one shell word
-    env.filters["comment"] = _comment
-    return env
+    return environment("mlc.backends.train")
 
 
 # ------------------------------------------------------------------------ train/<model>_train.py

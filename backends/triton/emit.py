@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from mlc.backends.spark.emit import _comment, _doc
+from mlc.backends.templating import comment_text as _comment
+from mlc.backends.templating import environment
 from mlc.compiler.ir import IR, ModelIR, ShardIR
 
 ROOT, LOCAL_ROOT = "triton", "triton_local"
@@ -344,16 +345,7 @@ def pipeline_config(ir: IR, shard: ShardIR, model: ModelIR) -> str:
 
 
 def _env():
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("mlc.backends.triton", "templates"),
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
-    )
-    env.filters["py"] = repr          # Python literals only
-    env.filters["doc"] = _doc         # docstring text
-    env.filters["comment"] = _comment
-    return env
+    return environment("mlc.backends.triton")
 
 
 def render_preprocess_model(ir: IR, shard: ShardIR, model: ModelIR) -> str:
