@@ -6,101 +6,74 @@ bundled with nvidia-pytriton). Runs ONNX Runtime on `model.onnx` of the version 
 outputs as the `onnxruntime_onnx` model: float32 dense and int64 sparse inputs `[batch, 1]`.
 The requests Triton hands over together are run as one batch.
 
-Imports only numpy, onnxruntime and triton_python_backend_utils.
+The logic is `mlc.runtime.serving.triton_onnx.OnnxModel`; this file only says what is
+particular to this model. Imports only triton_python_backend_utils and mlc.
 """
 
-import numpy as np
-import onnxruntime
 import triton_python_backend_utils as pb_utils
 
-MODEL = 'ctr_lr'
-ONNX_FILE = 'model.onnx'
-INPUTS = (
-    ('dense_i1', np.float32),
-    ('dense_i2', np.float32),
-    ('dense_i3', np.float32),
-    ('dense_i4', np.float32),
-    ('dense_i5', np.float32),
-    ('dense_i6', np.float32),
-    ('dense_i7', np.float32),
-    ('dense_i8', np.float32),
-    ('dense_i9', np.float32),
-    ('dense_i10', np.float32),
-    ('dense_i11', np.float32),
-    ('dense_i12', np.float32),
-    ('dense_i13', np.float32),
-    ('user_ctr_1d_z', np.float32),
-    ('user_ctr_7d_z', np.float32),
-    ('ad_ctr_1d_z', np.float32),
-    ('ad_ctr_7d_z', np.float32),
-    ('user_activity_1h', np.float32),
-    ('user_breadth_7d', np.float32),
-    ('ad_freshness_1h', np.float32),
-    ('ad_reach_7d', np.float32),
-    ('cat_c1', np.int64),
-    ('cat_c2', np.int64),
-    ('cat_c3', np.int64),
-    ('cat_c4', np.int64),
-    ('cat_c5', np.int64),
-    ('cat_c6', np.int64),
-    ('cat_c7', np.int64),
-    ('cat_c8', np.int64),
-    ('cat_c9', np.int64),
-    ('cat_c10', np.int64),
-    ('cat_c11', np.int64),
-    ('cat_c12', np.int64),
-    ('cat_c13', np.int64),
-    ('cat_c14', np.int64),
-    ('cat_c15', np.int64),
-    ('cat_c16', np.int64),
-    ('cat_c17', np.int64),
-    ('cat_c18', np.int64),
-    ('cat_c19', np.int64),
-    ('cat_c20', np.int64),
-    ('cat_c21', np.int64),
-    ('cat_c22', np.int64),
-    ('cat_c23', np.int64),
-    ('cat_c24', np.int64),
-    ('cat_c25', np.int64),
-    ('cat_c26', np.int64),
-    ('user_bucket', np.int64),
-    ('ad_bucket', np.int64),
-    ('ad_reach_bucket', np.int64),
-    ('user_x_ad', np.int64),
-    ('c14_x_c17', np.int64),
-    ('ad_x_c6', np.int64),
-)
-OUTPUTS = (
-    ('probability', np.float32),
-)
+from mlc.runtime.serving.triton_onnx import OnnxModel
 
 
-def _providers(args):
-    available = onnxruntime.get_available_providers()
-    if args.get("model_instance_kind") == "GPU" and "CUDAExecutionProvider" in available:
-        device = int(args.get("model_instance_device_id") or 0)
-        return [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
-class TritonPythonModel:
-    def initialize(self, args):
-        path = args["model_repository"] + "/" + args["model_version"] + "/" + ONNX_FILE
-        self.session = onnxruntime.InferenceSession(path, providers=_providers(args))
-
-    def execute(self, requests):
-        feeds, sizes = {name: [] for name, _ in INPUTS}, []
-        for request in requests:
-            rows = None
-            for name, numpy_type in INPUTS:
-                values = pb_utils.get_input_tensor_by_name(request, name).as_numpy()
-                feeds[name].append(values.astype(numpy_type, copy=False).reshape(-1, 1))
-                rows = len(feeds[name][-1])
-            sizes.append(rows)
-        batch = {name: np.concatenate(parts) for name, parts in feeds.items()}
-        results = self.session.run([name for name, _ in OUTPUTS], batch)
-        cuts = np.cumsum(sizes)[:-1]
-        pieces = [np.split(result.astype(numpy_type, copy=False), cuts) for result, (_, numpy_type) in zip(results, OUTPUTS)]
-        return [pb_utils.InferenceResponse(output_tensors=[
-                    pb_utils.Tensor(name, pieces[k][i]) for k, (name, _) in enumerate(OUTPUTS)])
-                for i in range(len(requests))]
+class TritonPythonModel(OnnxModel):
+    pb_utils = pb_utils
+    MODEL = 'ctr_lr'
+    ONNX_FILE = 'model.onnx'
+    INPUTS = (
+        ('dense_i1', 'float32'),
+        ('dense_i2', 'float32'),
+        ('dense_i3', 'float32'),
+        ('dense_i4', 'float32'),
+        ('dense_i5', 'float32'),
+        ('dense_i6', 'float32'),
+        ('dense_i7', 'float32'),
+        ('dense_i8', 'float32'),
+        ('dense_i9', 'float32'),
+        ('dense_i10', 'float32'),
+        ('dense_i11', 'float32'),
+        ('dense_i12', 'float32'),
+        ('dense_i13', 'float32'),
+        ('user_ctr_1d_z', 'float32'),
+        ('user_ctr_7d_z', 'float32'),
+        ('ad_ctr_1d_z', 'float32'),
+        ('ad_ctr_7d_z', 'float32'),
+        ('user_activity_1h', 'float32'),
+        ('user_breadth_7d', 'float32'),
+        ('ad_freshness_1h', 'float32'),
+        ('ad_reach_7d', 'float32'),
+        ('cat_c1', 'int64'),
+        ('cat_c2', 'int64'),
+        ('cat_c3', 'int64'),
+        ('cat_c4', 'int64'),
+        ('cat_c5', 'int64'),
+        ('cat_c6', 'int64'),
+        ('cat_c7', 'int64'),
+        ('cat_c8', 'int64'),
+        ('cat_c9', 'int64'),
+        ('cat_c10', 'int64'),
+        ('cat_c11', 'int64'),
+        ('cat_c12', 'int64'),
+        ('cat_c13', 'int64'),
+        ('cat_c14', 'int64'),
+        ('cat_c15', 'int64'),
+        ('cat_c16', 'int64'),
+        ('cat_c17', 'int64'),
+        ('cat_c18', 'int64'),
+        ('cat_c19', 'int64'),
+        ('cat_c20', 'int64'),
+        ('cat_c21', 'int64'),
+        ('cat_c22', 'int64'),
+        ('cat_c23', 'int64'),
+        ('cat_c24', 'int64'),
+        ('cat_c25', 'int64'),
+        ('cat_c26', 'int64'),
+        ('user_bucket', 'int64'),
+        ('ad_bucket', 'int64'),
+        ('ad_reach_bucket', 'int64'),
+        ('user_x_ad', 'int64'),
+        ('c14_x_c17', 'int64'),
+        ('ad_x_c6', 'int64'),
+    )
+    OUTPUTS = (
+        ('probability', 'float32'),
+    )

@@ -6,75 +6,48 @@ bundled with nvidia-pytriton). Runs ONNX Runtime on `model.onnx` of the version 
 outputs as the `onnxruntime_onnx` model: float32 dense and int64 sparse inputs `[batch, 1]`.
 The requests Triton hands over together are run as one batch.
 
-Imports only numpy, onnxruntime and triton_python_backend_utils.
+The logic is `mlc.runtime.serving.triton_onnx.OnnxModel`; this file only says what is
+particular to this model. Imports only triton_python_backend_utils and mlc.
 """
 
-import numpy as np
-import onnxruntime
 import triton_python_backend_utils as pb_utils
 
-MODEL = 'eta_wide_deep'
-ONNX_FILE = 'model.onnx'
-INPUTS = (
-    ('distance_z', np.float32),
-    ('naive_eta_z', np.float32),
-    ('prep_z', np.float32),
-    ('items_z', np.float32),
-    ('order_value_z', np.float32),
-    ('peak_flag', np.float32),
-    ('weekend_flag', np.float32),
-    ('rider_load_30m_z', np.float32),
-    ('rider_load_1h_z', np.float32),
-    ('rider_avg_minutes_z', np.float32),
-    ('rider_experience_z', np.float32),
-    ('rider_breadth_z', np.float32),
-    ('merchant_backlog_z', np.float32),
-    ('merchant_users_1d_z', np.float32),
-    ('merchant_avg_minutes_z', np.float32),
-    ('user_orders_7d_z', np.float32),
-    ('city_id', np.int64),
-    ('weather_id', np.int64),
-    ('rider_bucket', np.int64),
-    ('merchant_bucket', np.int64),
-    ('distance_bucket', np.int64),
-    ('day_part', np.int64),
-    ('dow_id', np.int64),
-    ('prep_bucket', np.int64),
-    ('city_x_hour', np.int64),
-    ('weather_x_distance', np.int64),
-    ('peak_x_distance', np.int64),
-)
-OUTPUTS = (
-    ('prediction', np.float32),
-)
+from mlc.runtime.serving.triton_onnx import OnnxModel
 
 
-def _providers(args):
-    available = onnxruntime.get_available_providers()
-    if args.get("model_instance_kind") == "GPU" and "CUDAExecutionProvider" in available:
-        device = int(args.get("model_instance_device_id") or 0)
-        return [("CUDAExecutionProvider", {"device_id": device}), "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
-class TritonPythonModel:
-    def initialize(self, args):
-        path = args["model_repository"] + "/" + args["model_version"] + "/" + ONNX_FILE
-        self.session = onnxruntime.InferenceSession(path, providers=_providers(args))
-
-    def execute(self, requests):
-        feeds, sizes = {name: [] for name, _ in INPUTS}, []
-        for request in requests:
-            rows = None
-            for name, numpy_type in INPUTS:
-                values = pb_utils.get_input_tensor_by_name(request, name).as_numpy()
-                feeds[name].append(values.astype(numpy_type, copy=False).reshape(-1, 1))
-                rows = len(feeds[name][-1])
-            sizes.append(rows)
-        batch = {name: np.concatenate(parts) for name, parts in feeds.items()}
-        results = self.session.run([name for name, _ in OUTPUTS], batch)
-        cuts = np.cumsum(sizes)[:-1]
-        pieces = [np.split(result.astype(numpy_type, copy=False), cuts) for result, (_, numpy_type) in zip(results, OUTPUTS)]
-        return [pb_utils.InferenceResponse(output_tensors=[
-                    pb_utils.Tensor(name, pieces[k][i]) for k, (name, _) in enumerate(OUTPUTS)])
-                for i in range(len(requests))]
+class TritonPythonModel(OnnxModel):
+    pb_utils = pb_utils
+    MODEL = 'eta_wide_deep'
+    ONNX_FILE = 'model.onnx'
+    INPUTS = (
+        ('distance_z', 'float32'),
+        ('naive_eta_z', 'float32'),
+        ('prep_z', 'float32'),
+        ('items_z', 'float32'),
+        ('order_value_z', 'float32'),
+        ('peak_flag', 'float32'),
+        ('weekend_flag', 'float32'),
+        ('rider_load_30m_z', 'float32'),
+        ('rider_load_1h_z', 'float32'),
+        ('rider_avg_minutes_z', 'float32'),
+        ('rider_experience_z', 'float32'),
+        ('rider_breadth_z', 'float32'),
+        ('merchant_backlog_z', 'float32'),
+        ('merchant_users_1d_z', 'float32'),
+        ('merchant_avg_minutes_z', 'float32'),
+        ('user_orders_7d_z', 'float32'),
+        ('city_id', 'int64'),
+        ('weather_id', 'int64'),
+        ('rider_bucket', 'int64'),
+        ('merchant_bucket', 'int64'),
+        ('distance_bucket', 'int64'),
+        ('day_part', 'int64'),
+        ('dow_id', 'int64'),
+        ('prep_bucket', 'int64'),
+        ('city_x_hour', 'int64'),
+        ('weather_x_distance', 'int64'),
+        ('peak_x_distance', 'int64'),
+    )
+    OUTPUTS = (
+        ('prediction', 'float32'),
+    )
