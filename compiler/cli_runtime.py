@@ -555,6 +555,19 @@ def _serving_build(result: Any, output: str) -> tuple[Any, str]:
     return result.ir, build_dir
 
 
+def _experiments(args: Any, build_dir: str, output: str) -> Any:
+    """The build's experiments with an exposure log (``--exposures``, default
+    ``<output>/serve/exposures.jsonl``), or None when the spec declares none."""
+    from mlc.runtime.serving.gateway import load_experiments
+
+    exposures = getattr(args, "exposures", None) or os.path.join(output, "serve", "exposures.jsonl")
+    router = load_experiments(None, build_dir, exposures)
+    if router is not None:
+        sys.stderr.write(f"experiments: {len(router.assigner.config.experiments)} experiment(s), "
+                         f"{len(router.assigner.config.switchbacks)} switchback(s); exposures -> {exposures}\n")
+    return router
+
+
 def _start_serving(args: Any, result: Any, output: str) -> tuple[Any, list]:
     import tempfile
 
@@ -592,5 +605,5 @@ def _start_serving(args: Any, result: Any, output: str) -> tuple[Any, list]:
     store = open_store(args.store or default_store_url(args.spec), timeout=args.store_timeout)
     module = load_module(os.path.join(build_dir, "preprocess", f"{ir.name}_preprocess.py"))
     predictor = Predictor(ir, None, store, backend, args.namespace or ir.name, Routing.from_ir(ir),
-                          module=module, metrics=ServingMetrics())
+                          module=module, metrics=ServingMetrics(), experiments=_experiments(args, build_dir, output))
     return serve_in_thread(predictor, "127.0.0.1", args.port), tritons

@@ -29,6 +29,8 @@ flag                 environment         default
 ``--triton URL``     ``MLC_TRITON_URL``  from the routing table (``service:grpc_port``)
 ``--port N``         ``MLC_PORT``        8080
 ``--namespace NS``   ``MLC_NAMESPACE``   the spec name (online-store key namespace)
+``--experiments F``  ``MLC_EXPERIMENTS`` ``<build>/experiments/config.json`` when present
+``--exposures F``    ``MLC_EXPOSURES``   none; ``-`` is stdout (JSON lines; logs go to stderr)
 ===================  ==================  =============================================
 
 ``--triton`` may be repeated: ``HOST:PORT`` (every shard) or ``SHARD=HOST:PORT``.
@@ -190,6 +192,9 @@ class Running:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
+        predictor = self.gateway.predictor
+        if predictor is not None and getattr(predictor, "experiments", None) is not None:
+            predictor.experiments.close()       # flush and close the exposure log
 
     def __enter__(self) -> "Running":
         return self
@@ -234,6 +239,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=env("MLC_HOST", "0.0.0.0"))
     p.add_argument("--port", type=int, default=int(env("MLC_PORT", str(DEFAULT_PORT))))
     p.add_argument("--max-items", type=int, default=int(env("MLC_MAX_ITEMS", "1000")))
+    p.add_argument("--experiments", default=env("MLC_EXPERIMENTS"),
+                   help="experiments/config.json (default: the build's, when present)")
+    p.add_argument("--exposures", default=env("MLC_EXPOSURES"),
+                   help="exposure log: a JSON-lines file, or - for stdout (default: none)")
     return p
 
 
@@ -279,7 +288,41 @@ def load_predictor(args: argparse.Namespace) -> Predictor:
     if store is None:
         log.warning("no online store configured: feature groups take their defaults (responses are degraded)")
     return Predictor(ir, None, store, backend, args.namespace or ir.name, routing, module=module,
-                     metrics=ServingMetrics(), max_items=args.max_items)
+                     metrics=ServingMetrics(), max_items=args.max_items,
+                     experiments=load_experiments(args.experiments, args.build, args.exposures))
+
+
+def load_experiments(path: str | None, build: str, exposures: str | None) -> Any:
+    """An ExperimentRouter for the config at ``path`` (default: the build's), or None when
+    there is no config or it declares no experiment."""
+    from mlc.runtime.experiments.assigner import Assigner
+    from mlc.runtime.experiments.config import ConfigError
+    from mlc.runtime.experiments.exposures import ExposureLog
+    from mlc.runtime.serving.experiment_routing import ExperimentRouter
+
+    path = path or os.path.join(build, "experiments", "config.json")
+    if not os.path.isfile(path):
+        return None
+    try:
+        assigner = Assigner.load(path)
+    except ConfigError as err:
+        raise SystemExit(f"mlc gateway: {err}") from None
+    config = assigner.config
+    if not config.experiments and not config.switchbacks:
+        return None
+    if exposures is None:
+        log.warning("experiments are configured but no exposure log (--exposures): assignments are not logged")
+        sink = None
+    else:
+        sink = ExposureLog(_stdout_lines if exposures == "-" else exposures)
+    log.info("experiments config %s: %d experiment(s), %d switchback(s)", config.config_version,
+             len(config.experiments), len(config.switchbacks))
+    return ExperimentRouter(assigner, sink)
+
+
+def _stdout_lines(line: str) -> None:
+    sys.stdout.write(line if line.endswith("\n") else line + "\n")
+    sys.stdout.flush()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -315,6 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.shutdown()
         server.server_close()
         predictor.backend.close()
+        if predictor.experiments is not None:
+            predictor.experiments.close()
     return 0
 
 

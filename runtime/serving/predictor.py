@@ -15,7 +15,10 @@ Steps, each timed (``Response.timings_ms``, and the ``metrics`` histograms when 
    online"); without a default it stays null.
 2. ``route``: the value of ``deployment.partition_key`` (after defaults; all rows must agree)
    picks the shard listing it, the default shard for any other value or a null; then
-   :meth:`Predictor.assign` picks the model (explicit ``"model"``, else the shard's first model).
+   :meth:`Predictor.assign` picks the model (explicit ``"model"``, else the shard's first model),
+   unless an experiment the request is in routes it to its variant's model and version
+   (``experiments=``, an :class:`~mlc.runtime.serving.experiment_routing.ExperimentRouter`;
+   docs/experiments.md "Routing"). Exposures are logged once the response is computed.
 3. ``features``: ONE ``get_features`` call for all rows and all the model's feature groups
    (entity keys from the row fields). A failing store never fails the request: the group
    defaults are used and ``degraded`` is set.
@@ -48,7 +51,7 @@ from mlc.runtime.training.inputs import model_arrays
 
 MAX_ITEMS = 1000
 MAX_FIELD_ERRORS = 50
-REQUEST_KEYS = ("model", "context", "items")
+REQUEST_KEYS = ("model", "context", "items", "request_id")
 STAGES = ("validate", "route", "features", "preprocess", "inference", "total")
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 _MISSING = object()
@@ -168,8 +171,10 @@ class InferenceBackend(Protocol):
     def ready(self) -> tuple[bool, str]:
         """(ready, detail) for /readyz."""
 
-    def infer(self, shard: str, model: ModelIR, arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, int | None]:
-        """(the first signature output as a float array of shape (n,), model version served)."""
+    def infer(self, shard: str, model: ModelIR, arrays: Mapping[str, np.ndarray],
+              version: int | None = None) -> tuple[np.ndarray, int | None]:
+        """(the first signature output as a float array of shape (n,), model version served);
+        ``version`` pins a version (an experiment variant), else the latest is served."""
 
     def close(self) -> None: ...
 
@@ -185,6 +190,7 @@ class OnnxBackend:
                  clock: Callable[[], float] = time.monotonic):
         self.repository, self.refresh_seconds, self.threads, self._clock = repository, refresh_seconds, threads, clock
         self._sessions: dict[tuple[str, str], tuple[int, Any, float]] = {}   # -> (version, session, checked at)
+        self._pinned_sessions: dict[tuple[str, str, int], Any] = {}         # experiment variants' versions
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._lock = threading.Lock()
         self._sharded = False
@@ -257,8 +263,22 @@ class OnnxBackend:
             self._sessions[key] = (latest, session, now)
             return latest, session
 
-    def infer(self, shard: str, model: ModelIR, arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, int | None]:
-        version, session = self._session(shard, model.name)
+    def _pinned(self, shard: str, model: str, version: int) -> Any:
+        """The session of one exported version (versions never change once exported)."""
+        key = (shard, model, version)
+        session = self._pinned_sessions.get(key)
+        if session is None:
+            if not os.path.isfile(os.path.join(self.model_dir(shard, model), str(version), "model.onnx")):
+                raise BackendUnavailable(f"model `{model}` (shard `{shard}`) has no exported version {version}")
+            session = self._pinned_sessions.setdefault(key, self._load(shard, model, version))
+        return session
+
+    def infer(self, shard: str, model: ModelIR, arrays: Mapping[str, np.ndarray],
+              version: int | None = None) -> tuple[np.ndarray, int | None]:
+        if version is None:
+            version, session = self._session(shard, model.name)
+        else:
+            session = self._pinned(shard, model.name, version)
         output = model.signature_outputs[0].name
         try:
             (values,) = session.run([output], dict(arrays))
@@ -268,6 +288,7 @@ class OnnxBackend:
 
     def close(self) -> None:
         self._sessions.clear()
+        self._pinned_sessions.clear()
 
 
 TRITON_DTYPES = {"float32": "FP32", "float64": "FP64", "int64": "INT64", "bool": "BOOL"}
@@ -360,9 +381,11 @@ class TritonBackend:
             return BackendUnavailable(f"{text}: {_short(err)}")
         return BackendError(f"{text}: {_short(err)}")
 
-    def infer(self, shard: str, model: ModelIR, arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, int | None]:
+    def infer(self, shard: str, model: ModelIR, arrays: Mapping[str, np.ndarray],
+              version: int | None = None) -> tuple[np.ndarray, int | None]:
         import tritonclient.grpc as grpcclient
 
+        pinned = str(version) if version is not None else ""
         client = self.client(shard)
         output = model.signature_outputs[0].name
         n = len(next(iter(arrays.values()))) if arrays else 0
@@ -372,8 +395,8 @@ class TritonBackend:
         results: list[Any] = [None] * len(bounds)
         if len(bounds) == 1:
             try:
-                results[0] = client.infer(model.name, self._inputs(model, arrays, *bounds[0]), outputs=requested,
-                                          client_timeout=self.timeout)
+                results[0] = client.infer(model.name, self._inputs(model, arrays, *bounds[0]), model_version=pinned,
+                                          outputs=requested, client_timeout=self.timeout)
             except Exception as err:
                 raise self._fail(err, shard, model.name) from None
         else:
@@ -388,7 +411,7 @@ class TritonBackend:
             for index, (start, stop) in enumerate(bounds):
                 try:
                     client.async_infer(model.name, self._inputs(model, arrays, start, stop), callback(index),
-                                       outputs=requested, client_timeout=self.timeout)
+                                       model_version=pinned, outputs=requested, client_timeout=self.timeout)
                 except Exception as err:
                     results[index] = err
                     done.release()
@@ -430,11 +453,15 @@ class Response:
     shard: str
     degraded: bool
     timings_ms: dict[str, float]
+    experiments: list[dict[str, Any]] = field(default_factory=list)   # {experiment, variant, routed}
 
     def to_json(self) -> dict[str, Any]:
         scores = [s if math.isfinite(s) else None for s in self.scores]    # JSON has no NaN
-        return {"scores": scores, "model": self.model, "version": self.version, "shard": self.shard,
+        body = {"scores": scores, "model": self.model, "version": self.version, "shard": self.shard,
                 "degraded": self.degraded, "timings_ms": self.timings_ms}
+        if self.experiments:
+            body["experiments"] = self.experiments
+        return body
 
 
 @dataclass
@@ -443,6 +470,7 @@ class Rows:
     model: str | None
     columns: dict[str, list[Any]]
     n: int
+    request_id: str | None = None
 
 
 class _NoStore:
@@ -468,12 +496,12 @@ class Predictor:
     ``degraded``). ``routing``: a :class:`Routing` or a parsed ``routing.json`` (default: from the
     IR). ``module``: the generated preprocessing module (default: rendered from the IR).
     ``clock``: seconds, for the stage timings. ``metrics``: a ``ServingMetrics`` or ``None``.
-    ``assigner(request, shard) -> model name`` replaces :meth:`assign`'s rule (experiments)."""
+    ``experiments``: an ``ExperimentRouter`` (assignment, variant routing, exposure log) or ``None``."""
 
     def __init__(self, ir: IR, fitted: Mapping[str, Any] | None, store: Any, backend: InferenceBackend,
                  namespace: str, routing: Routing | Mapping[str, Any] | None = None,
                  clock: Callable[[], float] = time.perf_counter, *, module: Any = None, metrics: Any = None,
-                 max_items: int = MAX_ITEMS, assigner: Callable[[Mapping[str, Any], ShardIR], str] | None = None):
+                 max_items: int = MAX_ITEMS, experiments: Any = None):
         from mlc.runtime.fitting import fitted_from_ir
 
         self.ir = ir
@@ -494,7 +522,7 @@ class Predictor:
         self.clock = clock
         self.metrics = metrics
         self.max_items = max_items
-        self.assigner = assigner
+        self.experiments = experiments
         if module is None:
             from mlc.backends.preprocess import render
             from mlc.runtime.preprocess import module_from_text
@@ -534,11 +562,8 @@ class Predictor:
         return response
 
     def assign(self, request: Mapping[str, Any], shard: ShardIR) -> str:
-        """The model that answers ``request`` on ``shard``: the request's explicit ``"model"``,
-        else the shard's first model. This is the hook experiment assignment (issue 7) replaces,
-        by passing ``assigner=`` or overriding this method; the caller checks the answer."""
-        if self.assigner is not None:
-            return self.assigner(request, shard)
+        """The model that answers ``request`` on ``shard`` when no experiment routes it: the
+        request's explicit ``"model"``, else the shard's first model (the caller checks it)."""
         explicit = request.get("model")
         if explicit is not None:
             return explicit
@@ -562,7 +587,8 @@ class Predictor:
         t = self._stage(timings, "validate", start)
 
         shard = self.route(rows)
-        model = self._pick(request, shard)
+        decision = self._experiments(rows, shard)
+        model = self._pick(request, shard, decision)
         t = self._stage(timings, "route", t)
 
         retrieval = self.features(model, rows)
@@ -573,13 +599,40 @@ class Predictor:
         arrays = self.preprocess(model, rows, retrieval.columns)
         t = self._stage(timings, "preprocess", t)
 
-        scores, version = self.backend.infer(shard.name, model, arrays)
+        scores, version, decision, model = self._infer(request, rows, shard, model, arrays, decision)
         if len(scores) != rows.n:
             raise BackendError(f"model `{model.name}` returned {len(scores)} scores for {rows.n} items")
         t = self._stage(timings, "inference", t)
         self._stage(timings, "total", start)
+        if decision is not None:
+            self.experiments.record(decision, shard.name, rows.request_id)
         return Response([float(s) for s in scores], model.name, version, shard.name, bool(retrieval.degraded),
-                        timings)
+                        timings, decision.summary() if decision is not None else [])
+
+    def _experiments(self, rows: Rows, shard: ShardIR) -> Any:
+        if self.experiments is None:
+            return None
+        served = self.routing.models.get(shard.name, shard.models)
+        return self.experiments.decide(rows.columns, rows.model, shard.name, served)
+
+    def _infer(self, request: Mapping[str, Any], rows: Rows, shard: ShardIR, model: ModelIR,
+               arrays: dict[str, np.ndarray], decision: Any) -> tuple[np.ndarray, int | None, Any, ModelIR]:
+        """Inference on the routed model; a variant's model or version that cannot serve falls
+        back to the normal route (same preprocessing when the model is the same)."""
+        pinned = decision.version if decision is not None and decision.routed is not None else None
+        try:
+            scores, version = self.backend.infer(shard.name, model, arrays, pinned)
+            return scores, version, decision, model
+        except BackendUnavailable:
+            if decision is None or decision.routed is None:
+                raise
+        decision = self.experiments.without_routing(decision)
+        fallback = self._pick(request, shard, decision)
+        if fallback.name != model.name:
+            retrieval = self.features(fallback, rows)
+            arrays = self.preprocess(fallback, rows, retrieval.columns)
+        scores, version = self.backend.infer(shard.name, fallback, arrays)
+        return scores, version, decision, fallback
 
     def validate(self, request: Any) -> Rows:
         """The request's rows as columns, or a RequestError listing every field error."""
@@ -593,6 +646,9 @@ class Predictor:
         model = request.get("model")
         if model is not None and not isinstance(model, str):
             errors["model"] = f"expected a model name (string), got {_kind(model)}"
+        request_id = request.get("request_id")
+        if request_id is not None and not isinstance(request_id, str):
+            errors["request_id"] = f"expected a string, got {_kind(request_id)}"
         context = request.get("context", {})
         if context is None:
             context = {}
@@ -652,7 +708,7 @@ class Predictor:
             columns[name] = column
         if errors:
             raise RequestError(f"invalid request: {len(errors)} field error(s)", _capped(errors))
-        return Rows(model, columns, n)
+        return Rows(model, columns, n, request_id)
 
     def _convert(self, where: str, name: Any, value: Any, errors: dict[str, str]) -> Any:
         dtype = self.fields.get(name) if isinstance(name, str) else None
@@ -679,8 +735,9 @@ class Predictor:
         value = next(iter(values)) if values else None
         return self.shards[self.routing.shard_for(value)]
 
-    def _pick(self, request: Mapping[str, Any], shard: ShardIR) -> ModelIR:
-        name = self.assign(request, shard)
+    def _pick(self, request: Mapping[str, Any], shard: ShardIR, decision: Any = None) -> ModelIR:
+        routed = decision is not None and decision.routed is not None
+        name = decision.model if routed else self.assign(request, shard)
         if name not in self.models:
             raise ModelNotFound(f"unknown model `{name}`", {"model": f"not a model of `{self.ir.name}` "
                                                                       f"(models: {sorted(self.models)})"})

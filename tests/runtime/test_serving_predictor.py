@@ -277,10 +277,6 @@ def test_model_selection(sharded, sqlite_store):
         predictor.predict({**request, "context": {"city": "beijing"}})
     with pytest.raises(ModelNotFound, match="unknown model `nope`"):
         predictor.predict({**request, "model": "nope"})
-    # the experiment hook (issue 7)
-    hooked = Predictor(sharded[0], None, sqlite_store, OnnxBackend(str(sharded[1])), NAMESPACE,
-                       assigner=lambda req, shard: shard.models[-1])
-    assert hooked.predict({"context": {"city": "riyadh"}, "items": [{"rider_id": 1}]}).model == "eta_b"
 
 
 # ------------------------------------------------------------------------------------ errors
@@ -363,7 +359,7 @@ class FakeTriton:
     backend builds and answers sum(inputs) per row, version 7."""
 
     def __init__(self, model):
-        self.model, self.calls = model, []
+        self.model, self.calls, self.versions = model, [], []
 
     def _answer(self, model_name, inputs, outputs):
         from tritonclient.utils import triton_to_np_dtype
@@ -387,10 +383,12 @@ class FakeTriton:
                 return type("R", (), {"model_version": "7"})()
         return Result()
 
-    def infer(self, model_name, inputs, outputs=None, client_timeout=None):
+    def infer(self, model_name, inputs, model_version="", outputs=None, client_timeout=None):
+        self.versions.append(model_version)
         return self._answer(model_name, inputs, outputs)
 
-    def async_infer(self, model_name, inputs, callback, outputs=None, client_timeout=None):
+    def async_infer(self, model_name, inputs, callback, model_version="", outputs=None, client_timeout=None):
+        self.versions.append(model_version)
         callback(self._answer(model_name, inputs, outputs), None)
 
 
@@ -405,6 +403,11 @@ def test_triton_backend_sends_the_signature_inputs_in_chunks(sharded, sqlite_sto
     response = predictor.predict(request)
     assert response.version == 7 and response.shard == "north"
     assert fake.calls == ([100] if max_batch == 0 else [16] * 6 + [4])
+    assert set(fake.versions) == {""}                  # the latest version
+    rows = predictor.validate(request)
+    arrays = predictor.preprocess(ir.model("eta"), rows, predictor.features(ir.model("eta"), rows).columns)
+    backend.infer("north", ir.model("eta"), arrays, 3)   # an experiment variant's pinned version
+    assert fake.versions[-1] == "3"
     rows = predictor.validate(request)
     arrays = predictor.preprocess(ir.model("eta"), rows, predictor.features(ir.model("eta"), rows).columns)
     expected = sum(a.astype(np.float32) for a in arrays.values()).reshape(-1)
