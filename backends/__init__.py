@@ -18,6 +18,7 @@ BACKENDS: tuple[tuple[str, str], ...] = (
     ("train", "mlc.backends.train"),
     ("triton", "mlc.backends.triton"),
     ("serving_k8s", "mlc.backends.serving_k8s"),
+    ("experiments", "mlc.backends.experiments"),
 )
 
 

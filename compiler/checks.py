@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable
 
-from mlc.compiler.names import NAME_RULE, canonical_timestamp, duration_seconds, name_problem, parse_timestamp, suggest_name
+from mlc.compiler.names import NAME_RULE, duration_seconds, name_problem, parse_timestamp, suggest_name
 from mlc.compiler.reporter import Reporter
 from mlc.compiler.suggest import did_you_mean
 from mlc.schemas import spec as S
@@ -31,7 +31,9 @@ def check_spec(spec: S.Spec, report: Reporter, dtypes: dict[str, str],
     _check_inputs(spec, report)
     _check_models(spec, report, dtypes, id_space)
     _check_deployment(spec, report)
-    _check_experiments(spec, report)
+    from mlc.compiler.experiment_checks import check_experiments
+
+    check_experiments(spec, report)
 
 
 # ---------------------------------------------------------------------- names
@@ -351,87 +353,3 @@ def _check_sharding(spec: S.Spec, report: Reporter) -> None:
                              hint=did_you_mean(model, spec.models, "models"))
         if shard.resources is not None:
             _check_resources(shard.resources, path + ("resources",), report)
-
-
-# ---------------------------------------------------------------- experiments
-
-
-def _check_experiments(spec: S.Spec, report: Reporter) -> None:
-    for layer_name, layer in spec.experiments.layers.items():
-        base = ("experiments", "layers", layer_name)
-        total = sum(e.traffic for e in layer.experiments.values())
-        if total > 100 + 1e-9:
-            report.error("E5009", f"experiments in layer `{layer_name}` take {total:g}% of traffic; a layer has 100%",
-                         base, at_key=True, hint="a unit is in at most one experiment per layer; lower some `traffic`")
-        for exp_name, experiment in layer.experiments.items():
-            path = base + ("experiments", exp_name)
-            _check_unit(spec, experiment.unit, path + ("unit",), report)
-            _check_variants(spec, experiment.variants, path, report, weights_required=True)
-    for sb_name, switchback in spec.experiments.switchbacks.items():
-        _check_switchback(spec, sb_name, switchback, report)
-
-
-def _check_unit(spec: S.Spec, unit: str, path: tuple, report: Reporter) -> None:
-    if unit not in spec.preprocess.inputs:
-        report.error("E5017", f"unit `{unit}` is not a preprocess input", path,
-                     hint=did_you_mean(unit, spec.preprocess.inputs, "inputs") or "declare it under `preprocess.inputs`")
-
-
-def _check_variants(spec: S.Spec, variants: dict, path: tuple, report: Reporter, weights_required: bool) -> None:
-    weights = [v.weight for v in variants.values() if v.weight is not None]
-    if weights and len(weights) != len(variants):
-        missing = ", ".join(f"`{name}`" for name, v in variants.items() if v.weight is None)
-        report.error("E5010", f"only some variants have a weight (missing: {missing})", path + ("variants",), at_key=True,
-                     hint="give every variant a weight adding up to 100, or none for an equal split")
-    elif weights and abs(sum(weights) - 100) > 1e-9:
-        report.error("E5010", f"variant weights sum to {sum(weights):g}%, not 100%", path + ("variants",), at_key=True,
-                     hint="the weights of one experiment add up to 100")
-    served = served_models(spec)
-    for name, variant in variants.items():
-        vpath = path + ("variants", name)
-        if variant.model not in spec.models:
-            report.error("E5002", f"variant `{name}` uses unknown model `{variant.model}`", vpath + ("model",),
-                         hint=did_you_mean(variant.model, spec.models, "models"))
-        elif variant.model not in served:
-            report.warning("W5102", f"variant `{name}` uses model `{variant.model}`, which the deployment does not serve",
-                           vpath + ("model",), hint="add it to `deployment.models`")
-        if variant.version is not None and variant.alias is not None:
-            report.error("E5029", f"variant `{name}` pins both a version and an alias", vpath, at_key=True,
-                         hint="use `version` to pin a number or `alias` (e.g. `candidate`) to follow the registry")
-        if variant.alias is not None and name_problem(variant.alias):
-            report.error("E5001", f"alias `{variant.alias}` {name_problem(variant.alias)}", vpath + ("alias",))
-
-
-def _check_switchback(spec: S.Spec, name: str, switchback: S.Switchback, report: Reporter) -> None:
-    base = ("experiments", "switchbacks", name)
-    _check_unit(spec, switchback.unit, base + ("unit",), report)
-    _check_variants(spec, switchback.variants, base, report, weights_required=False)
-    slice_seconds = duration_seconds(switchback.slice)
-    if slice_seconds is None:
-        report.error("E2006", "the slice must be longer than zero", base + ("slice",))
-    if switchback.burn_in is not None and slice_seconds is not None:
-        burn = duration_seconds(switchback.burn_in) or 0
-        if burn >= slice_seconds:
-            report.error("E5022", f"burn_in {switchback.burn_in} leaves nothing of a {switchback.slice} slice to analyse",
-                         base + ("burn_in",), hint="make the burn-in shorter than the slice")
-    _check_timezone(switchback.timezone, base + ("timezone",), report)
-    for region, zone in switchback.regions.items():
-        _check_timezone(zone, base + ("regions", region), report)
-    start = parse_timestamp(switchback.start) if switchback.start else None
-    end = parse_timestamp(switchback.end) if switchback.end else None
-    for field, text, value in (("start", switchback.start, start), ("end", switchback.end, end)):
-        if text is not None and value is None:
-            report.error("E5014", f"`{text}` is not an ISO-8601 timestamp", base + (field,), hint="e.g. `2024-06-01T00:00:00Z`")
-    if start and end and start >= end:
-        report.error("E5022", f"switchback ends ({canonical_timestamp(switchback.end)}) before it starts", base + ("end",))
-
-
-def _check_timezone(zone: str, path: tuple, report: Reporter) -> None:
-    from mlc.compiler.timezones import is_timezone, timezone_names
-
-    from mlc.compiler.suggest import closest
-
-    if not is_timezone(zone):
-        match = closest(zone, timezone_names())
-        report.error("E5018", f"unknown timezone `{zone}`", path,
-                     hint=f"did you mean `{match}`?" if match else "use an IANA name such as `Asia/Shanghai`")

@@ -62,6 +62,45 @@ def _add_format(parser: argparse.ArgumentParser) -> None:
                         help="diagnostics as text (default), json, or github (workflow annotations)")
 
 
+def _add_baseline(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--baseline", metavar="PATH",
+                        help="previous experiments/config.json (or a build folder) to check ramp safety against"
+                             + default + "; changes that move units of running experiments are warnings")
+
+
+def _add_experiment(commands) -> None:
+    experiment = commands.add_parser("experiment", help="assign, schedule and analyse a spec's experiments")
+    actions = experiment.add_subparsers(dest="experiment_command", metavar="ACTION", parser_class=_Parser)
+
+    assign = actions.add_parser("assign", help="the assignments of one request (as serving computes them)")
+    assign.add_argument("spec", metavar="SPEC")
+    assign.add_argument("--context", required=True, metavar="JSON", help="request fields, e.g. '{\"user_id\": 7}'")
+    assign.add_argument("--at", metavar="TS", help="request time, ISO-8601 (default: now)")
+    assign.add_argument("--env", help="environment overlay to apply")
+    assign.add_argument("--format", choices=("text", "json"), default="text")
+
+    schedule = actions.add_parser("schedule", help="a switchback's slices and variants per region")
+    schedule.add_argument("spec", metavar="SPEC")
+    schedule.add_argument("name", metavar="NAME", help="the switchback")
+    schedule.add_argument("--from", dest="from_", metavar="TS", help="first instant, ISO-8601")
+    schedule.add_argument("--to", metavar="TS", help="end (exclusive), ISO-8601")
+    schedule.add_argument("--region", action="append", metavar="R", help="only this region (repeatable)")
+    schedule.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    schedule.add_argument("--env", help="environment overlay to apply")
+
+    report_ = actions.add_parser("report", help="analyse an experiment from exposures and outcomes")
+    report_.add_argument("spec", metavar="SPEC")
+    report_.add_argument("name", metavar="NAME", help="the experiment or switchback")
+    report_.add_argument("--exposures", required=True, metavar="FILE", help="exposure log (JSON lines)")
+    report_.add_argument("--outcomes", required=True, metavar="FILE", help="outcomes (CSV or JSON lines)")
+    report_.add_argument("--metric", action="append", metavar="M", help="metric column (repeatable; default: every numeric column)")
+    report_.add_argument("--aggregate", choices=("mean", "sum"), default="mean",
+                         help="a unit's value of a metric: the mean of its rows (default) or their sum")
+    report_.add_argument("--confidence", type=float, default=0.95, help="confidence level (default 0.95)")
+    report_.add_argument("--format", choices=("text", "json"), default="text")
+    report_.add_argument("--env", help="environment overlay to apply")
+
+
 def build_parser() -> _Parser:
     from mlc import __version__
 
@@ -72,12 +111,14 @@ def build_parser() -> _Parser:
     validate = commands.add_parser("validate", help="check specs and report every problem with its location")
     validate.add_argument("specs", nargs="+", metavar="SPEC")
     validate.add_argument("--env", help="validate only this environment overlay (default: the base spec and every environment)")
+    _add_baseline(validate, "")
     _add_format(validate)
 
     compile_ = commands.add_parser("compile", help="compile a spec into an artifact tree (atomic)")
     compile_.add_argument("spec", metavar="SPEC")
     compile_.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (replaced atomically)")
     compile_.add_argument("--env", help="environment overlay to apply")
+    _add_baseline(compile_, " (default: DIR/experiments/config.json when it exists)")
     _add_format(compile_)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of specs (or of mldl.json)")
@@ -152,7 +193,11 @@ def build_parser() -> _Parser:
     serve.add_argument("--triton-timeout", type=float, default=1.0, help="seconds per Triton call (default 1)")
     serve.add_argument("--namespace", help="online-store key namespace (default: the spec name)")
     serve.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    serve.add_argument("--exposures", metavar="FILE",
+                       help="experiment exposure log, JSON lines (default: <output>/serve/exposures.jsonl)")
     serve.add_argument("--env", help="environment overlay to apply")
+
+    _add_experiment(commands)
 
     functions = commands.add_parser("functions", help="print the expression function reference")
     functions.add_argument("--format", choices=("text", "markdown"), default="text")
@@ -203,8 +248,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from mlc.compiler.pipeline import build
 
     bag, sources, failed = DiagnosticBag(), SourceMap(), False
+    baseline = None
+    if args.baseline is not None:
+        baseline, problem = _load_baseline(args.baseline)
+        if problem is not None:
+            report([problem], sources, args.format)
+            return EXIT_ERRORS
     for spec in args.specs:
-        base = build(spec, args.env)
+        base = build(spec, args.env, baseline)
         runs = [base]
         if args.env is None and base.failed_stage not in ("load",):
             runs += [build(spec, env) for env in base.environments]
@@ -245,8 +296,25 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from mlc.compiler.pipeline import build
     from mlc.compiler.writer import WriteRefused, write_tree
 
-    result = build(args.spec, args.env)
-    report(result.diagnostics, result.sources, args.format)
+    baseline, problems = None, []
+    if args.baseline is not None:
+        baseline, problem = _load_baseline(args.baseline)
+        if problem is not None:
+            from mlc.compiler.diagnostics import SourceMap
+
+            report([problem], SourceMap(), args.format)
+            return EXIT_ERRORS
+    elif os.path.isfile(os.path.join(args.out, "experiments", "config.json")):
+        import dataclasses
+
+        from mlc.compiler.diagnostics import Severity
+
+        baseline, problem = _load_baseline(args.out)
+        if problem is not None:  # an old or damaged build must not block the next one
+            problems.append(dataclasses.replace(problem, severity=Severity.WARNING,
+                                                notes=("compiling without a baseline",)))
+    result = build(args.spec, args.env, baseline)
+    report(problems + result.diagnostics, result.sources, args.format)
     if not result.ok:
         return EXIT_ERRORS
     try:
@@ -263,6 +331,12 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.format == "text":
         sys.stderr.write(f"compiled {result.ir.name}: {len(files)} files -> {args.out}\n")
     return EXIT_OK
+
+
+def _load_baseline(path: str):
+    from mlc.compiler.experiment_baseline import load_baseline
+
+    return load_baseline(path)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -324,6 +398,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run(args, report)
 
 
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from mlc.compiler import cli_experiment
+
+    handlers = {"assign": "cmd_assign", "schedule": "cmd_schedule", "report": "cmd_report"}
+    if args.experiment_command not in handlers:
+        sys.stderr.write("usage: mlc experiment {assign,schedule,report} SPEC ...\n")
+        return EXIT_USAGE
+    return getattr(cli_experiment, handlers[args.experiment_command])(args)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": cmd_validate,
     "compile": cmd_compile,
@@ -333,6 +417,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "materialize": cmd_materialize,
     "features": cmd_features,
     "serve": cmd_serve,
+    "experiment": cmd_experiment,
     "schema": cmd_schema,
     "functions": cmd_functions,
 }

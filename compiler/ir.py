@@ -190,8 +190,10 @@ class ExperimentIR:
     unit: str
     salt: str
     traffic: float
-    buckets: tuple[int, int]       # [start, end) of the layer's 10,000 buckets
+    buckets: tuple[int, int]       # active range [start, end) of the layer's 10,000 buckets
+    reserved: tuple[int, int]      # reservation [offset, offset + reserve): the active range may grow up to it
     holdout: float
+    control: str                   # the variant the others are compared to
     targeting: dict | None
     targeting_source: str | None
     variants: tuple[VariantIR, ...]
@@ -215,7 +217,10 @@ class SwitchbackIR:
     regions: tuple[tuple[str, str], ...]
     start: str | None
     end: str | None
+    control: str
     targeting: dict | None
+    targeting_source: str | None
+    tickets: tuple[int, ...]       # per variant: the weights as the smallest integers with the same ratio
     variants: tuple[VariantIR, ...]
 
 

@@ -314,26 +314,52 @@ def _variants(variants: dict[str, Any], holdout: float) -> tuple[I.VariantIR, ..
     return tuple(out)
 
 
+def reservations(layer: S.Layer) -> dict[str, tuple[tuple[int, int], tuple[int, int]]]:
+    """Experiment name -> (reservation, active range), bucket ranges ``[start, end)``: the
+    reservation is ``[offset, offset + reserve)``, pinned or right after the previous
+    experiment's reservation; the active range is its first ``traffic`` buckets (docs/experiments.md)."""
+    out, previous_end = {}, 0
+    for name, experiment in layer.experiments.items():
+        start = _buckets(experiment.offset) if experiment.offset is not None else previous_end
+        reserve = experiment.reserve if experiment.reserve is not None else experiment.traffic
+        reserved = (start, start + _buckets(reserve))
+        out[name] = (reserved, (start, start + _buckets(experiment.traffic)))
+        previous_end = reserved[1]
+    return out
+
+
+def tickets(weights: list[float | None]) -> tuple[int, ...]:
+    """Switchback weights as the smallest integers with the same ratio (units of 0.01 %,
+    divided by their gcd); equal weights when none are given."""
+    import math
+
+    if not weights or any(w is None for w in weights):
+        return (1,) * len(weights)
+    units = [int(round(w * 100)) for w in weights]
+    divisor = math.gcd(*units) or 1
+    return tuple(u // divisor for u in units)
+
+
 def _experiments(spec: S.Spec, typed: TypedExpressions) -> Iterable[I.ExperimentIR]:
     from mlc.dsl import to_json, to_source
 
     for layer_name, layer in spec.experiments.layers.items():
-        start = 0
+        ranges = reservations(layer)
         for name, experiment in layer.experiments.items():
-            end = start + _buckets(experiment.traffic)
+            reserved, active = ranges[name]
             targeting = typed.targeting.get(("experiments", "layers", layer_name, "experiments", name, "targeting"))
             yield I.ExperimentIR(
                 name=name, layer=layer_name, unit=experiment.unit, salt=f"{layer.salt or layer_name}:{name}",
-                traffic=experiment.traffic, buckets=(start, end), holdout=experiment.holdout,
+                traffic=experiment.traffic, buckets=active, reserved=reserved, holdout=experiment.holdout,
+                control=experiment.control or next(iter(experiment.variants)),
                 targeting=to_json(targeting) if targeting is not None else None,
                 targeting_source=to_source(targeting) if targeting is not None else None,
                 variants=_variants(experiment.variants, experiment.holdout),
             )
-            start = end
 
 
 def _switchback(spec: S.Spec, typed: TypedExpressions, name: str, sb: S.Switchback) -> I.SwitchbackIR:
-    from mlc.dsl import to_json
+    from mlc.dsl import to_json, to_source
 
     targeting = typed.targeting.get(("experiments", "switchbacks", name, "targeting"))
     return I.SwitchbackIR(
@@ -342,6 +368,9 @@ def _switchback(spec: S.Spec, typed: TypedExpressions, name: str, sb: S.Switchba
         timezone=sb.timezone, regions=_pairs(sb.regions),
         start=canonical_timestamp(sb.start) if sb.start else None,
         end=canonical_timestamp(sb.end) if sb.end else None,
+        control=sb.control or next(iter(sb.variants)),
         targeting=to_json(targeting) if targeting is not None else None,
+        targeting_source=to_source(targeting) if targeting is not None else None,
+        tickets=tickets([v.weight for v in sb.variants.values()]),
         variants=_variants(sb.variants, 0.0),
     )

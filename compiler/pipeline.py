@@ -44,7 +44,9 @@ class Build:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def build(spec_path: str, environment: str | None = None) -> Build:
+def build(spec_path: str, environment: str | None = None, baseline: dict | None = None) -> Build:
+    """``baseline``: a previous `experiments/config.json` document; changes that move units of
+    its running experiments become warnings (``mlc.compiler.experiment_baseline``)."""
     from mlc.schemas.compose import compose
     from mlc.schemas.validate import validate_spec
 
@@ -68,6 +70,11 @@ def build(spec_path: str, environment: str | None = None) -> Build:
 
     declared_in = {name: _declaring_file(composed.root, name, spec_path) for name in spec.sources}
     result.ir = lower(spec, typed, declared_in, spec_path)
+    if baseline is not None:
+        from mlc.compiler.experiment_baseline import compare
+
+        compare(baseline, result.ir, report)
+        _stop(result, bag.items, "lower")
     return result
 
 

@@ -327,7 +327,14 @@ class Variant(ModelRef):
 class Experiment(Strict):
     unit: str = Field(description="Request input identifying the randomisation unit, e.g. `user_id`.")
     traffic: Percent = Field(description="Share of the layer's units in this experiment, in percent.")
+    reserve: Optional[Percent] = Field(
+        default=None, description="Share of the layer reserved for this experiment to ramp up to, in percent "
+                                  "(default: `traffic`). Raising `traffic` within `reserve` moves no unit.")
+    offset: Optional[Percent] = Field(
+        default=None, description="Start of the reservation in the layer, in percent (default: right after the "
+                                  "previous experiment's reservation). Pin it to keep units in place.")
     holdout: Percent = 0.0
+    control: Optional[str] = Field(default=None, description="The variant the others are compared to (default: the first).")
     targeting: Optional[Expression] = None
     variants: dict[str, Variant] = Field(min_length=1)
     description: Optional[str] = None
@@ -354,10 +361,12 @@ class Switchback(Strict):
     start: Optional[Timestamp] = None
     end: Optional[Timestamp] = None
     targeting: Optional[Expression] = None
+    control: Optional[str] = Field(default=None, description="The variant the others are compared to (default: the first).")
     description: Optional[str] = None
 
 
 class Experiments(Strict):
+    min_slice: Duration = Field(default="15m", description="Switchback slices shorter than this are refused (lint E5035).")
     layers: dict[str, Layer] = Field(default_factory=dict)
     switchbacks: dict[str, Switchback] = Field(default_factory=dict)
 

@@ -448,14 +448,14 @@ def test_e5002_shard_serves_unknown_model(run):
 
 def test_e5009_layer_traffic_over_100(run):
     text = edit(("traffic: 30", "traffic: 70")) + (
-        "        e2:\n          unit: city\n          traffic: 40.5\n          variants: {a: {model: eta, weight: 100}}\n")
+        "        e2:\n          unit: rider_id\n          traffic: 40.5\n          variants: {a: {model: eta, weight: 100}}\n")
     one(run, text, "E5009", "ranking", "experiments in layer `ranking` take 110.5% of traffic; a layer has 100%",
         "a unit is in at most one experiment per layer; lower some `traffic`")
 
 
 def test_traffic_exactly_100_is_fine(run):
     text = edit(("traffic: 30", "traffic: 70")) + (
-        "        e2:\n          unit: city\n          traffic: 30\n          variants: {a: {model: eta, weight: 100}}\n")
+        "        e2:\n          unit: rider_id\n          traffic: 30\n          variants: {a: {model: eta, weight: 100}}\n")
     assert run(text).diagnostics == []
 
 

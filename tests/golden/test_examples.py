@@ -71,6 +71,7 @@ def test_compile_is_deterministic_across_hash_seeds_and_cwd(tmp_path):
     second = compile_example(spec, env, tmp_path / "b", cwd=tmp_path / "elsewhere", hashseed="4242")
     third = compile_example(spec, env, tmp_path / "c", cwd=REPO, hashseed="random")
     assert first == second == third
+    assert "experiments/config.json" in first  # layers, switchback regions: sorted or declaration order
 
 
 def test_environments_change_only_what_they_override(tmp_path):
