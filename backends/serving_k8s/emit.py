@@ -4,7 +4,7 @@
   initContainer), Service, HorizontalPodAutoscaler (``autoscaling/v2``), PodDisruptionBudget
   (``policy/v1``), one multi-document file;
 * ``routing-configmap.yaml``: the routing table (partition value -> shard service and models, and
-  the default shard) as JSON in a ConfigMap;
+  the default shard) and the experiments config, as JSON in a ConfigMap;
 * ``gateway.yaml``: the predictor gateway (``python -m mlc.runtime.serving.gateway``): Deployment,
   Service, HorizontalPodAutoscaler, PodDisruptionBudget.
 
@@ -41,6 +41,8 @@ GATEWAY_UID = 1000
 ROUTING_DIR = "/etc/mlc"
 ROUTING_FILE = "routing.json"
 ROUTING_ENV, REDIS_ENV = "MLC_ROUTING", "MLC_REDIS_URL"
+EXPERIMENTS_FILE = "experiments.json"
+EXPERIMENTS_ENV, EXPOSURES_ENV = "MLC_EXPERIMENTS", "MLC_EXPOSURES"
 REDIS_SECRET_KEY = "url"
 ROUTING_CHECKSUM = "checksum/routing"
 GATEWAY_RESOURCES = {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}
@@ -378,10 +380,17 @@ def routing_json(ir: IR) -> str:
     return json.dumps(routing_table(ir), indent=2, ensure_ascii=True) + "\n"
 
 
+def experiments_json(ir: IR) -> str:
+    """The experiments config (mlc.backends.experiments), which the gateway assigns with."""
+    from mlc.backends.experiments.emit import render
+
+    return render(ir)
+
+
 def routing_configmap(ir: IR) -> dict[str, Any]:
     name = routing_name(ir)
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(ir, name, _labels(ir, name, "routing")),
-            "data": {ROUTING_FILE: routing_json(ir)}}
+            "data": {ROUTING_FILE: routing_json(ir), EXPERIMENTS_FILE: experiments_json(ir)}}
 
 
 # ------------------------------------------------------------------------ gateway
@@ -399,6 +408,8 @@ def gateway_manifests(ir: IR) -> list[dict[str, Any]]:
         "command": ["python", "-m", GATEWAY_MODULE],
         "env": [
             {"name": ROUTING_ENV, "value": f"{ROUTING_DIR}/{ROUTING_FILE}"},
+            {"name": EXPERIMENTS_ENV, "value": f"{ROUTING_DIR}/{EXPERIMENTS_FILE}"},
+            {"name": EXPOSURES_ENV, "value": "-"},            # JSON lines on stdout, logs on stderr
             {"name": REDIS_ENV, "valueFrom": {"secretKeyRef": {"name": redis_secret(ir), "key": REDIS_SECRET_KEY}}},
             {"name": "MLC_PORT", "value": str(GATEWAY_PORT)},
             {"name": "HOME", "value": "/tmp"},
@@ -419,12 +430,15 @@ def gateway_manifests(ir: IR) -> list[dict[str, Any]]:
         "topologySpreadConstraints": _spread(labels),
         "containers": [container],
         "volumes": [{"name": "routing", "configMap": {"name": routing_name(ir),
-                                                       "items": [{"key": ROUTING_FILE, "path": ROUTING_FILE}]}},
+                                                       "items": [{"key": ROUTING_FILE, "path": ROUTING_FILE},
+                                                                 {"key": EXPERIMENTS_FILE,
+                                                                  "path": EXPERIMENTS_FILE}]}},
                     {"name": "tmp", "emptyDir": {}}],
     }
     deployment = _deployment(ir, name, labels, replicas, pod)
-    # a changed routing table rolls the gateway (pods also see the mounted file change in place)
-    digest = hashlib.sha256(routing_json(ir).encode()).hexdigest()
+    # a changed routing table or experiments config rolls the gateway (pods also see the mounted
+    # files change in place, but the gateway reads them at start)
+    digest = hashlib.sha256((routing_json(ir) + experiments_json(ir)).encode()).hexdigest()
     deployment["spec"]["template"]["metadata"]["annotations"] = {ROUTING_CHECKSUM: digest}
     return [deployment,
             _service(ir, name, labels, [("http", GATEWAY_PORT)]),

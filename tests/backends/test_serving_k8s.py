@@ -260,6 +260,29 @@ def test_gateway(case):
     assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"] == pdb["metadata"]["name"]
 
 
+def test_the_gateway_gets_the_experiments_config_and_logs_exposures_to_stdout(case):
+    from mlc.backends.experiments.emit import render
+    from mlc.runtime.experiments.config import ExperimentsConfig
+
+    ir, files = case
+    (configmap,) = docs(files[ROUTING_PATH])
+    assert configmap["data"]["experiments.json"] == render(ir)          # the build's config.json
+    ExperimentsConfig.from_json(json.loads(configmap["data"]["experiments.json"]))
+    (deployment, *_) = docs(files[GATEWAY_PATH])
+    (gateway,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in gateway["env"]}
+    assert env["MLC_EXPERIMENTS"] == "/etc/mlc/experiments.json" and env["MLC_EXPOSURES"] == "-"
+    volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == "routing")
+    assert {"key": "experiments.json", "path": "experiments.json"} in volume["configMap"]["items"]
+    # an experiment change alone rolls the gateway
+    changed = dataclasses.replace(ir, layers=(), experiments=(), switchbacks=())
+    (other, *_) = docs(emit(changed)[GATEWAY_PATH])
+    key = ROUTING_CHECKSUM
+    if ir.experiments:
+        assert other["spec"]["template"]["metadata"]["annotations"][key] != \
+            deployment["spec"]["template"]["metadata"]["annotations"][key]
+
+
 def test_every_pod_is_hardened(case):
     _, files = case
     for path, _, pod in pod_specs(files):
