@@ -320,8 +320,11 @@ def load_experiments(path: str | None, build: str, exposures: str | None) -> Any
     return ExperimentRouter(assigner, sink)
 
 
-def _stdout_lines(line: str) -> None:
-    sys.stdout.write(line if line.endswith("\n") else line + "\n")
+def _stdout_lines(record: dict) -> None:
+    """The exposure sink of ``--exposures -``: one JSON line per record on stdout."""
+    from mlc.runtime.experiments.exposures import to_line
+
+    sys.stdout.write(to_line(record))
     sys.stdout.flush()
 
 

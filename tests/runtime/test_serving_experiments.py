@@ -226,3 +226,20 @@ def test_the_gateway_loads_the_builds_experiments(tmp_path):
     (build / "experiments" / "config.json").write_text(json.dumps({**doc, "format": 7}))
     with pytest.raises(SystemExit, match="format 7"):
         load_experiments(None, str(build), None)
+
+
+def test_exposures_to_stdout_are_json_lines(served, store, capsys, tmp_path):
+    path = tmp_path / "config.json"
+    experiment = {"name": "e", "unit": "rider_id", "salt": "ranking:e", "traffic": 100.0, "buckets": [0, 10000],
+                  "reserved": [0, 10000], "holdout": 0.0, "control": "a", "targeting": None, "targeting_source": None,
+                  "variants": TWO_MODELS}
+    path.write_text(json.dumps({"format": 1, "spec": "s", "config_version": "v", "hash": {}, "switchbacks": [],
+                                "layers": [{"name": "ranking", "salt": "ranking", "experiments": [experiment]}]}))
+    router = load_experiments(str(path), str(tmp_path), "-")
+    ir, repository = served
+    predictor = Predictor(ir, None, store, OnnxBackend(str(repository)), H.NAMESPACE, experiments=router)
+    predictor.predict(request(5, request_id="abc"))
+    (line,) = capsys.readouterr().out.splitlines()
+    record = json.loads(line)
+    assert record["request_id"] == "abc" and record["experiment"] == "e" and record["routed"] is True
+
