@@ -42,6 +42,7 @@ class Decision:
     routed: Any | None                  # the deciding assignment, or None (normal route)
     model: str | None = None            # the variant's model when routed
     version: int | None = None          # pinned or alias-resolved version; None: latest
+    fell_back: bool = False             # the variant's version could not serve: normal route
 
     def summary(self) -> list[dict[str, Any]]:
         """The assignments as the response reports them."""
@@ -82,7 +83,7 @@ class ExperimentRouter:
         """The same assignments on the normal route (the variant's model could not serve)."""
         with self._lock:
             self.fallbacks += 1
-        return replace(decision, routed=None, model=None, version=None)
+        return replace(decision, routed=None, model=None, version=None, fell_back=True)
 
     def record(self, decision: Decision, shard: str, request_id: str | None) -> None:
         if self.exposures is None or not decision.assignments:

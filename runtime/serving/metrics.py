@@ -9,6 +9,10 @@ metric                                      type        labels / meaning
 ``mlc_gateway_requests_total``              counter     ``status``: the HTTP status (200, 400, ...)
 ``mlc_gateway_degraded_total``              counter     responses computed with store defaults
 ``mlc_gateway_store_errors_total``          counter     failed online-store reads / group decodes
+``mlc_gateway_experiment_assignments_total`` counter    ``experiment``, ``variant``, ``routed``
+                                                        (``true``/``false``): live sample ratios
+``mlc_gateway_experiment_fallbacks_total``  counter     variant versions that could not serve
+                                                        (normal route used instead)
 ==========================================  ==========  ==========================================
 
 Latencies are in seconds (the Prometheus convention); the buckets run from 0.25 ms to 2.5 s,
@@ -39,6 +43,11 @@ class ServingMetrics:
                                 "because the online store failed.", registry=self.registry)
         self.store_errors = Counter("mlc_gateway_store_errors", "Failed online-store reads and record decodes.",
                                     registry=self.registry)
+        self.assignments = Counter("mlc_gateway_experiment_assignments", "Experiment assignments of answered "
+                                   "requests by experiment, variant and whether the variant routed the request.",
+                                   ["experiment", "variant", "routed"], registry=self.registry)
+        self.fallbacks = Counter("mlc_gateway_experiment_fallbacks", "Requests whose variant's model version "
+                                 "could not serve and took the normal route.", registry=self.registry)
         for stage in STAGES:                 # every series exists from the start (0 counts)
             self.stage_seconds.labels(stage=stage)
 
@@ -53,6 +62,14 @@ class ServingMetrics:
             self.degraded.inc()
         if errors:
             self.store_errors.inc(errors)
+
+    def record_experiments(self, summary: list[dict], fallback: bool) -> None:
+        """``summary``: ``Decision.summary()`` of an answered request."""
+        for item in summary:
+            self.assignments.labels(experiment=item["experiment"], variant=item["variant"],
+                                    routed="true" if item["routed"] else "false").inc()
+        if fallback:
+            self.fallbacks.inc()
 
     def render(self) -> bytes:
         """The registry in the Prometheus text exposition format."""

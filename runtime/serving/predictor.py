@@ -606,6 +606,8 @@ class Predictor:
         self._stage(timings, "total", start)
         if decision is not None:
             self.experiments.record(decision, shard.name, rows.request_id)
+            if self.metrics is not None:
+                self.metrics.record_experiments(decision.summary(), decision.fell_back)
         return Response([float(s) for s in scores], model.name, version, shard.name, bool(retrieval.degraded),
                         timings, decision.summary() if decision is not None else [])
 

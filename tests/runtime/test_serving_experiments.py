@@ -21,6 +21,7 @@ from mlc.runtime.online_store import open_store
 from mlc.runtime.serving import OnnxBackend, Predictor, RequestError
 from mlc.runtime.serving.experiment_routing import ExperimentRouter, experiment_fields, request_fields
 from mlc.runtime.serving.gateway import load_experiments
+from mlc.runtime.serving.metrics import ServingMetrics
 
 
 def _helpers():
@@ -72,11 +73,12 @@ def store(tmp_path, served):
     s.close()
 
 
-def predictor_with(served, store, config, log_path=None, aliases=None):
+def predictor_with(served, store, config, log_path=None, aliases=None, metrics=None):
     ir, repository = served
     router = ExperimentRouter(Assigner(config), ExposureLog(str(log_path)) if log_path else None, aliases,
                               now=lambda: AT)
-    return Predictor(ir, None, store, OnnxBackend(str(repository)), H.NAMESPACE, experiments=router), router
+    return Predictor(ir, None, store, OnnxBackend(str(repository)), H.NAMESPACE, experiments=router,
+                     metrics=metrics), router
 
 
 def request(rider, city="shenzhen", **extra):
@@ -114,7 +116,8 @@ def test_each_variant_is_served_by_its_model_and_logged(served, store, tmp_path)
 def test_a_pinned_version_is_served_and_a_missing_one_falls_back(served, store, tmp_path):
     config = layer_config([variant("a", "eta", 0, 5000, version=1), variant("b", "eta", 5000, 10000, version=9)])
     log = tmp_path / "exposures.jsonl"
-    predictor, router = predictor_with(served, store, config, log)
+    metrics = ServingMetrics()
+    predictor, router = predictor_with(served, store, config, log, metrics=metrics)
     versions = {}
     for rider in RIDERS:
         response = predictor.predict(request(rider))
@@ -126,6 +129,10 @@ def test_a_pinned_version_is_served_and_a_missing_one_falls_back(served, store, 
     assert fell_back and router.fallbacks == len(fell_back)
     routed = {int(line["unit_id"]): line["routed"] for line in read_exposures(str(log))}
     assert routed == {r: expected_variant(config, r) == "a" for r in RIDERS}
+    text = metrics.render().decode()
+    assert f"mlc_gateway_experiment_fallbacks_total {float(len(fell_back))}" in text
+    assert (f'mlc_gateway_experiment_assignments_total{{experiment="e",routed="false",variant="b"}} '
+            f"{float(len(fell_back))}") in text
 
 
 def test_a_variant_model_the_shard_does_not_serve_does_not_route(served, store):
