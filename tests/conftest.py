@@ -40,3 +40,15 @@ def compare_golden(path: Path, actual: str) -> None:
 @pytest.fixture
 def mlc():
     return run_mlc
+
+
+def serving_helpers(alias: str):
+    """The spec/export/store helpers of tests/runtime/test_serving_predictor.py (a test module,
+    not a package), loaded under ``alias`` so each importer gets its own copy."""
+    import importlib.util
+
+    path = REPO / "tests" / "runtime" / "test_serving_predictor.py"
+    spec = importlib.util.spec_from_file_location(alias, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

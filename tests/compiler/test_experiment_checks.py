@@ -5,42 +5,9 @@ reservations and tickets."""
 from __future__ import annotations
 
 import pytest
-from specs import MINIMAL_SPEC
-
-from mlc.compiler.pipeline import build
-
-BASE = MINIMAL_SPEC
-
-SWITCHBACK = """\
-  switchbacks:
-    sb:
-      unit: city
-      slice: 30m
-      burn_in: 5m
-      timezone: Asia/Shanghai
-      variants: {a: {model: eta}, b: {model: eta}}
-"""
+from lint_cases import BASE, SWITCHBACK, at, edit, one, run  # noqa: F401  (run is a fixture)
 
 E2 = "        e2:\n          unit: rider_id\n          traffic: 10\n          variants: {a: {model: eta, weight: 100}}\n"
-
-
-@pytest.fixture
-def run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-
-    def run(text: str):
-        (tmp_path / "s.mlc.yaml").write_text(text, encoding="utf-8")
-        result = build("s.mlc.yaml")
-        assert result.failed_stage in (None, "check"), result.diagnostics
-        return result
-    return run
-
-
-def edit(*pairs: tuple[str, str], text: str = BASE) -> str:
-    for old, new in pairs:
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    return text
 
 
 def with_switchbacks(*blocks: str) -> str:
@@ -48,24 +15,6 @@ def with_switchbacks(*blocks: str) -> str:
     joined = "".join(blocks)
     first = joined.index(header) + len(header)
     return edit(("experiments:\n  layers:", "experiments:\n" + joined[:first] + joined[first:].replace(header, "") + "  layers:"))
-
-
-def at(text: str, needle: str, skip: int = 0) -> tuple[int, int]:
-    offset = -1
-    for _ in range(skip + 1):
-        offset = text.index(needle, offset + 1)
-    return text.count("\n", 0, offset) + 1, offset - (text.rfind("\n", 0, offset) + 1) + 1
-
-
-def one(run, text: str, code: str, needle: str, message: str, hint: str | None, skip: int = 0):
-    result = run(text)
-    found = list(result.diagnostics)
-    assert [d.code for d in found] == [code], [(d.code, d.message) for d in found]
-    diag = found[0]
-    assert (diag.span.file, diag.span.start.line, diag.span.start.col) == ("s.mlc.yaml",) + at(text, needle, skip)
-    assert diag.message == message
-    assert diag.hint == hint
-    return diag
 
 
 # ------------------------------------------------------------------ layers

@@ -5,11 +5,9 @@ SQLite online store and in-process ONNX Runtime."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
@@ -17,6 +15,8 @@ from mlc.runtime.experiments.assigner import Assigner
 from mlc.runtime.experiments.config import ExperimentsConfig
 from mlc.runtime.experiments.exposures import ExposureLog, read_exposures
 from mlc.runtime.experiments.switchback import Schedule
+from conftest import serving_helpers
+
 from mlc.runtime.online_store import open_store
 from mlc.runtime.serving import OnnxBackend, Predictor, RequestError
 from mlc.runtime.serving.experiment_routing import ExperimentRouter, experiment_fields, request_fields
@@ -24,15 +24,7 @@ from mlc.runtime.serving.gateway import load_experiments
 from mlc.runtime.serving.metrics import ServingMetrics
 
 
-def _helpers():
-    path = Path(__file__).with_name("test_serving_predictor.py")
-    spec = importlib.util.spec_from_file_location("serving_experiment_helpers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-H = _helpers()
+H = serving_helpers("serving_experiment_helpers")
 AT = datetime(2024, 7, 3, 9, 40, tzinfo=timezone.utc)
 RIDERS = range(1, 41)
 

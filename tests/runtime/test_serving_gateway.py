@@ -4,7 +4,6 @@ online store, JSON errors (400 with field errors, 404, 405, 413, 500 without a t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
@@ -13,25 +12,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
+
+from conftest import serving_helpers
 
 from mlc.runtime.online_store import open_store
 from mlc.runtime.serving import OnnxBackend, Predictor, TritonBackend
 from mlc.runtime.serving.gateway import Gateway, _parser, load_predictor, serve_in_thread, triton_urls
 
 
-def _helpers():
-    """The spec/export/store helpers of test_serving_predictor.py (a sibling, not a package)."""
-    path = Path(__file__).with_name("test_serving_predictor.py")
-    spec = importlib.util.spec_from_file_location("serving_test_helpers", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-H = _helpers()
+H = serving_helpers("serving_test_helpers")
 
 
 def call(url: str, method: str = "GET", body: bytes | dict | None = None, headers: dict | None = None):
