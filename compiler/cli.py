@@ -101,6 +101,23 @@ def _add_experiment(commands) -> None:
     report_.add_argument("--env", help="environment overlay to apply")
 
 
+def _add_review(commands) -> None:
+    diff = commands.add_parser("diff", help="review a spec change: semantic diff, impact, artifacts (exit 0/1/2/3)")
+    diff.add_argument("refs", nargs="+", metavar="REF",
+                      help="BASE HEAD (each a spec, a build folder or REV:PATH), or HEAD alone with --base REV")
+    diff.add_argument("--base", metavar="REV", help="compare HEAD's spec with the same path at git revision REV")
+    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    diff.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="text format colours")
+    diff.add_argument("--env", help="environment overlay to apply to both sides")
+    diff.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+
+    graph = commands.add_parser("graph", help="the lineage of a spec: sources -> groups -> features -> models -> "
+                                              "shards -> experiments")
+    graph.add_argument("spec", metavar="SPEC")
+    graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    graph.add_argument("--env", help="environment overlay to apply")
+
+
 def build_parser() -> _Parser:
     from mlc import __version__
 
@@ -198,6 +215,7 @@ def build_parser() -> _Parser:
     serve.add_argument("--env", help="environment overlay to apply")
 
     _add_experiment(commands)
+    _add_review(commands)
 
     functions = commands.add_parser("functions", help="print the expression function reference")
     functions.add_argument("--format", choices=("text", "markdown"), default="text")
@@ -408,6 +426,18 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return getattr(cli_experiment, handlers[args.experiment_command])(args)
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from mlc.compiler.cli_review import cmd_diff as run
+
+    return run(args)
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from mlc.compiler.cli_review import cmd_graph as run
+
+    return run(args, report)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "validate": cmd_validate,
     "compile": cmd_compile,
@@ -418,6 +448,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "features": cmd_features,
     "serve": cmd_serve,
     "experiment": cmd_experiment,
+    "diff": cmd_diff,
+    "graph": cmd_graph,
     "schema": cmd_schema,
     "functions": cmd_functions,
 }

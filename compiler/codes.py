@@ -66,6 +66,7 @@ CODES: dict[str, str] = {
     "E6002": "the build cannot be written",
     "E6003": "backends emitted conflicting or invalid paths",
     "E6004": "the experiments baseline cannot be read",
+    "E6005": "a build folder cannot be read (manifest, checksums)",
     "E7001": "a command needs an optional dependency that is not installed",
     "E7002": "data for a command not found",
     "E7003": "data cannot be read as the spec declares",
