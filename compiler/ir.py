@@ -3,8 +3,9 @@
 Separate from the user-facing schema types (``mlc.schemas.spec``): names are resolved,
 expressions are typechecked and serialised (``mlc.dsl.serialize.to_json``), defaults are
 filled in, durations are seconds, experiment traffic is bucket ranges. Every collection is a
-tuple in a deterministic order (declaration order for user-named things, topological order
-for derived features), so that ``mldl.json`` is byte-stable.
+tuple in a deterministic order (by name where order carries no meaning, declaration order where
+it does, topological order for derived features; see ``mlc.compiler.lower``), so that
+``mldl.json`` is byte-stable and independent of how the spec is laid out.
 
 Expressions are stored as their JSON trees (plain dicts). They are frozen by convention:
 nothing mutates an IR after lowering.

@@ -1,8 +1,12 @@
 """Lowering: validated spec + typed expressions -> the frozen IR.
 
-Runs only after every check passed, so it may assume references resolve. It is deterministic:
-user-named things keep declaration order, derived features are in topological order, maps
-become sorted key/value tuples.
+Runs only after every check passed, so it may assume references resolve. It is deterministic,
+and canonical where order carries no meaning, so moving definitions around the spec (or between
+included files) changes no byte of the build: sources, entities, feature groups, inputs, a
+group's aggregations and shard partitions are sorted by name, windows by length, derived
+features are in topological order with ties broken by name, maps become sorted key/value
+tuples. Orders that mean something keep declaration order: models (the first is served by
+default), shards, layers, experiments and variants (bucket ranges, routing precedence).
 """
 
 from __future__ import annotations
@@ -25,18 +29,20 @@ SPARSE_TENSOR = "int64"
 
 def lower(spec: S.Spec, typed: TypedExpressions, declared_in: dict[str, str], spec_file: str) -> I.IR:
     """``declared_in`` maps a source name to the file that declared it (for relative paths)."""
-    derived = _derived(typed)
+    order = derived_order(typed)
+    derived = _derived(typed, order)
     return I.IR(
         mldl_version=I.MLDL_VERSION,
         name=spec.name,
         description=spec.description,
-        entities=tuple(_entity(spec, name, e) for name, e in spec.entities.items()),
-        sources=tuple(_source(name, s, declared_in.get(name, spec_file), spec_file) for name, s in spec.sources.items()),
-        feature_groups=tuple(_group(spec, typed, name, g) for name, g in spec.feature_groups.items()),
+        entities=tuple(_entity(spec, name, e) for name, e in sorted(spec.entities.items())),
+        sources=tuple(_source(name, s, declared_in.get(name, spec_file), spec_file)
+                      for name, s in sorted(spec.sources.items())),
+        feature_groups=tuple(_group(spec, typed, name, g) for name, g in sorted(spec.feature_groups.items())),
         inputs=tuple(I.InputIR(name, typed.input_dtypes[name], item.default, item.required)
-                     for name, item in spec.preprocess.inputs.items()),
+                     for name, item in sorted(spec.preprocess.inputs.items())),
         derived=derived,
-        analyzers=_analyzers(typed),
+        analyzers=_analyzers(typed, order),
         models=tuple(_model(spec, typed, derived, name, m) for name, m in spec.models.items()),
         deployment=_deployment(spec),
         layers=tuple(_layer(name, layer) for name, layer in spec.experiments.layers.items()),
@@ -97,12 +103,12 @@ def _group(spec: S.Spec, typed: TypedExpressions, name: str, group: S.FeatureGro
     columns = spec.sources[group.source].columns or {}
     keys = tuple(I.Column(k, _canonical_dtype(columns[k])) for k in spec.entities[group.entity].keys)
     aggregations = []
-    for feature in group.features:
+    for feature in sorted(group.features):
         tree = typed.aggregations[(name, feature)]
         call = to_json(tree)
         argument = call["args"][0] if call.get("args") else None
         aggregations.append(I.AggregationIR(feature, call["function"], argument, str(tree.dtype), to_source(tree)))
-    windows = tuple(I.WindowIR(w, duration_seconds(w)) for w in group.windows)
+    windows = tuple(sorted((I.WindowIR(w, duration_seconds(w)) for w in group.windows), key=lambda w: (w.seconds, w.name)))
     outputs = tuple(I.Column(f"{a.name}_{w.name}", a.dtype) for a in aggregations for w in windows)
     filter_tree = typed.filters.get(name)
     return I.FeatureGroupIR(
@@ -156,11 +162,23 @@ def _walk(tree: dict) -> Iterable[dict]:
             yield from _walk(child)
 
 
-def _derived(typed: TypedExpressions) -> tuple[I.DerivedIR, ...]:
+def derived_order(typed: TypedExpressions) -> tuple[str, ...]:
+    """Derived features in topological order, ties broken by name (not by where they are
+    written: moving a definition in the spec changes no byte of the build)."""
+    from mlc.dsl.resolve import _topological
+
+    names = sorted(typed.derived.order)
+    deps = {name: tuple(d for d in typed.derived.dependencies.get(name, ()) if d in typed.derived.order)
+            for name in names}
+    ordered, _ = _topological(names, deps)
+    return tuple(ordered)
+
+
+def _derived(typed: TypedExpressions, order: tuple[str, ...]) -> tuple[I.DerivedIR, ...]:
     from mlc.dsl import to_json, to_source
 
     out = []
-    for name in typed.derived.order:
+    for name in order:
         tree_typed = typed.derived.typed[name]
         tree = to_json(tree_typed)
         refs = []
@@ -176,14 +194,14 @@ def _analyzer_nodes(tree: dict) -> list[dict]:
     return [node for node in _walk(tree) if node["kind"] == "call" and node["function"] in ANALYZERS]
 
 
-def _analyzers(typed: TypedExpressions) -> tuple[I.AnalyzerIR, ...]:
+def _analyzers(typed: TypedExpressions, order: tuple[str, ...]) -> tuple[I.AnalyzerIR, ...]:
     """One analyzer slot per analyzer call; its constant arguments are named as in the catalogue.
     The fitted constants are added when the analyzers are fitted on the training set."""
     from mlc.dsl import to_json
     from mlc.dsl.catalogue import lookup
 
     out = []
-    for name in typed.derived.order:
+    for name in order:
         tree = to_json(typed.derived.typed[name])
         for i, node in enumerate(_analyzer_nodes(tree)):
             param_names = [p.name for p in lookup(node["function"]).params]
@@ -276,7 +294,7 @@ def _deployment(spec: S.Spec) -> I.DeploymentIR:
     else:
         key = deployment.sharding.partition_key
         shards = tuple(
-            I.ShardIR(name, tuple(str(p) for p in shard.partitions), name == deployment.sharding.default,
+            I.ShardIR(name, tuple(sorted(str(p) for p in shard.partitions)), name == deployment.sharding.default,
                       tuple(shard.models) if shard.models is not None else served,
                       shard.replicas or deployment.replicas, _resources(shard.resources or deployment.resources))
             for name, shard in deployment.sharding.shards.items()

@@ -119,7 +119,7 @@ def test_removed_shard_with_partitions_is_a_dangerous_deletion(tmp_path):
                   ("          south: {replicas: 6}\n", ""))
     [deletion] = _of(found, DELETION)
     assert deletion.level == DANGEROUS and deletion.subjects == ("south",)
-    assert deletion.reason == "shard `south` removed, its traffic moves: shenzhen, hong_kong -> `east` (default shard)"
+    assert deletion.reason == "shard `south` removed, its traffic moves: hong_kong, shenzhen -> `east` (default shard)"
     # the default shard now also trains on south's cities
     assert _retrained(found) == {"eta_dnn@east", "eta_wide_deep@east"}
 

@@ -169,6 +169,7 @@ LABELS = {
     "L5": ((2, D, 6.5), (0, 1, None, 5.0)),           # the event is exactly label - 1d
     "L6": ((3, 3600, 7.5), (0, 0, None, None)),       # an entity with no events at all
 }
+# The order of the expected tuples above (not the group's output order: values are looked up by name).
 OUT = ("rider_activity.deliveries_1h", "rider_activity.deliveries_1d",
        "rider_activity.avg_eta_1h", "rider_activity.avg_eta_1d")
 
@@ -191,7 +192,10 @@ def _check(actual, expected):
 
 def test_point_in_time_known_answers(spark, activity):
     out = point_in_time(_labels(spark), "label_ts", _events(spark), activity, "ts")
-    assert out.columns == ["id", "rider_id", "label_ts", "eta", *OUT]
+    # The label columns, then the group's outputs in its (canonical) output order.
+    group_columns = [f"rider_activity.{o.name}" for o in activity.outputs]
+    assert sorted(group_columns) == sorted(OUT)
+    assert out.columns == ["id", "rider_id", "label_ts", "eta", *group_columns]
     rows = {r["id"]: r for r in out.collect()}
     assert set(rows) == set(LABELS)
     for label_id, ((rider, off, eta), expected) in LABELS.items():

@@ -63,6 +63,17 @@ def every_dtype(ir):
                         ("s2", "string"), ("b2", "bool"))
 
 
+def row(group, **values):
+    """A group's output values in its ``outputs`` order, given by output name (every output once)."""
+    assert set(values) == {c.name for c in group.outputs}, sorted(values)
+    return tuple(values[c.name] for c in group.outputs)
+
+
+def activity_row(group, deliveries_1h, deliveries_1d, avg_eta_1h, avg_eta_1d):
+    return row(group, deliveries_1h=deliveries_1h, deliveries_1d=deliveries_1d,
+               avg_eta_1h=avg_eta_1h, avg_eta_1d=avg_eta_1d)
+
+
 def same(a, b):
     """Equality that tells NaN and -0.0 apart."""
     if isinstance(a, float) and isinstance(b, float):
@@ -121,13 +132,20 @@ def _fits(value, dtype):
 
 def test_deterministic_golden_bytes(ir):
     group = ir.group("rider_activity")
-    data = encode(group, (3, 10, 12.5, None))
-    assert data.hex() == "01" "08" "0300000000000000" "0a00000000000000" "0000000000002940" "0000000000000000"
-    assert encode(group, (3, 10, 12.5, None)) == data
-    assert encode(group, (np.int64(3), 10, np.float64(12.5), None)) == data
+    # The layout the golden bytes below are written in: the compiler's canonical output order
+    # (aggregations sorted by name, then windows by length).
+    assert [(c.name, c.dtype) for c in group.outputs] == [
+        ("avg_eta_1h", "float64"), ("avg_eta_1d", "float64"), ("deliveries_1h", "int64"), ("deliveries_1d", "int64")]
+    values = activity_row(group, deliveries_1h=3, deliveries_1d=10, avg_eta_1h=12.5, avg_eta_1d=None)
+    data = encode(group, values)
+    assert data.hex() == "01" "02" "0000000000002940" "0000000000000000" "0300000000000000" "0a00000000000000"
+    assert encode(group, values) == data
+    assert encode(group, activity_row(group, deliveries_1h=np.int64(3), deliveries_1d=10,
+                                      avg_eta_1h=np.float64(12.5), avg_eta_1d=None)) == data
     # every NaN is written as the canonical quiet NaN
     other_nan = struct.unpack("<d", struct.pack("<Q", 0x7FF8000000000123))[0]
-    assert encode(group, (0, 0, other_nan, None)) == encode(group, (0, 0, float("nan"), None))
+    assert encode(group, activity_row(group, 0, 0, other_nan, None)) == \
+        encode(group, activity_row(group, 0, 0, float("nan"), None))
 
 
 def test_strings_are_length_prefixed_utf8(ir):
@@ -159,7 +177,7 @@ def test_schema_version_tracks_layout(ir):
     variants = [
         outs + [("extra", "int64")],                                  # added
         [("renamed", outs[0][1])] + outs[1:],                         # renamed
-        [(outs[0][0], "float64")] + outs[1:],                         # retyped
+        [(outs[0][0], "int64" if outs[0][1] == "float64" else "float64")] + outs[1:],  # retyped
         outs[1:] + outs[:1],                                          # reordered
         outs[:-1],                                                    # removed
     ]
@@ -261,10 +279,12 @@ def test_closed_store_raises_store_error(tmp_path):
 
 def _seed(store, ir):
     activity, profile = ir.group("rider_activity"), ir.group("rider_profile")
-    put_features(store, activity, "prod", [((1,), (3, 10, 12.5, 11.0)), ((2,), (0, 4, None, 9.5)),
-                                           ((5,), (7, 70, 1.0, 2.0))])
-    put_features(store, profile, "prod", [((1,), ("beijing", 1_700_000_000_000_000)), ((3,), (None, 5))])
-    put_features(store, activity, "staging", [((4,), (99, 99, 9.9, 9.9))])
+    put_features(store, activity, "prod", [((1,), activity_row(activity, 3, 10, 12.5, 11.0)),
+                                           ((2,), activity_row(activity, 0, 4, None, 9.5)),
+                                           ((5,), activity_row(activity, 7, 70, 1.0, 2.0))])
+    put_features(store, profile, "prod", [((1,), row(profile, last_city_7d="beijing", last_ts_7d=1_700_000_000_000_000)),
+                                          ((3,), row(profile, last_city_7d=None, last_ts_7d=5))])
+    put_features(store, activity, "staging", [((4,), activity_row(activity, 99, 99, 9.9, 9.9))])
 
 
 def test_retrieval_n_entities_two_groups(store, ir):
@@ -275,9 +295,12 @@ def test_retrieval_n_entities_two_groups(store, ir):
     store.connection.set_trace_callback(None)
     assert len(statements) == 1                       # 5 entities x 2 groups: one query
     assert not r.degraded and r.errors == 0
-    assert list(r.columns) == ["rider_activity.deliveries_1h", "rider_activity.deliveries_1d",
-                               "rider_activity.avg_eta_1h", "rider_activity.avg_eta_1d",
-                               "rider_profile.last_city_7d", "rider_profile.last_ts_7d"]
+    # the requested groups in order, each group's outputs in its `outputs` order
+    assert list(r.columns) == [f"{g}.{c.name}" for g in ("rider_activity", "rider_profile")
+                               for c in ir.group(g).outputs]
+    assert sorted(r.columns) == sorted(["rider_activity.deliveries_1h", "rider_activity.deliveries_1d",
+                                        "rider_activity.avg_eta_1h", "rider_activity.avg_eta_1d",
+                                        "rider_profile.last_city_7d", "rider_profile.last_ts_7d"])
     c = {k: v.to_list() for k, v in r.columns.items()}
     # missing entities (3, 4 lives in `staging` only) and null keys take the defaults: 0 for counts
     assert c["rider_activity.deliveries_1h"] == [3, 0, 0, 0, 0, 3]
@@ -286,7 +309,10 @@ def test_retrieval_n_entities_two_groups(store, ir):
     # declared default: missing records and a null in a record alike
     assert c["rider_profile.last_city_7d"] == ["beijing", "unknown", "unknown", "unknown", "unknown", "beijing"]
     assert c["rider_profile.last_ts_7d"] == [1_700_000_000_000_000, None, 5, None, None, 1_700_000_000_000_000]
-    assert [r.columns[k].dtype for k in r.columns] == ["int64", "int64", "float64", "float64", "string", "timestamp"]
+    assert {k: v.dtype for k, v in r.columns.items()} == {
+        "rider_activity.deliveries_1h": "int64", "rider_activity.deliveries_1d": "int64",
+        "rider_activity.avg_eta_1h": "float64", "rider_activity.avg_eta_1d": "float64",
+        "rider_profile.last_city_7d": "string", "rider_profile.last_ts_7d": "timestamp"}
     assert r.columns["rider_activity.deliveries_1d"].data.dtype == np.int64
 
 
@@ -470,10 +496,10 @@ def test_backend_round_trip_through_retrieval(backend_store, ir):
 
 def test_backend_put_is_idempotent(backend_store, ir):
     activity = ir.group("rider_activity")
-    rows = [((1,), (3, 10, 12.5, 11.0)), ((2,), (0, 4, None, 9.5))]
+    rows = [((1,), activity_row(activity, 3, 10, 12.5, 11.0)), ((2,), activity_row(activity, 0, 4, None, 9.5))]
     for _ in range(3):
         assert put_features(backend_store, activity, "prod", rows) == 2
-    put_features(backend_store, activity, "prod", [((2,), (1, 1, 1.0, 1.0))])
+    put_features(backend_store, activity, "prod", [((2,), activity_row(activity, 1, 1, 1.0, 1.0))])
     r = get_features(backend_store, ir, ["rider_activity"], {"rider_id": [1, 2]}, "prod")
     assert r.columns["rider_activity.deliveries_1h"].to_list() == [3, 1]
     if backend_store.backend == "redis":

@@ -119,9 +119,14 @@ def test_materialize_and_features_get_commands(tmp_path):
     assert (tmp_path / ".mlc" / "online.sqlite").exists()
     result = run_mlc("features", "get", "s.mlc.yaml", "rider_activity", "7", "99", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[:4] == ["rider_activity (rider_id)", "  7:", "    deliveries_1h  2",
-                                              "    deliveries_1d  2"]
-    assert "  99:  (no record: defaults)\n    deliveries_1h  0\n" in result.stdout
+    # one line per output, in the group's `outputs` order, names padded to the longest
+    outputs = [o.name for o in ir_of(spec).group("rider_activity").outputs]
+    width = max(len(n) for n in outputs)
+    rider_7 = {"deliveries_1h": "2", "deliveries_1d": "2", "avg_eta_1h": "35.0", "avg_eta_1d": "35.0"}
+    rider_99 = {"deliveries_1h": "0", "deliveries_1d": "0", "avg_eta_1h": "null", "avg_eta_1d": "null"}
+    assert result.stdout.splitlines() == (
+        ["rider_activity (rider_id)", "  7:"] + [f"    {n:<{width}}  {rider_7[n]}" for n in outputs]
+        + ["  99:  (no record: defaults)"] + [f"    {n:<{width}}  {rider_99[n]}" for n in outputs]), result.stdout
     result = run_mlc("features", "get", "s.mlc.yaml", "rider_activty", "7", cwd=tmp_path)
     assert result.returncode == 1 and "did you mean `rider_activity`?" in result.stderr
     result = run_mlc("features", "get", "s.mlc.yaml", "rider_activity", "seven", cwd=tmp_path)

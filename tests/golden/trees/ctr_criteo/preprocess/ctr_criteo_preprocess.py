@@ -10,30 +10,8 @@ SPEC_NAME = 'ctr_criteo'
 
 # Request inputs (offline: columns of the training source), name -> dtype.
 INPUTS = {
-    'user_id': 'int64',
     'ad_id': 'int64',
-    'i1': 'float64',
-    'i2': 'float64',
-    'i3': 'float64',
-    'i4': 'float64',
-    'i5': 'float64',
-    'i6': 'float64',
-    'i7': 'float64',
-    'i8': 'float64',
-    'i9': 'float64',
-    'i10': 'float64',
-    'i11': 'float64',
-    'i12': 'float64',
-    'i13': 'float64',
     'c1': 'string',
-    'c2': 'string',
-    'c3': 'string',
-    'c4': 'string',
-    'c5': 'string',
-    'c6': 'string',
-    'c7': 'string',
-    'c8': 'string',
-    'c9': 'string',
     'c10': 'string',
     'c11': 'string',
     'c12': 'string',
@@ -44,6 +22,7 @@ INPUTS = {
     'c17': 'string',
     'c18': 'string',
     'c19': 'string',
+    'c2': 'string',
     'c20': 'string',
     'c21': 'string',
     'c22': 'string',
@@ -51,33 +30,94 @@ INPUTS = {
     'c24': 'string',
     'c25': 'string',
     'c26': 'string',
+    'c3': 'string',
+    'c4': 'string',
+    'c5': 'string',
+    'c6': 'string',
+    'c7': 'string',
+    'c8': 'string',
+    'c9': 'string',
+    'i1': 'float64',
+    'i10': 'float64',
+    'i11': 'float64',
+    'i12': 'float64',
+    'i13': 'float64',
+    'i2': 'float64',
+    'i3': 'float64',
+    'i4': 'float64',
+    'i5': 'float64',
+    'i6': 'float64',
+    'i7': 'float64',
+    'i8': 'float64',
+    'i9': 'float64',
+    'user_id': 'int64',
 }
 
 # Feature-group outputs, `group.output` -> dtype.
 GROUP_OUTPUTS = {
-    'user_clicks.impressions_1h': 'int64',
-    'user_clicks.impressions_1d': 'int64',
-    'user_clicks.impressions_7d': 'int64',
-    'user_clicks.clicks_1h': 'int64',
-    'user_clicks.clicks_1d': 'int64',
-    'user_clicks.clicks_7d': 'int64',
-    'user_clicks.distinct_ads_1h': 'int64',
-    'user_clicks.distinct_ads_1d': 'int64',
-    'user_clicks.distinct_ads_7d': 'int64',
-    'ad_clicks.impressions_1h': 'int64',
-    'ad_clicks.impressions_1d': 'int64',
-    'ad_clicks.impressions_7d': 'int64',
     'ad_clicks.clicks_1h': 'int64',
     'ad_clicks.clicks_1d': 'int64',
     'ad_clicks.clicks_7d': 'int64',
     'ad_clicks.distinct_users_1h': 'int64',
     'ad_clicks.distinct_users_1d': 'int64',
     'ad_clicks.distinct_users_7d': 'int64',
+    'ad_clicks.impressions_1h': 'int64',
+    'ad_clicks.impressions_1d': 'int64',
+    'ad_clicks.impressions_7d': 'int64',
+    'user_clicks.clicks_1h': 'int64',
+    'user_clicks.clicks_1d': 'int64',
+    'user_clicks.clicks_7d': 'int64',
+    'user_clicks.distinct_ads_1h': 'int64',
+    'user_clicks.distinct_ads_1d': 'int64',
+    'user_clicks.distinct_ads_7d': 'int64',
+    'user_clicks.impressions_1h': 'int64',
+    'user_clicks.impressions_1d': 'int64',
+    'user_clicks.impressions_7d': 'int64',
 }
 
 # Derived features in evaluation order, name -> dtype.
 FEATURES = {
+    'ad_bucket': 'int64',
+    'ad_ctr_1d': 'float64',
+    'ad_ctr_1d_z': 'float64',
+    'ad_ctr_7d': 'float64',
+    'ad_ctr_7d_z': 'float64',
+    'ad_freshness_1h': 'float64',
+    'ad_reach_7d': 'float64',
+    'ad_reach_bucket': 'int64',
+    'ad_x_c6': 'int64',
+    'c14_x_c17': 'int64',
+    'cat_c1': 'int64',
+    'cat_c10': 'int64',
+    'cat_c11': 'int64',
+    'cat_c12': 'int64',
+    'cat_c13': 'int64',
+    'cat_c14': 'int64',
+    'cat_c15': 'int64',
+    'cat_c16': 'int64',
+    'cat_c17': 'int64',
+    'cat_c18': 'int64',
+    'cat_c19': 'int64',
+    'cat_c2': 'int64',
+    'cat_c20': 'int64',
+    'cat_c21': 'int64',
+    'cat_c22': 'int64',
+    'cat_c23': 'int64',
+    'cat_c24': 'int64',
+    'cat_c25': 'int64',
+    'cat_c26': 'int64',
+    'cat_c3': 'int64',
+    'cat_c4': 'int64',
+    'cat_c5': 'int64',
+    'cat_c6': 'int64',
+    'cat_c7': 'int64',
+    'cat_c8': 'int64',
+    'cat_c9': 'int64',
     'dense_i1': 'float64',
+    'dense_i10': 'float64',
+    'dense_i11': 'float64',
+    'dense_i12': 'float64',
+    'dense_i13': 'float64',
     'dense_i2': 'float64',
     'dense_i3': 'float64',
     'dense_i4': 'float64',
@@ -86,58 +126,36 @@ FEATURES = {
     'dense_i7': 'float64',
     'dense_i8': 'float64',
     'dense_i9': 'float64',
-    'dense_i10': 'float64',
-    'dense_i11': 'float64',
-    'dense_i12': 'float64',
-    'dense_i13': 'float64',
-    'user_ctr_1d': 'float64',
-    'user_ctr_7d': 'float64',
-    'ad_ctr_1d': 'float64',
-    'ad_ctr_7d': 'float64',
-    'user_ctr_1d_z': 'float64',
-    'user_ctr_7d_z': 'float64',
-    'ad_ctr_1d_z': 'float64',
-    'ad_ctr_7d_z': 'float64',
     'user_activity_1h': 'float64',
     'user_breadth_7d': 'float64',
-    'ad_freshness_1h': 'float64',
-    'ad_reach_7d': 'float64',
-    'cat_c5': 'int64',
-    'cat_c6': 'int64',
-    'cat_c9': 'int64',
-    'cat_c14': 'int64',
-    'cat_c17': 'int64',
-    'cat_c20': 'int64',
-    'cat_c22': 'int64',
-    'cat_c23': 'int64',
-    'cat_c25': 'int64',
-    'cat_c1': 'int64',
-    'cat_c2': 'int64',
-    'cat_c3': 'int64',
-    'cat_c4': 'int64',
-    'cat_c7': 'int64',
-    'cat_c8': 'int64',
-    'cat_c10': 'int64',
-    'cat_c11': 'int64',
-    'cat_c12': 'int64',
-    'cat_c13': 'int64',
-    'cat_c15': 'int64',
-    'cat_c16': 'int64',
-    'cat_c18': 'int64',
-    'cat_c19': 'int64',
-    'cat_c21': 'int64',
-    'cat_c24': 'int64',
-    'cat_c26': 'int64',
     'user_bucket': 'int64',
-    'ad_bucket': 'int64',
-    'ad_reach_bucket': 'int64',
+    'user_ctr_1d': 'float64',
+    'user_ctr_1d_z': 'float64',
+    'user_ctr_7d': 'float64',
+    'user_ctr_7d_z': 'float64',
     'user_x_ad': 'int64',
-    'c14_x_c17': 'int64',
-    'ad_x_c6': 'int64',
 }
 
 ANALYZERS = (
+    'ad_ctr_1d_z:standardize:0',
+    'ad_ctr_7d_z:standardize:0',
+    'ad_freshness_1h:standardize:0',
+    'ad_reach_7d:standardize:0',
+    'ad_reach_bucket:quantile_bucketize:0',
+    'cat_c14:vocabulary:0',
+    'cat_c17:vocabulary:0',
+    'cat_c20:vocabulary:0',
+    'cat_c22:vocabulary:0',
+    'cat_c23:vocabulary:0',
+    'cat_c25:vocabulary:0',
+    'cat_c5:vocabulary:0',
+    'cat_c6:vocabulary:0',
+    'cat_c9:vocabulary:0',
     'dense_i1:standardize:0',
+    'dense_i10:standardize:0',
+    'dense_i11:standardize:0',
+    'dense_i12:standardize:0',
+    'dense_i13:standardize:0',
     'dense_i2:standardize:0',
     'dense_i3:standardize:0',
     'dense_i4:standardize:0',
@@ -146,28 +164,10 @@ ANALYZERS = (
     'dense_i7:standardize:0',
     'dense_i8:standardize:0',
     'dense_i9:standardize:0',
-    'dense_i10:standardize:0',
-    'dense_i11:standardize:0',
-    'dense_i12:standardize:0',
-    'dense_i13:standardize:0',
-    'user_ctr_1d_z:standardize:0',
-    'user_ctr_7d_z:standardize:0',
-    'ad_ctr_1d_z:standardize:0',
-    'ad_ctr_7d_z:standardize:0',
     'user_activity_1h:standardize:0',
     'user_breadth_7d:standardize:0',
-    'ad_freshness_1h:standardize:0',
-    'ad_reach_7d:standardize:0',
-    'cat_c5:vocabulary:0',
-    'cat_c6:vocabulary:0',
-    'cat_c9:vocabulary:0',
-    'cat_c14:vocabulary:0',
-    'cat_c17:vocabulary:0',
-    'cat_c20:vocabulary:0',
-    'cat_c22:vocabulary:0',
-    'cat_c23:vocabulary:0',
-    'cat_c25:vocabulary:0',
-    'ad_reach_bucket:quantile_bucketize:0',
+    'user_ctr_1d_z:standardize:0',
+    'user_ctr_7d_z:standardize:0',
 )
 
 
@@ -175,30 +175,8 @@ def transform(ops):
     """Every derived feature of `ctr_criteo`, computed with `ops`; returns {name: value}."""
     v = {}
     # inputs
-    v['user_id'] = ops.input('user_id', 'int64')
     v['ad_id'] = ops.input('ad_id', 'int64')
-    v['i1'] = ops.input('i1', 'float64')
-    v['i2'] = ops.input('i2', 'float64')
-    v['i3'] = ops.input('i3', 'float64')
-    v['i4'] = ops.input('i4', 'float64')
-    v['i5'] = ops.input('i5', 'float64')
-    v['i6'] = ops.input('i6', 'float64')
-    v['i7'] = ops.input('i7', 'float64')
-    v['i8'] = ops.input('i8', 'float64')
-    v['i9'] = ops.input('i9', 'float64')
-    v['i10'] = ops.input('i10', 'float64')
-    v['i11'] = ops.input('i11', 'float64')
-    v['i12'] = ops.input('i12', 'float64')
-    v['i13'] = ops.input('i13', 'float64')
     v['c1'] = ops.input('c1', 'string')
-    v['c2'] = ops.input('c2', 'string')
-    v['c3'] = ops.input('c3', 'string')
-    v['c4'] = ops.input('c4', 'string')
-    v['c5'] = ops.input('c5', 'string')
-    v['c6'] = ops.input('c6', 'string')
-    v['c7'] = ops.input('c7', 'string')
-    v['c8'] = ops.input('c8', 'string')
-    v['c9'] = ops.input('c9', 'string')
     v['c10'] = ops.input('c10', 'string')
     v['c11'] = ops.input('c11', 'string')
     v['c12'] = ops.input('c12', 'string')
@@ -209,6 +187,7 @@ def transform(ops):
     v['c17'] = ops.input('c17', 'string')
     v['c18'] = ops.input('c18', 'string')
     v['c19'] = ops.input('c19', 'string')
+    v['c2'] = ops.input('c2', 'string')
     v['c20'] = ops.input('c20', 'string')
     v['c21'] = ops.input('c21', 'string')
     v['c22'] = ops.input('c22', 'string')
@@ -216,20 +195,204 @@ def transform(ops):
     v['c24'] = ops.input('c24', 'string')
     v['c25'] = ops.input('c25', 'string')
     v['c26'] = ops.input('c26', 'string')
+    v['c3'] = ops.input('c3', 'string')
+    v['c4'] = ops.input('c4', 'string')
+    v['c5'] = ops.input('c5', 'string')
+    v['c6'] = ops.input('c6', 'string')
+    v['c7'] = ops.input('c7', 'string')
+    v['c8'] = ops.input('c8', 'string')
+    v['c9'] = ops.input('c9', 'string')
+    v['i1'] = ops.input('i1', 'float64')
+    v['i10'] = ops.input('i10', 'float64')
+    v['i11'] = ops.input('i11', 'float64')
+    v['i12'] = ops.input('i12', 'float64')
+    v['i13'] = ops.input('i13', 'float64')
+    v['i2'] = ops.input('i2', 'float64')
+    v['i3'] = ops.input('i3', 'float64')
+    v['i4'] = ops.input('i4', 'float64')
+    v['i5'] = ops.input('i5', 'float64')
+    v['i6'] = ops.input('i6', 'float64')
+    v['i7'] = ops.input('i7', 'float64')
+    v['i8'] = ops.input('i8', 'float64')
+    v['i9'] = ops.input('i9', 'float64')
+    v['user_id'] = ops.input('user_id', 'int64')
     # feature-group outputs
-    v['user_clicks.impressions_1h'] = ops.group('user_clicks', 'impressions_1h', 'int64')
-    v['user_clicks.impressions_1d'] = ops.group('user_clicks', 'impressions_1d', 'int64')
-    v['user_clicks.impressions_7d'] = ops.group('user_clicks', 'impressions_7d', 'int64')
-    v['user_clicks.clicks_1d'] = ops.group('user_clicks', 'clicks_1d', 'int64')
-    v['user_clicks.clicks_7d'] = ops.group('user_clicks', 'clicks_7d', 'int64')
-    v['user_clicks.distinct_ads_7d'] = ops.group('user_clicks', 'distinct_ads_7d', 'int64')
-    v['ad_clicks.impressions_1h'] = ops.group('ad_clicks', 'impressions_1h', 'int64')
-    v['ad_clicks.impressions_1d'] = ops.group('ad_clicks', 'impressions_1d', 'int64')
-    v['ad_clicks.impressions_7d'] = ops.group('ad_clicks', 'impressions_7d', 'int64')
     v['ad_clicks.clicks_1d'] = ops.group('ad_clicks', 'clicks_1d', 'int64')
     v['ad_clicks.clicks_7d'] = ops.group('ad_clicks', 'clicks_7d', 'int64')
     v['ad_clicks.distinct_users_7d'] = ops.group('ad_clicks', 'distinct_users_7d', 'int64')
+    v['ad_clicks.impressions_1h'] = ops.group('ad_clicks', 'impressions_1h', 'int64')
+    v['ad_clicks.impressions_1d'] = ops.group('ad_clicks', 'impressions_1d', 'int64')
+    v['ad_clicks.impressions_7d'] = ops.group('ad_clicks', 'impressions_7d', 'int64')
+    v['user_clicks.clicks_1d'] = ops.group('user_clicks', 'clicks_1d', 'int64')
+    v['user_clicks.clicks_7d'] = ops.group('user_clicks', 'clicks_7d', 'int64')
+    v['user_clicks.distinct_ads_7d'] = ops.group('user_clicks', 'distinct_ads_7d', 'int64')
+    v['user_clicks.impressions_1h'] = ops.group('user_clicks', 'impressions_1h', 'int64')
+    v['user_clicks.impressions_1d'] = ops.group('user_clicks', 'impressions_1d', 'int64')
+    v['user_clicks.impressions_7d'] = ops.group('user_clicks', 'impressions_7d', 'int64')
     # derived features
+    # ad_bucket = hash_bucket(ad_id, 10000)
+    v['ad_bucket'] = ops.call('hash_bucket', 'int64', v['ad_id'], 10000)
+    # ad_ctr_1d = (fillna(ad_clicks.clicks_1d, 0) + 1.0) / (fillna(ad_clicks.impressions_1d, 0) + 50.0)
+    v['ad_ctr_1d'] = ops.binary(
+        '/',
+        ops.binary(
+            '+',
+            ops.call('coalesce', 'int64', v['ad_clicks.clicks_1d'], ops.const(0, 'int64')),
+            ops.const(1.0, 'float64'),
+            'float64',
+        ),
+        ops.binary(
+            '+',
+            ops.call('coalesce', 'int64', v['ad_clicks.impressions_1d'], ops.const(0, 'int64')),
+            ops.const(50.0, 'float64'),
+            'float64',
+        ),
+        'float64',
+    )
+    # ad_ctr_1d_z = standardize(log(ad_ctr_1d))
+    v['ad_ctr_1d_z'] = ops.analyzer(
+        'standardize',
+        'ad_ctr_1d_z:standardize:0',
+        'float64',
+        ops.call('log', 'float64', v['ad_ctr_1d']),
+    )
+    # ad_ctr_7d = (fillna(ad_clicks.clicks_7d, 0) + 1.0) / (fillna(ad_clicks.impressions_7d, 0) + 50.0)
+    v['ad_ctr_7d'] = ops.binary(
+        '/',
+        ops.binary(
+            '+',
+            ops.call('coalesce', 'int64', v['ad_clicks.clicks_7d'], ops.const(0, 'int64')),
+            ops.const(1.0, 'float64'),
+            'float64',
+        ),
+        ops.binary(
+            '+',
+            ops.call('coalesce', 'int64', v['ad_clicks.impressions_7d'], ops.const(0, 'int64')),
+            ops.const(50.0, 'float64'),
+            'float64',
+        ),
+        'float64',
+    )
+    # ad_ctr_7d_z = standardize(log(ad_ctr_7d))
+    v['ad_ctr_7d_z'] = ops.analyzer(
+        'standardize',
+        'ad_ctr_7d_z:standardize:0',
+        'float64',
+        ops.call('log', 'float64', v['ad_ctr_7d']),
+    )
+    # ad_freshness_1h = standardize(log1p(to_float(fillna(ad_clicks.impressions_1h, 0))))
+    v['ad_freshness_1h'] = ops.analyzer(
+        'standardize',
+        'ad_freshness_1h:standardize:0',
+        'float64',
+        ops.call(
+            'log1p',
+            'float64',
+            ops.call(
+                'to_float',
+                'float64',
+                ops.call(
+                    'coalesce',
+                    'int64',
+                    v['ad_clicks.impressions_1h'],
+                    ops.const(0, 'int64'),
+                ),
+            ),
+        ),
+    )
+    # ad_reach_7d = standardize(log1p(to_float(fillna(ad_clicks.distinct_users_7d, 0))))
+    v['ad_reach_7d'] = ops.analyzer(
+        'standardize',
+        'ad_reach_7d:standardize:0',
+        'float64',
+        ops.call(
+            'log1p',
+            'float64',
+            ops.call(
+                'to_float',
+                'float64',
+                ops.call(
+                    'coalesce',
+                    'int64',
+                    v['ad_clicks.distinct_users_7d'],
+                    ops.const(0, 'int64'),
+                ),
+            ),
+        ),
+    )
+    # ad_reach_bucket = quantile_bucketize(to_float(fillna(ad_clicks.distinct_users_7d, 0)), 10)
+    v['ad_reach_bucket'] = ops.analyzer(
+        'quantile_bucketize',
+        'ad_reach_bucket:quantile_bucketize:0',
+        'int64',
+        ops.call(
+            'to_float',
+            'float64',
+            ops.call(
+                'coalesce',
+                'int64',
+                v['ad_clicks.distinct_users_7d'],
+                ops.const(0, 'int64'),
+            ),
+        ),
+        10,
+    )
+    # ad_x_c6 = cross(ad_id, c6, 50000)
+    v['ad_x_c6'] = ops.call('cross', 'int64', v['ad_id'], v['c6'], 50000)
+    # c14_x_c17 = cross(c14, c17, 1000)
+    v['c14_x_c17'] = ops.call('cross', 'int64', v['c14'], v['c17'], 1000)
+    # cat_c1 = hash_bucket(c1, 2000)
+    v['cat_c1'] = ops.call('hash_bucket', 'int64', v['c1'], 2000)
+    # cat_c10 = hash_bucket(c10, 100000)
+    v['cat_c10'] = ops.call('hash_bucket', 'int64', v['c10'], 100000)
+    # cat_c11 = hash_bucket(c11, 10000)
+    v['cat_c11'] = ops.call('hash_bucket', 'int64', v['c11'], 10000)
+    # cat_c12 = hash_bucket(c12, 1000000)
+    v['cat_c12'] = ops.call('hash_bucket', 'int64', v['c12'], 1000000)
+    # cat_c13 = hash_bucket(c13, 5000)
+    v['cat_c13'] = ops.call('hash_bucket', 'int64', v['c13'], 5000)
+    # cat_c14 = vocabulary(c14, 30)
+    v['cat_c14'] = ops.analyzer('vocabulary', 'cat_c14:vocabulary:0', 'int64', v['c14'], 30, 1, 0)
+    # cat_c15 = hash_bucket(c15, 20000)
+    v['cat_c15'] = ops.call('hash_bucket', 'int64', v['c15'], 20000)
+    # cat_c16 = hash_bucket(c16, 1000000)
+    v['cat_c16'] = ops.call('hash_bucket', 'int64', v['c16'], 1000000)
+    # cat_c17 = vocabulary(c17, 12)
+    v['cat_c17'] = ops.analyzer('vocabulary', 'cat_c17:vocabulary:0', 'int64', v['c17'], 12, 1, 0)
+    # cat_c18 = hash_bucket(c18, 10000)
+    v['cat_c18'] = ops.call('hash_bucket', 'int64', v['c18'], 10000)
+    # cat_c19 = hash_bucket(c19, 5000)
+    v['cat_c19'] = ops.call('hash_bucket', 'int64', v['c19'], 5000)
+    # cat_c2 = hash_bucket(c2, 1000)
+    v['cat_c2'] = ops.call('hash_bucket', 'int64', v['c2'], 1000)
+    # cat_c20 = vocabulary(c20, 5)
+    v['cat_c20'] = ops.analyzer('vocabulary', 'cat_c20:vocabulary:0', 'int64', v['c20'], 5, 1, 0)
+    # cat_c21 = hash_bucket(c21, 1000000)
+    v['cat_c21'] = ops.call('hash_bucket', 'int64', v['c21'], 1000000)
+    # cat_c22 = vocabulary(c22, 20)
+    v['cat_c22'] = ops.analyzer('vocabulary', 'cat_c22:vocabulary:0', 'int64', v['c22'], 20, 1, 0)
+    # cat_c23 = vocabulary(c23, 16)
+    v['cat_c23'] = ops.analyzer('vocabulary', 'cat_c23:vocabulary:0', 'int64', v['c23'], 16, 1, 0)
+    # cat_c24 = hash_bucket(c24, 300000)
+    v['cat_c24'] = ops.call('hash_bucket', 'int64', v['c24'], 300000)
+    # cat_c25 = vocabulary(c25, 110)
+    v['cat_c25'] = ops.analyzer('vocabulary', 'cat_c25:vocabulary:0', 'int64', v['c25'], 110, 1, 0)
+    # cat_c26 = hash_bucket(c26, 200000)
+    v['cat_c26'] = ops.call('hash_bucket', 'int64', v['c26'], 200000)
+    # cat_c3 = hash_bucket(c3, 1000000)
+    v['cat_c3'] = ops.call('hash_bucket', 'int64', v['c3'], 1000000)
+    # cat_c4 = hash_bucket(c4, 1000000)
+    v['cat_c4'] = ops.call('hash_bucket', 'int64', v['c4'], 1000000)
+    # cat_c5 = vocabulary(c5, 300)
+    v['cat_c5'] = ops.analyzer('vocabulary', 'cat_c5:vocabulary:0', 'int64', v['c5'], 300, 1, 0)
+    # cat_c6 = vocabulary(c6, 30)
+    v['cat_c6'] = ops.analyzer('vocabulary', 'cat_c6:vocabulary:0', 'int64', v['c6'], 30, 1, 0)
+    # cat_c7 = hash_bucket(c7, 20000)
+    v['cat_c7'] = ops.call('hash_bucket', 'int64', v['c7'], 20000)
+    # cat_c8 = hash_bucket(c8, 1000)
+    v['cat_c8'] = ops.call('hash_bucket', 'int64', v['c8'], 1000)
+    # cat_c9 = vocabulary(c9, 5)
+    v['cat_c9'] = ops.analyzer('vocabulary', 'cat_c9:vocabulary:0', 'int64', v['c9'], 5, 1, 0)
     # dense_i1 = standardize(log1p(greatest(fillna(i1, 0.0), 0.0)))
     v['dense_i1'] = ops.analyzer(
         'standardize',
@@ -242,6 +405,70 @@ def transform(ops):
                 'greatest',
                 'float64',
                 ops.call('coalesce', 'float64', v['i1'], ops.const(0.0, 'float64')),
+                ops.const(0.0, 'float64'),
+            ),
+        ),
+    )
+    # dense_i10 = standardize(log1p(greatest(fillna(i10, 0.0), 0.0)))
+    v['dense_i10'] = ops.analyzer(
+        'standardize',
+        'dense_i10:standardize:0',
+        'float64',
+        ops.call(
+            'log1p',
+            'float64',
+            ops.call(
+                'greatest',
+                'float64',
+                ops.call('coalesce', 'float64', v['i10'], ops.const(0.0, 'float64')),
+                ops.const(0.0, 'float64'),
+            ),
+        ),
+    )
+    # dense_i11 = standardize(log1p(greatest(fillna(i11, 0.0), 0.0)))
+    v['dense_i11'] = ops.analyzer(
+        'standardize',
+        'dense_i11:standardize:0',
+        'float64',
+        ops.call(
+            'log1p',
+            'float64',
+            ops.call(
+                'greatest',
+                'float64',
+                ops.call('coalesce', 'float64', v['i11'], ops.const(0.0, 'float64')),
+                ops.const(0.0, 'float64'),
+            ),
+        ),
+    )
+    # dense_i12 = standardize(log1p(greatest(fillna(i12, 0.0), 0.0)))
+    v['dense_i12'] = ops.analyzer(
+        'standardize',
+        'dense_i12:standardize:0',
+        'float64',
+        ops.call(
+            'log1p',
+            'float64',
+            ops.call(
+                'greatest',
+                'float64',
+                ops.call('coalesce', 'float64', v['i12'], ops.const(0.0, 'float64')),
+                ops.const(0.0, 'float64'),
+            ),
+        ),
+    )
+    # dense_i13 = standardize(log1p(greatest(fillna(i13, 0.0), 0.0)))
+    v['dense_i13'] = ops.analyzer(
+        'standardize',
+        'dense_i13:standardize:0',
+        'float64',
+        ops.call(
+            'log1p',
+            'float64',
+            ops.call(
+                'greatest',
+                'float64',
+                ops.call('coalesce', 'float64', v['i13'], ops.const(0.0, 'float64')),
                 ops.const(0.0, 'float64'),
             ),
         ),
@@ -374,176 +601,6 @@ def transform(ops):
             ),
         ),
     )
-    # dense_i10 = standardize(log1p(greatest(fillna(i10, 0.0), 0.0)))
-    v['dense_i10'] = ops.analyzer(
-        'standardize',
-        'dense_i10:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
-            'float64',
-            ops.call(
-                'greatest',
-                'float64',
-                ops.call('coalesce', 'float64', v['i10'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
-            ),
-        ),
-    )
-    # dense_i11 = standardize(log1p(greatest(fillna(i11, 0.0), 0.0)))
-    v['dense_i11'] = ops.analyzer(
-        'standardize',
-        'dense_i11:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
-            'float64',
-            ops.call(
-                'greatest',
-                'float64',
-                ops.call('coalesce', 'float64', v['i11'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
-            ),
-        ),
-    )
-    # dense_i12 = standardize(log1p(greatest(fillna(i12, 0.0), 0.0)))
-    v['dense_i12'] = ops.analyzer(
-        'standardize',
-        'dense_i12:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
-            'float64',
-            ops.call(
-                'greatest',
-                'float64',
-                ops.call('coalesce', 'float64', v['i12'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
-            ),
-        ),
-    )
-    # dense_i13 = standardize(log1p(greatest(fillna(i13, 0.0), 0.0)))
-    v['dense_i13'] = ops.analyzer(
-        'standardize',
-        'dense_i13:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
-            'float64',
-            ops.call(
-                'greatest',
-                'float64',
-                ops.call('coalesce', 'float64', v['i13'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
-            ),
-        ),
-    )
-    # user_ctr_1d = (fillna(user_clicks.clicks_1d, 0) + 1.0) / (fillna(user_clicks.impressions_1d, 0) + 50.0)
-    v['user_ctr_1d'] = ops.binary(
-        '/',
-        ops.binary(
-            '+',
-            ops.call('coalesce', 'int64', v['user_clicks.clicks_1d'], ops.const(0, 'int64')),
-            ops.const(1.0, 'float64'),
-            'float64',
-        ),
-        ops.binary(
-            '+',
-            ops.call(
-                'coalesce',
-                'int64',
-                v['user_clicks.impressions_1d'],
-                ops.const(0, 'int64'),
-            ),
-            ops.const(50.0, 'float64'),
-            'float64',
-        ),
-        'float64',
-    )
-    # user_ctr_7d = (fillna(user_clicks.clicks_7d, 0) + 1.0) / (fillna(user_clicks.impressions_7d, 0) + 50.0)
-    v['user_ctr_7d'] = ops.binary(
-        '/',
-        ops.binary(
-            '+',
-            ops.call('coalesce', 'int64', v['user_clicks.clicks_7d'], ops.const(0, 'int64')),
-            ops.const(1.0, 'float64'),
-            'float64',
-        ),
-        ops.binary(
-            '+',
-            ops.call(
-                'coalesce',
-                'int64',
-                v['user_clicks.impressions_7d'],
-                ops.const(0, 'int64'),
-            ),
-            ops.const(50.0, 'float64'),
-            'float64',
-        ),
-        'float64',
-    )
-    # ad_ctr_1d = (fillna(ad_clicks.clicks_1d, 0) + 1.0) / (fillna(ad_clicks.impressions_1d, 0) + 50.0)
-    v['ad_ctr_1d'] = ops.binary(
-        '/',
-        ops.binary(
-            '+',
-            ops.call('coalesce', 'int64', v['ad_clicks.clicks_1d'], ops.const(0, 'int64')),
-            ops.const(1.0, 'float64'),
-            'float64',
-        ),
-        ops.binary(
-            '+',
-            ops.call('coalesce', 'int64', v['ad_clicks.impressions_1d'], ops.const(0, 'int64')),
-            ops.const(50.0, 'float64'),
-            'float64',
-        ),
-        'float64',
-    )
-    # ad_ctr_7d = (fillna(ad_clicks.clicks_7d, 0) + 1.0) / (fillna(ad_clicks.impressions_7d, 0) + 50.0)
-    v['ad_ctr_7d'] = ops.binary(
-        '/',
-        ops.binary(
-            '+',
-            ops.call('coalesce', 'int64', v['ad_clicks.clicks_7d'], ops.const(0, 'int64')),
-            ops.const(1.0, 'float64'),
-            'float64',
-        ),
-        ops.binary(
-            '+',
-            ops.call('coalesce', 'int64', v['ad_clicks.impressions_7d'], ops.const(0, 'int64')),
-            ops.const(50.0, 'float64'),
-            'float64',
-        ),
-        'float64',
-    )
-    # user_ctr_1d_z = standardize(log(user_ctr_1d))
-    v['user_ctr_1d_z'] = ops.analyzer(
-        'standardize',
-        'user_ctr_1d_z:standardize:0',
-        'float64',
-        ops.call('log', 'float64', v['user_ctr_1d']),
-    )
-    # user_ctr_7d_z = standardize(log(user_ctr_7d))
-    v['user_ctr_7d_z'] = ops.analyzer(
-        'standardize',
-        'user_ctr_7d_z:standardize:0',
-        'float64',
-        ops.call('log', 'float64', v['user_ctr_7d']),
-    )
-    # ad_ctr_1d_z = standardize(log(ad_ctr_1d))
-    v['ad_ctr_1d_z'] = ops.analyzer(
-        'standardize',
-        'ad_ctr_1d_z:standardize:0',
-        'float64',
-        ops.call('log', 'float64', v['ad_ctr_1d']),
-    )
-    # ad_ctr_7d_z = standardize(log(ad_ctr_7d))
-    v['ad_ctr_7d_z'] = ops.analyzer(
-        'standardize',
-        'ad_ctr_7d_z:standardize:0',
-        'float64',
-        ops.call('log', 'float64', v['ad_ctr_7d']),
-    )
     # user_activity_1h = standardize(log1p(to_float(fillna(user_clicks.impressions_1h, 0))))
     v['user_activity_1h'] = ops.analyzer(
         'standardize',
@@ -584,123 +641,66 @@ def transform(ops):
             ),
         ),
     )
-    # ad_freshness_1h = standardize(log1p(to_float(fillna(ad_clicks.impressions_1h, 0))))
-    v['ad_freshness_1h'] = ops.analyzer(
-        'standardize',
-        'ad_freshness_1h:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
-            'float64',
-            ops.call(
-                'to_float',
-                'float64',
-                ops.call(
-                    'coalesce',
-                    'int64',
-                    v['ad_clicks.impressions_1h'],
-                    ops.const(0, 'int64'),
-                ),
-            ),
-        ),
-    )
-    # ad_reach_7d = standardize(log1p(to_float(fillna(ad_clicks.distinct_users_7d, 0))))
-    v['ad_reach_7d'] = ops.analyzer(
-        'standardize',
-        'ad_reach_7d:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
-            'float64',
-            ops.call(
-                'to_float',
-                'float64',
-                ops.call(
-                    'coalesce',
-                    'int64',
-                    v['ad_clicks.distinct_users_7d'],
-                    ops.const(0, 'int64'),
-                ),
-            ),
-        ),
-    )
-    # cat_c5 = vocabulary(c5, 300)
-    v['cat_c5'] = ops.analyzer('vocabulary', 'cat_c5:vocabulary:0', 'int64', v['c5'], 300, 1, 0)
-    # cat_c6 = vocabulary(c6, 30)
-    v['cat_c6'] = ops.analyzer('vocabulary', 'cat_c6:vocabulary:0', 'int64', v['c6'], 30, 1, 0)
-    # cat_c9 = vocabulary(c9, 5)
-    v['cat_c9'] = ops.analyzer('vocabulary', 'cat_c9:vocabulary:0', 'int64', v['c9'], 5, 1, 0)
-    # cat_c14 = vocabulary(c14, 30)
-    v['cat_c14'] = ops.analyzer('vocabulary', 'cat_c14:vocabulary:0', 'int64', v['c14'], 30, 1, 0)
-    # cat_c17 = vocabulary(c17, 12)
-    v['cat_c17'] = ops.analyzer('vocabulary', 'cat_c17:vocabulary:0', 'int64', v['c17'], 12, 1, 0)
-    # cat_c20 = vocabulary(c20, 5)
-    v['cat_c20'] = ops.analyzer('vocabulary', 'cat_c20:vocabulary:0', 'int64', v['c20'], 5, 1, 0)
-    # cat_c22 = vocabulary(c22, 20)
-    v['cat_c22'] = ops.analyzer('vocabulary', 'cat_c22:vocabulary:0', 'int64', v['c22'], 20, 1, 0)
-    # cat_c23 = vocabulary(c23, 16)
-    v['cat_c23'] = ops.analyzer('vocabulary', 'cat_c23:vocabulary:0', 'int64', v['c23'], 16, 1, 0)
-    # cat_c25 = vocabulary(c25, 110)
-    v['cat_c25'] = ops.analyzer('vocabulary', 'cat_c25:vocabulary:0', 'int64', v['c25'], 110, 1, 0)
-    # cat_c1 = hash_bucket(c1, 2000)
-    v['cat_c1'] = ops.call('hash_bucket', 'int64', v['c1'], 2000)
-    # cat_c2 = hash_bucket(c2, 1000)
-    v['cat_c2'] = ops.call('hash_bucket', 'int64', v['c2'], 1000)
-    # cat_c3 = hash_bucket(c3, 1000000)
-    v['cat_c3'] = ops.call('hash_bucket', 'int64', v['c3'], 1000000)
-    # cat_c4 = hash_bucket(c4, 1000000)
-    v['cat_c4'] = ops.call('hash_bucket', 'int64', v['c4'], 1000000)
-    # cat_c7 = hash_bucket(c7, 20000)
-    v['cat_c7'] = ops.call('hash_bucket', 'int64', v['c7'], 20000)
-    # cat_c8 = hash_bucket(c8, 1000)
-    v['cat_c8'] = ops.call('hash_bucket', 'int64', v['c8'], 1000)
-    # cat_c10 = hash_bucket(c10, 100000)
-    v['cat_c10'] = ops.call('hash_bucket', 'int64', v['c10'], 100000)
-    # cat_c11 = hash_bucket(c11, 10000)
-    v['cat_c11'] = ops.call('hash_bucket', 'int64', v['c11'], 10000)
-    # cat_c12 = hash_bucket(c12, 1000000)
-    v['cat_c12'] = ops.call('hash_bucket', 'int64', v['c12'], 1000000)
-    # cat_c13 = hash_bucket(c13, 5000)
-    v['cat_c13'] = ops.call('hash_bucket', 'int64', v['c13'], 5000)
-    # cat_c15 = hash_bucket(c15, 20000)
-    v['cat_c15'] = ops.call('hash_bucket', 'int64', v['c15'], 20000)
-    # cat_c16 = hash_bucket(c16, 1000000)
-    v['cat_c16'] = ops.call('hash_bucket', 'int64', v['c16'], 1000000)
-    # cat_c18 = hash_bucket(c18, 10000)
-    v['cat_c18'] = ops.call('hash_bucket', 'int64', v['c18'], 10000)
-    # cat_c19 = hash_bucket(c19, 5000)
-    v['cat_c19'] = ops.call('hash_bucket', 'int64', v['c19'], 5000)
-    # cat_c21 = hash_bucket(c21, 1000000)
-    v['cat_c21'] = ops.call('hash_bucket', 'int64', v['c21'], 1000000)
-    # cat_c24 = hash_bucket(c24, 300000)
-    v['cat_c24'] = ops.call('hash_bucket', 'int64', v['c24'], 300000)
-    # cat_c26 = hash_bucket(c26, 200000)
-    v['cat_c26'] = ops.call('hash_bucket', 'int64', v['c26'], 200000)
     # user_bucket = hash_bucket(user_id, 100000)
     v['user_bucket'] = ops.call('hash_bucket', 'int64', v['user_id'], 100000)
-    # ad_bucket = hash_bucket(ad_id, 10000)
-    v['ad_bucket'] = ops.call('hash_bucket', 'int64', v['ad_id'], 10000)
-    # ad_reach_bucket = quantile_bucketize(to_float(fillna(ad_clicks.distinct_users_7d, 0)), 10)
-    v['ad_reach_bucket'] = ops.analyzer(
-        'quantile_bucketize',
-        'ad_reach_bucket:quantile_bucketize:0',
-        'int64',
-        ops.call(
-            'to_float',
+    # user_ctr_1d = (fillna(user_clicks.clicks_1d, 0) + 1.0) / (fillna(user_clicks.impressions_1d, 0) + 50.0)
+    v['user_ctr_1d'] = ops.binary(
+        '/',
+        ops.binary(
+            '+',
+            ops.call('coalesce', 'int64', v['user_clicks.clicks_1d'], ops.const(0, 'int64')),
+            ops.const(1.0, 'float64'),
             'float64',
+        ),
+        ops.binary(
+            '+',
             ops.call(
                 'coalesce',
                 'int64',
-                v['ad_clicks.distinct_users_7d'],
+                v['user_clicks.impressions_1d'],
                 ops.const(0, 'int64'),
             ),
+            ops.const(50.0, 'float64'),
+            'float64',
         ),
-        10,
+        'float64',
+    )
+    # user_ctr_1d_z = standardize(log(user_ctr_1d))
+    v['user_ctr_1d_z'] = ops.analyzer(
+        'standardize',
+        'user_ctr_1d_z:standardize:0',
+        'float64',
+        ops.call('log', 'float64', v['user_ctr_1d']),
+    )
+    # user_ctr_7d = (fillna(user_clicks.clicks_7d, 0) + 1.0) / (fillna(user_clicks.impressions_7d, 0) + 50.0)
+    v['user_ctr_7d'] = ops.binary(
+        '/',
+        ops.binary(
+            '+',
+            ops.call('coalesce', 'int64', v['user_clicks.clicks_7d'], ops.const(0, 'int64')),
+            ops.const(1.0, 'float64'),
+            'float64',
+        ),
+        ops.binary(
+            '+',
+            ops.call(
+                'coalesce',
+                'int64',
+                v['user_clicks.impressions_7d'],
+                ops.const(0, 'int64'),
+            ),
+            ops.const(50.0, 'float64'),
+            'float64',
+        ),
+        'float64',
+    )
+    # user_ctr_7d_z = standardize(log(user_ctr_7d))
+    v['user_ctr_7d_z'] = ops.analyzer(
+        'standardize',
+        'user_ctr_7d_z:standardize:0',
+        'float64',
+        ops.call('log', 'float64', v['user_ctr_7d']),
     )
     # user_x_ad = cross(user_id, ad_id, 1000000)
     v['user_x_ad'] = ops.call('cross', 'int64', v['user_id'], v['ad_id'], 1000000)
-    # c14_x_c17 = cross(c14, c17, 1000)
-    v['c14_x_c17'] = ops.call('cross', 'int64', v['c14'], v['c17'], 1000)
-    # ad_x_c6 = cross(ad_id, c6, 50000)
-    v['ad_x_c6'] = ops.call('cross', 'int64', v['ad_id'], v['c6'], 50000)
     return {name: v[name] for name in FEATURES}

@@ -6,8 +6,8 @@ runtime at the build tree it lives in (`../mldl.json`, `../preprocess/`); all ar
 passed through unparsed.
 
 Feature groups:
-    user_clicks: entity user, source impressions, windows 1h, 1d, 7d (9 outputs)
     ad_clicks: entity ad, source impressions, windows 1h, 1d, 7d (9 outputs)
+    user_clicks: entity user, source impressions, windows 1h, 1d, 7d (9 outputs)
 
 Sources (default locations, relative to the spec directory, or `db.table`):
     impressions (csv): data/impressions.csv

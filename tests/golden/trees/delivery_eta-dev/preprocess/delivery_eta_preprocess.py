@@ -10,117 +10,117 @@ SPEC_NAME = 'delivery_eta'
 
 # Request inputs (offline: columns of the training source), name -> dtype.
 INPUTS = {
-    'user_id': 'string',
-    'rider_id': 'string',
-    'merchant_id': 'string',
     'city': 'string',
     'created_at': 'timestamp',
-    'weather': 'string',
-    'user_lat': 'float64',
-    'user_lon': 'float64',
+    'item_count': 'int64',
+    'merchant_id': 'string',
     'merchant_lat': 'float64',
     'merchant_lon': 'float64',
-    'item_count': 'int64',
     'order_value': 'float64',
+    'rider_id': 'string',
+    'user_id': 'string',
+    'user_lat': 'float64',
+    'user_lon': 'float64',
+    'weather': 'string',
 }
 
 # Feature-group outputs, `group.output` -> dtype.
 GROUP_OUTPUTS = {
-    'rider_load.assigned_30m': 'int64',
-    'rider_load.assigned_1h': 'int64',
-    'rider_performance.deliveries_1h': 'int64',
-    'rider_performance.deliveries_1d': 'int64',
-    'rider_performance.deliveries_7d': 'int64',
-    'rider_performance.avg_delivery_minutes_1h': 'float64',
-    'rider_performance.avg_delivery_minutes_1d': 'float64',
-    'rider_performance.avg_delivery_minutes_7d': 'float64',
-    'rider_performance.max_delivery_minutes_1h': 'float64',
-    'rider_performance.max_delivery_minutes_1d': 'float64',
-    'rider_performance.max_delivery_minutes_7d': 'float64',
-    'rider_performance.distinct_merchants_1h': 'int64',
-    'rider_performance.distinct_merchants_1d': 'int64',
-    'rider_performance.distinct_merchants_7d': 'int64',
-    'merchant_load.orders_30m': 'int64',
-    'merchant_load.orders_1h': 'int64',
-    'merchant_load.orders_1d': 'int64',
-    'merchant_load.distinct_users_30m': 'int64',
-    'merchant_load.distinct_users_1h': 'int64',
-    'merchant_load.distinct_users_1d': 'int64',
     'merchant_load.avg_items_30m': 'float64',
     'merchant_load.avg_items_1h': 'float64',
     'merchant_load.avg_items_1d': 'float64',
-    'merchant_performance.deliveries_1h': 'int64',
-    'merchant_performance.deliveries_1d': 'int64',
-    'merchant_performance.deliveries_7d': 'int64',
-    'merchant_performance.avg_prep_minutes_1h': 'float64',
-    'merchant_performance.avg_prep_minutes_1d': 'float64',
-    'merchant_performance.avg_prep_minutes_7d': 'float64',
+    'merchant_load.distinct_users_30m': 'int64',
+    'merchant_load.distinct_users_1h': 'int64',
+    'merchant_load.distinct_users_1d': 'int64',
+    'merchant_load.orders_30m': 'int64',
+    'merchant_load.orders_1h': 'int64',
+    'merchant_load.orders_1d': 'int64',
     'merchant_performance.avg_delivery_minutes_1h': 'float64',
     'merchant_performance.avg_delivery_minutes_1d': 'float64',
     'merchant_performance.avg_delivery_minutes_7d': 'float64',
-    'user_history.orders_7d': 'int64',
+    'merchant_performance.avg_prep_minutes_1h': 'float64',
+    'merchant_performance.avg_prep_minutes_1d': 'float64',
+    'merchant_performance.avg_prep_minutes_7d': 'float64',
+    'merchant_performance.deliveries_1h': 'int64',
+    'merchant_performance.deliveries_1d': 'int64',
+    'merchant_performance.deliveries_7d': 'int64',
+    'rider_load.assigned_30m': 'int64',
+    'rider_load.assigned_1h': 'int64',
+    'rider_performance.avg_delivery_minutes_1h': 'float64',
+    'rider_performance.avg_delivery_minutes_1d': 'float64',
+    'rider_performance.avg_delivery_minutes_7d': 'float64',
+    'rider_performance.deliveries_1h': 'int64',
+    'rider_performance.deliveries_1d': 'int64',
+    'rider_performance.deliveries_7d': 'int64',
+    'rider_performance.distinct_merchants_1h': 'int64',
+    'rider_performance.distinct_merchants_1d': 'int64',
+    'rider_performance.distinct_merchants_7d': 'int64',
+    'rider_performance.max_delivery_minutes_1h': 'float64',
+    'rider_performance.max_delivery_minutes_1d': 'float64',
+    'rider_performance.max_delivery_minutes_7d': 'float64',
     'user_history.avg_order_value_7d': 'float64',
+    'user_history.orders_7d': 'int64',
 }
 
 # Derived features in evaluation order, name -> dtype.
 FEATURES = {
-    'utc_offset_hours': 'int64',
-    'local_time': 'timestamp',
-    'local_hour': 'int64',
-    'local_dow': 'int64',
-    'is_peak': 'bool',
-    'is_weekend': 'bool',
+    'city_id': 'int64',
+    'expected_prep_minutes': 'float64',
+    'items_z': 'float64',
     'lon_km_per_degree': 'float64',
     'distance_km': 'float64',
-    'expected_prep_minutes': 'float64',
+    'distance_bucket': 'int64',
+    'distance_z': 'float64',
+    'merchant_avg_minutes_z': 'float64',
+    'merchant_backlog_z': 'float64',
+    'merchant_bucket': 'int64',
+    'merchant_users_1d_z': 'float64',
+    'order_value_z': 'float64',
+    'prep_bucket': 'int64',
+    'prep_z': 'float64',
+    'rider_avg_minutes_z': 'float64',
+    'rider_breadth_z': 'float64',
+    'rider_bucket': 'int64',
+    'rider_experience_z': 'float64',
+    'rider_load_1h_z': 'float64',
     'rider_orders_30m': 'float64',
     'naive_eta_minutes': 'float64',
-    'distance_z': 'float64',
     'naive_eta_z': 'float64',
-    'prep_z': 'float64',
-    'items_z': 'float64',
-    'order_value_z': 'float64',
-    'peak_flag': 'float64',
-    'weekend_flag': 'float64',
     'rider_load_30m_z': 'float64',
-    'rider_load_1h_z': 'float64',
-    'rider_avg_minutes_z': 'float64',
-    'rider_experience_z': 'float64',
-    'rider_breadth_z': 'float64',
-    'merchant_backlog_z': 'float64',
-    'merchant_users_1d_z': 'float64',
-    'merchant_avg_minutes_z': 'float64',
     'user_orders_7d_z': 'float64',
-    'city_id': 'int64',
-    'weather_id': 'int64',
-    'rider_bucket': 'int64',
-    'merchant_bucket': 'int64',
-    'distance_bucket': 'int64',
-    'day_part': 'int64',
+    'utc_offset_hours': 'int64',
+    'local_time': 'timestamp',
+    'local_dow': 'int64',
     'dow_id': 'int64',
-    'prep_bucket': 'int64',
+    'is_weekend': 'bool',
+    'local_hour': 'int64',
     'city_x_hour': 'int64',
-    'weather_x_distance': 'int64',
+    'day_part': 'int64',
+    'is_peak': 'bool',
+    'peak_flag': 'float64',
     'peak_x_distance': 'int64',
+    'weather_id': 'int64',
+    'weather_x_distance': 'int64',
+    'weekend_flag': 'float64',
 }
 
 ANALYZERS = (
-    'distance_z:standardize:0',
-    'naive_eta_z:standardize:0',
-    'prep_z:standardize:0',
     'items_z:standardize:0',
-    'order_value_z:standardize:0',
-    'rider_load_30m_z:standardize:0',
-    'rider_load_1h_z:standardize:0',
-    'rider_avg_minutes_z:standardize:0',
-    'rider_experience_z:standardize:0',
-    'rider_breadth_z:standardize:0',
+    'distance_z:standardize:0',
+    'merchant_avg_minutes_z:standardize:0',
     'merchant_backlog_z:standardize:0',
     'merchant_users_1d_z:standardize:0',
-    'merchant_avg_minutes_z:standardize:0',
+    'order_value_z:standardize:0',
+    'prep_bucket:quantile_bucketize:0',
+    'prep_z:standardize:0',
+    'rider_avg_minutes_z:standardize:0',
+    'rider_breadth_z:standardize:0',
+    'rider_experience_z:standardize:0',
+    'rider_load_1h_z:standardize:0',
+    'naive_eta_z:standardize:0',
+    'rider_load_30m_z:standardize:0',
     'user_orders_7d_z:standardize:0',
     'dow_id:vocabulary:0',
-    'prep_bucket:quantile_bucketize:0',
 )
 
 
@@ -128,65 +128,51 @@ def transform(ops):
     """Every derived feature of `delivery_eta`, computed with `ops`; returns {name: value}."""
     v = {}
     # inputs
-    v['rider_id'] = ops.input('rider_id', 'string')
-    v['merchant_id'] = ops.input('merchant_id', 'string')
     v['city'] = ops.input('city', 'string')
     v['created_at'] = ops.input('created_at', 'timestamp')
-    v['weather'] = ops.input('weather', 'string')
-    v['user_lat'] = ops.input('user_lat', 'float64')
-    v['user_lon'] = ops.input('user_lon', 'float64')
+    v['item_count'] = ops.input('item_count', 'int64')
+    v['merchant_id'] = ops.input('merchant_id', 'string')
     v['merchant_lat'] = ops.input('merchant_lat', 'float64')
     v['merchant_lon'] = ops.input('merchant_lon', 'float64')
-    v['item_count'] = ops.input('item_count', 'int64')
     v['order_value'] = ops.input('order_value', 'float64')
+    v['rider_id'] = ops.input('rider_id', 'string')
+    v['user_lat'] = ops.input('user_lat', 'float64')
+    v['user_lon'] = ops.input('user_lon', 'float64')
+    v['weather'] = ops.input('weather', 'string')
     # feature-group outputs
-    v['rider_load.assigned_30m'] = ops.group('rider_load', 'assigned_30m', 'int64')
-    v['rider_load.assigned_1h'] = ops.group('rider_load', 'assigned_1h', 'int64')
-    v['rider_performance.deliveries_7d'] = ops.group('rider_performance', 'deliveries_7d', 'int64')
-    v['rider_performance.avg_delivery_minutes_1d'] = ops.group('rider_performance', 'avg_delivery_minutes_1d', 'float64')
-    v['rider_performance.avg_delivery_minutes_7d'] = ops.group('rider_performance', 'avg_delivery_minutes_7d', 'float64')
-    v['rider_performance.distinct_merchants_7d'] = ops.group('rider_performance', 'distinct_merchants_7d', 'int64')
-    v['merchant_load.orders_30m'] = ops.group('merchant_load', 'orders_30m', 'int64')
     v['merchant_load.distinct_users_1d'] = ops.group('merchant_load', 'distinct_users_1d', 'int64')
+    v['merchant_load.orders_30m'] = ops.group('merchant_load', 'orders_30m', 'int64')
+    v['merchant_performance.avg_delivery_minutes_1d'] = ops.group('merchant_performance', 'avg_delivery_minutes_1d', 'float64')
+    v['merchant_performance.avg_delivery_minutes_7d'] = ops.group('merchant_performance', 'avg_delivery_minutes_7d', 'float64')
     v['merchant_performance.avg_prep_minutes_1h'] = ops.group('merchant_performance', 'avg_prep_minutes_1h', 'float64')
     v['merchant_performance.avg_prep_minutes_1d'] = ops.group('merchant_performance', 'avg_prep_minutes_1d', 'float64')
     v['merchant_performance.avg_prep_minutes_7d'] = ops.group('merchant_performance', 'avg_prep_minutes_7d', 'float64')
-    v['merchant_performance.avg_delivery_minutes_1d'] = ops.group('merchant_performance', 'avg_delivery_minutes_1d', 'float64')
-    v['merchant_performance.avg_delivery_minutes_7d'] = ops.group('merchant_performance', 'avg_delivery_minutes_7d', 'float64')
+    v['rider_load.assigned_30m'] = ops.group('rider_load', 'assigned_30m', 'int64')
+    v['rider_load.assigned_1h'] = ops.group('rider_load', 'assigned_1h', 'int64')
+    v['rider_performance.avg_delivery_minutes_1d'] = ops.group('rider_performance', 'avg_delivery_minutes_1d', 'float64')
+    v['rider_performance.avg_delivery_minutes_7d'] = ops.group('rider_performance', 'avg_delivery_minutes_7d', 'float64')
+    v['rider_performance.deliveries_7d'] = ops.group('rider_performance', 'deliveries_7d', 'int64')
+    v['rider_performance.distinct_merchants_7d'] = ops.group('rider_performance', 'distinct_merchants_7d', 'int64')
     v['user_history.orders_7d'] = ops.group('user_history', 'orders_7d', 'int64')
     # derived features
-    # utc_offset_hours = if(city == 'riyadh', 3, 8)
-    v['utc_offset_hours'] = ops.call(
-        'if',
-        'int64',
-        ops.binary('==', v['city'], ops.const('riyadh', 'string'), 'bool'),
-        ops.const(3, 'int64'),
-        ops.const(8, 'int64'),
+    # city_id = hash_bucket(city, 64)
+    v['city_id'] = ops.call('hash_bucket', 'int64', v['city'], 64)
+    # expected_prep_minutes = coalesce(merchant_performance.avg_prep_minutes_1h, merchant_performance.avg_prep_minutes_1d, merchant_performance.avg_prep_minutes_7d, 12.0)
+    v['expected_prep_minutes'] = ops.call(
+        'coalesce',
+        'float64',
+        v['merchant_performance.avg_prep_minutes_1h'],
+        v['merchant_performance.avg_prep_minutes_1d'],
+        v['merchant_performance.avg_prep_minutes_7d'],
+        ops.const(12.0, 'float64'),
     )
-    # local_time = to_timestamp(unix_seconds(created_at) + utc_offset_hours * 3600)
-    v['local_time'] = ops.call(
-        'to_timestamp',
-        'timestamp',
-        ops.binary(
-            '+',
-            ops.call('unix_seconds', 'int64', v['created_at']),
-            ops.binary('*', v['utc_offset_hours'], ops.const(3600, 'int64'), 'int64'),
-            'int64',
-        ),
+    # items_z = standardize(log1p(to_float(item_count)))
+    v['items_z'] = ops.analyzer(
+        'standardize',
+        'items_z:standardize:0',
+        'float64',
+        ops.call('log1p', 'float64', ops.call('to_float', 'float64', v['item_count'])),
     )
-    # local_hour = hour(local_time)
-    v['local_hour'] = ops.call('hour', 'int64', v['local_time'])
-    # local_dow = day_of_week(local_time)
-    v['local_dow'] = ops.call('day_of_week', 'int64', v['local_time'])
-    # is_peak = local_hour in [11, 12, 17, 18, 19]
-    v['is_peak'] = ops.isin(
-        v['local_hour'],
-        [ops.const(11, 'int64'), ops.const(12, 'int64'), ops.const(17, 'int64'), ops.const(18, 'int64'), ops.const(19, 'int64')],
-        False,
-        'bool',
-    )
-    # is_weekend = local_dow in [6, 7]
-    v['is_weekend'] = ops.isin(v['local_dow'], [ops.const(6, 'int64'), ops.const(7, 'int64')], False, 'bool')
     # lon_km_per_degree = if(city == 'beijing', 85.0, if(city in ['shenzhen', 'hong_kong', 'riyadh'], 102.0, 96.0))
     v['lon_km_per_degree'] = ops.call(
         'if',
@@ -237,14 +223,147 @@ def transform(ops):
             'float64',
         ),
     )
-    # expected_prep_minutes = coalesce(merchant_performance.avg_prep_minutes_1h, merchant_performance.avg_prep_minutes_1d, merchant_performance.avg_prep_minutes_7d, 12.0)
-    v['expected_prep_minutes'] = ops.call(
-        'coalesce',
+    # distance_bucket = bucketize(distance_km, [0.5, 1, 1.5, 2, 3, 4, 5, 7, 10])
+    v['distance_bucket'] = ops.call('bucketize', 'int64', v['distance_km'], [0.5, 1, 1.5, 2, 3, 4, 5, 7, 10])
+    # distance_z = standardize(log1p(distance_km))
+    v['distance_z'] = ops.analyzer(
+        'standardize',
+        'distance_z:standardize:0',
         'float64',
-        v['merchant_performance.avg_prep_minutes_1h'],
-        v['merchant_performance.avg_prep_minutes_1d'],
-        v['merchant_performance.avg_prep_minutes_7d'],
-        ops.const(12.0, 'float64'),
+        ops.call('log1p', 'float64', v['distance_km']),
+    )
+    # merchant_avg_minutes_z = standardize(coalesce(merchant_performance.avg_delivery_minutes_1d, merchant_performance.avg_delivery_minutes_7d, 35.0))
+    v['merchant_avg_minutes_z'] = ops.analyzer(
+        'standardize',
+        'merchant_avg_minutes_z:standardize:0',
+        'float64',
+        ops.call(
+            'coalesce',
+            'float64',
+            v['merchant_performance.avg_delivery_minutes_1d'],
+            v['merchant_performance.avg_delivery_minutes_7d'],
+            ops.const(35.0, 'float64'),
+        ),
+    )
+    # merchant_backlog_z = standardize(to_float(fillna(merchant_load.orders_30m, 0)))
+    v['merchant_backlog_z'] = ops.analyzer(
+        'standardize',
+        'merchant_backlog_z:standardize:0',
+        'float64',
+        ops.call(
+            'to_float',
+            'float64',
+            ops.call('coalesce', 'int64', v['merchant_load.orders_30m'], ops.const(0, 'int64')),
+        ),
+    )
+    # merchant_bucket = hash_bucket(merchant_id, 200000)
+    v['merchant_bucket'] = ops.call('hash_bucket', 'int64', v['merchant_id'], 200000)
+    # merchant_users_1d_z = standardize(log1p(to_float(fillna(merchant_load.distinct_users_1d, 0))))
+    v['merchant_users_1d_z'] = ops.analyzer(
+        'standardize',
+        'merchant_users_1d_z:standardize:0',
+        'float64',
+        ops.call(
+            'log1p',
+            'float64',
+            ops.call(
+                'to_float',
+                'float64',
+                ops.call(
+                    'coalesce',
+                    'int64',
+                    v['merchant_load.distinct_users_1d'],
+                    ops.const(0, 'int64'),
+                ),
+            ),
+        ),
+    )
+    # order_value_z = standardize(log1p(fillna(order_value, 0.0)))
+    v['order_value_z'] = ops.analyzer(
+        'standardize',
+        'order_value_z:standardize:0',
+        'float64',
+        ops.call(
+            'log1p',
+            'float64',
+            ops.call('coalesce', 'float64', v['order_value'], ops.const(0.0, 'float64')),
+        ),
+    )
+    # prep_bucket = quantile_bucketize(expected_prep_minutes, 8)
+    v['prep_bucket'] = ops.analyzer(
+        'quantile_bucketize',
+        'prep_bucket:quantile_bucketize:0',
+        'int64',
+        v['expected_prep_minutes'],
+        8,
+    )
+    # prep_z = standardize(expected_prep_minutes)
+    v['prep_z'] = ops.analyzer('standardize', 'prep_z:standardize:0', 'float64', v['expected_prep_minutes'])
+    # rider_avg_minutes_z = standardize(coalesce(rider_performance.avg_delivery_minutes_1d, rider_performance.avg_delivery_minutes_7d, 35.0))
+    v['rider_avg_minutes_z'] = ops.analyzer(
+        'standardize',
+        'rider_avg_minutes_z:standardize:0',
+        'float64',
+        ops.call(
+            'coalesce',
+            'float64',
+            v['rider_performance.avg_delivery_minutes_1d'],
+            v['rider_performance.avg_delivery_minutes_7d'],
+            ops.const(35.0, 'float64'),
+        ),
+    )
+    # rider_breadth_z = standardize(log1p(to_float(fillna(rider_performance.distinct_merchants_7d, 0))))
+    v['rider_breadth_z'] = ops.analyzer(
+        'standardize',
+        'rider_breadth_z:standardize:0',
+        'float64',
+        ops.call(
+            'log1p',
+            'float64',
+            ops.call(
+                'to_float',
+                'float64',
+                ops.call(
+                    'coalesce',
+                    'int64',
+                    v['rider_performance.distinct_merchants_7d'],
+                    ops.const(0, 'int64'),
+                ),
+            ),
+        ),
+    )
+    # rider_bucket = hash_bucket(rider_id, 50000)
+    v['rider_bucket'] = ops.call('hash_bucket', 'int64', v['rider_id'], 50000)
+    # rider_experience_z = standardize(log1p(to_float(fillna(rider_performance.deliveries_7d, 0))))
+    v['rider_experience_z'] = ops.analyzer(
+        'standardize',
+        'rider_experience_z:standardize:0',
+        'float64',
+        ops.call(
+            'log1p',
+            'float64',
+            ops.call(
+                'to_float',
+                'float64',
+                ops.call(
+                    'coalesce',
+                    'int64',
+                    v['rider_performance.deliveries_7d'],
+                    ops.const(0, 'int64'),
+                ),
+            ),
+        ),
+    )
+    # rider_load_1h_z = standardize(to_float(fillna(rider_load.assigned_1h, 0)))
+    v['rider_load_1h_z'] = ops.analyzer(
+        'standardize',
+        'rider_load_1h_z:standardize:0',
+        'float64',
+        ops.call(
+            'to_float',
+            'float64',
+            ops.call('coalesce', 'int64', v['rider_load.assigned_1h'], ops.const(0, 'int64')),
+        ),
     )
     # rider_orders_30m = to_float(fillna(rider_load.assigned_30m, 0))
     v['rider_orders_30m'] = ops.call(
@@ -269,153 +388,14 @@ def transform(ops):
         ops.binary('*', ops.const(2.5, 'float64'), v['rider_orders_30m'], 'float64'),
         'float64',
     )
-    # distance_z = standardize(log1p(distance_km))
-    v['distance_z'] = ops.analyzer(
-        'standardize',
-        'distance_z:standardize:0',
-        'float64',
-        ops.call('log1p', 'float64', v['distance_km']),
-    )
     # naive_eta_z = standardize(naive_eta_minutes)
     v['naive_eta_z'] = ops.analyzer('standardize', 'naive_eta_z:standardize:0', 'float64', v['naive_eta_minutes'])
-    # prep_z = standardize(expected_prep_minutes)
-    v['prep_z'] = ops.analyzer('standardize', 'prep_z:standardize:0', 'float64', v['expected_prep_minutes'])
-    # items_z = standardize(log1p(to_float(item_count)))
-    v['items_z'] = ops.analyzer(
-        'standardize',
-        'items_z:standardize:0',
-        'float64',
-        ops.call('log1p', 'float64', ops.call('to_float', 'float64', v['item_count'])),
-    )
-    # order_value_z = standardize(log1p(fillna(order_value, 0.0)))
-    v['order_value_z'] = ops.analyzer(
-        'standardize',
-        'order_value_z:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
-            'float64',
-            ops.call('coalesce', 'float64', v['order_value'], ops.const(0.0, 'float64')),
-        ),
-    )
-    # peak_flag = to_float(is_peak)
-    v['peak_flag'] = ops.call('to_float', 'float64', v['is_peak'])
-    # weekend_flag = to_float(is_weekend)
-    v['weekend_flag'] = ops.call('to_float', 'float64', v['is_weekend'])
     # rider_load_30m_z = standardize(rider_orders_30m)
     v['rider_load_30m_z'] = ops.analyzer(
         'standardize',
         'rider_load_30m_z:standardize:0',
         'float64',
         v['rider_orders_30m'],
-    )
-    # rider_load_1h_z = standardize(to_float(fillna(rider_load.assigned_1h, 0)))
-    v['rider_load_1h_z'] = ops.analyzer(
-        'standardize',
-        'rider_load_1h_z:standardize:0',
-        'float64',
-        ops.call(
-            'to_float',
-            'float64',
-            ops.call('coalesce', 'int64', v['rider_load.assigned_1h'], ops.const(0, 'int64')),
-        ),
-    )
-    # rider_avg_minutes_z = standardize(coalesce(rider_performance.avg_delivery_minutes_1d, rider_performance.avg_delivery_minutes_7d, 35.0))
-    v['rider_avg_minutes_z'] = ops.analyzer(
-        'standardize',
-        'rider_avg_minutes_z:standardize:0',
-        'float64',
-        ops.call(
-            'coalesce',
-            'float64',
-            v['rider_performance.avg_delivery_minutes_1d'],
-            v['rider_performance.avg_delivery_minutes_7d'],
-            ops.const(35.0, 'float64'),
-        ),
-    )
-    # rider_experience_z = standardize(log1p(to_float(fillna(rider_performance.deliveries_7d, 0))))
-    v['rider_experience_z'] = ops.analyzer(
-        'standardize',
-        'rider_experience_z:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
-            'float64',
-            ops.call(
-                'to_float',
-                'float64',
-                ops.call(
-                    'coalesce',
-                    'int64',
-                    v['rider_performance.deliveries_7d'],
-                    ops.const(0, 'int64'),
-                ),
-            ),
-        ),
-    )
-    # rider_breadth_z = standardize(log1p(to_float(fillna(rider_performance.distinct_merchants_7d, 0))))
-    v['rider_breadth_z'] = ops.analyzer(
-        'standardize',
-        'rider_breadth_z:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
-            'float64',
-            ops.call(
-                'to_float',
-                'float64',
-                ops.call(
-                    'coalesce',
-                    'int64',
-                    v['rider_performance.distinct_merchants_7d'],
-                    ops.const(0, 'int64'),
-                ),
-            ),
-        ),
-    )
-    # merchant_backlog_z = standardize(to_float(fillna(merchant_load.orders_30m, 0)))
-    v['merchant_backlog_z'] = ops.analyzer(
-        'standardize',
-        'merchant_backlog_z:standardize:0',
-        'float64',
-        ops.call(
-            'to_float',
-            'float64',
-            ops.call('coalesce', 'int64', v['merchant_load.orders_30m'], ops.const(0, 'int64')),
-        ),
-    )
-    # merchant_users_1d_z = standardize(log1p(to_float(fillna(merchant_load.distinct_users_1d, 0))))
-    v['merchant_users_1d_z'] = ops.analyzer(
-        'standardize',
-        'merchant_users_1d_z:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
-            'float64',
-            ops.call(
-                'to_float',
-                'float64',
-                ops.call(
-                    'coalesce',
-                    'int64',
-                    v['merchant_load.distinct_users_1d'],
-                    ops.const(0, 'int64'),
-                ),
-            ),
-        ),
-    )
-    # merchant_avg_minutes_z = standardize(coalesce(merchant_performance.avg_delivery_minutes_1d, merchant_performance.avg_delivery_minutes_7d, 35.0))
-    v['merchant_avg_minutes_z'] = ops.analyzer(
-        'standardize',
-        'merchant_avg_minutes_z:standardize:0',
-        'float64',
-        ops.call(
-            'coalesce',
-            'float64',
-            v['merchant_performance.avg_delivery_minutes_1d'],
-            v['merchant_performance.avg_delivery_minutes_7d'],
-            ops.const(35.0, 'float64'),
-        ),
     )
     # user_orders_7d_z = standardize(log1p(to_float(fillna(user_history.orders_7d, 0))))
     v['user_orders_7d_z'] = ops.analyzer(
@@ -437,32 +417,52 @@ def transform(ops):
             ),
         ),
     )
-    # city_id = hash_bucket(city, 64)
-    v['city_id'] = ops.call('hash_bucket', 'int64', v['city'], 64)
-    # weather_id = hash_bucket(weather, 16)
-    v['weather_id'] = ops.call('hash_bucket', 'int64', v['weather'], 16)
-    # rider_bucket = hash_bucket(rider_id, 50000)
-    v['rider_bucket'] = ops.call('hash_bucket', 'int64', v['rider_id'], 50000)
-    # merchant_bucket = hash_bucket(merchant_id, 200000)
-    v['merchant_bucket'] = ops.call('hash_bucket', 'int64', v['merchant_id'], 200000)
-    # distance_bucket = bucketize(distance_km, [0.5, 1, 1.5, 2, 3, 4, 5, 7, 10])
-    v['distance_bucket'] = ops.call('bucketize', 'int64', v['distance_km'], [0.5, 1, 1.5, 2, 3, 4, 5, 7, 10])
-    # day_part = bucketize(local_hour, [6, 10, 14, 17, 21])
-    v['day_part'] = ops.call('bucketize', 'int64', v['local_hour'], [6, 10, 14, 17, 21])
+    # utc_offset_hours = if(city == 'riyadh', 3, 8)
+    v['utc_offset_hours'] = ops.call(
+        'if',
+        'int64',
+        ops.binary('==', v['city'], ops.const('riyadh', 'string'), 'bool'),
+        ops.const(3, 'int64'),
+        ops.const(8, 'int64'),
+    )
+    # local_time = to_timestamp(unix_seconds(created_at) + utc_offset_hours * 3600)
+    v['local_time'] = ops.call(
+        'to_timestamp',
+        'timestamp',
+        ops.binary(
+            '+',
+            ops.call('unix_seconds', 'int64', v['created_at']),
+            ops.binary('*', v['utc_offset_hours'], ops.const(3600, 'int64'), 'int64'),
+            'int64',
+        ),
+    )
+    # local_dow = day_of_week(local_time)
+    v['local_dow'] = ops.call('day_of_week', 'int64', v['local_time'])
     # dow_id = vocabulary(local_dow, 7)
     v['dow_id'] = ops.analyzer('vocabulary', 'dow_id:vocabulary:0', 'int64', v['local_dow'], 7, 1, 0)
-    # prep_bucket = quantile_bucketize(expected_prep_minutes, 8)
-    v['prep_bucket'] = ops.analyzer(
-        'quantile_bucketize',
-        'prep_bucket:quantile_bucketize:0',
-        'int64',
-        v['expected_prep_minutes'],
-        8,
-    )
+    # is_weekend = local_dow in [6, 7]
+    v['is_weekend'] = ops.isin(v['local_dow'], [ops.const(6, 'int64'), ops.const(7, 'int64')], False, 'bool')
+    # local_hour = hour(local_time)
+    v['local_hour'] = ops.call('hour', 'int64', v['local_time'])
     # city_x_hour = cross(city, local_hour, 1024)
     v['city_x_hour'] = ops.call('cross', 'int64', v['city'], v['local_hour'], 1024)
-    # weather_x_distance = cross(weather, distance_bucket, 256)
-    v['weather_x_distance'] = ops.call('cross', 'int64', v['weather'], v['distance_bucket'], 256)
+    # day_part = bucketize(local_hour, [6, 10, 14, 17, 21])
+    v['day_part'] = ops.call('bucketize', 'int64', v['local_hour'], [6, 10, 14, 17, 21])
+    # is_peak = local_hour in [11, 12, 17, 18, 19]
+    v['is_peak'] = ops.isin(
+        v['local_hour'],
+        [ops.const(11, 'int64'), ops.const(12, 'int64'), ops.const(17, 'int64'), ops.const(18, 'int64'), ops.const(19, 'int64')],
+        False,
+        'bool',
+    )
+    # peak_flag = to_float(is_peak)
+    v['peak_flag'] = ops.call('to_float', 'float64', v['is_peak'])
     # peak_x_distance = cross(is_peak, distance_bucket, 64)
     v['peak_x_distance'] = ops.call('cross', 'int64', v['is_peak'], v['distance_bucket'], 64)
+    # weather_id = hash_bucket(weather, 16)
+    v['weather_id'] = ops.call('hash_bucket', 'int64', v['weather'], 16)
+    # weather_x_distance = cross(weather, distance_bucket, 256)
+    v['weather_x_distance'] = ops.call('cross', 'int64', v['weather'], v['distance_bucket'], 256)
+    # weekend_flag = to_float(is_weekend)
+    v['weekend_flag'] = ops.call('to_float', 'float64', v['is_weekend'])
     return {name: v[name] for name in FEATURES}

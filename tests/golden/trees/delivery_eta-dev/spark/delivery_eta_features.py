@@ -6,15 +6,15 @@ runtime at the build tree it lives in (`../mldl.json`, `../preprocess/`); all ar
 passed through unparsed.
 
 Feature groups:
-    rider_load: entity rider, source orders, windows 30m, 1h (2 outputs)
-    rider_performance: entity rider, source deliveries, windows 1h, 1d, 7d (12 outputs)
     merchant_load: entity merchant, source orders, windows 30m, 1h, 1d (9 outputs)
     merchant_performance: entity merchant, source deliveries, windows 1h, 1d, 7d (9 outputs)
+    rider_load: entity rider, source orders, windows 30m, 1h (2 outputs)
+    rider_performance: entity rider, source deliveries, windows 1h, 1d, 7d (12 outputs)
     user_history: entity user, source orders, windows 7d (2 outputs)
 
 Sources (default locations, relative to the spec directory, or `db.table`):
-    orders (csv): data/orders_dev.csv
     deliveries (csv): data/orders_dev.csv
+    orders (csv): data/orders_dev.csv
 
 Options:
     --as-of TS              point in time the features are computed at (ISO-8601, UTC if no offset)
@@ -25,7 +25,7 @@ Options:
 
 Examples:
     python spark/delivery_eta_features.py --as-of 2024-06-01T00:00:00Z --output out/features
-    spark-submit spark/delivery_eta_features.py --input orders=data/orders.csv --output out/features
+    spark-submit spark/delivery_eta_features.py --input deliveries=data/deliveries.csv --output out/features
     spark/submit.sh --as-of 2024-06-01T00:00:00Z --output s3a://bucket/features
 """
 
