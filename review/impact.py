@@ -549,6 +549,9 @@ _KEY = re.compile(r"^\s*(?:-\s+)?(?P<key>[A-Za-z_][\w.-]*)\s*:(?:\s|$)")
 _USER = re.compile(r"^(?P<user>(?:[a-z]+ )+`[^`]+`)")
 
 
+SOMETHING = "something"
+
+
 def deletion_errors(base_mldl: dict, problem_codes: tuple, problem_text: str) -> list[Impact]:
     """Deletion errors of a HEAD that does not compile: every unknown-name diagnostic
     (E4001/E5002/E5015) among ``problem_codes`` whose name exists in BASE, read from the
@@ -557,7 +560,8 @@ def deletion_errors(base_mldl: dict, problem_codes: tuple, problem_text: str) ->
     codes = set(problem_codes) & set(REMOVED_NAME_CODES)
     if not codes:
         return []
-    known = _known_names(_Side(base_mldl))
+    base = _Side(base_mldl)
+    known = _known_names(base)
     found = []
     lines = problem_text.splitlines()
     for index, line in enumerate(lines):
@@ -569,10 +573,26 @@ def deletion_errors(base_mldl: dict, problem_codes: tuple, problem_text: str) ->
             continue
         name = removed[-1]
         user = _user(header["message"], name, lines[index + 1] if index + 1 < len(lines) else "", known)
-        where = f" ({header['where']})" if header["where"] else ""
-        reason = f"{known[name]} removed while {user} still uses it{where}"
-        found.append(Impact(DELETION, ERROR, (name,), reason, header["code"]))
-    return sort_impacts(set(found))
+        found.append((name, user, header["where"], header["code"]))
+    named = {(name, user) for name, user, _, _ in found}
+    impacts_ = []
+    for name, user, where, code in found:
+        if user == SOMETHING:
+            user = _base_user(base, name, {u for n, u in named if n == name}, known)
+        where = f" ({where})" if where else ""
+        impacts_.append(Impact(DELETION, ERROR, (name,), f"{known[name]} removed while {user} still uses it{where}", code))
+    return sort_impacts(set(impacts_))
+
+
+def _base_user(base: _Side, removed: str, already: set[str], known: dict[str, str]) -> str:
+    """Who used ``removed`` in BASE (derived features, then models), not yet named by another
+    diagnostic: the user a diagnostic without a readable key most likely points at."""
+    users = [f"feature `{n}`" for n, d in base.derived.items() if removed in (d.get("depends_on") or [])]
+    users += [f"model `{m}`" for m in base.models if removed in base.model_inputs(m)]
+    left = [u for u in users if u not in already] or users
+    if not left:
+        return SOMETHING
+    return left[0] if len(left) == 1 else "one of " + ", ".join(left)
 
 
 def _known_names(base: _Side) -> dict[str, str]:
@@ -597,7 +617,7 @@ def _user(message: str, removed: str, next_line: str, known: dict[str, str]) -> 
     key = _KEY.match(excerpt["line"]) if excerpt else None
     if key and key["key"] != removed and key["key"] in known:
         return known[key["key"]]
-    return "something"
+    return SOMETHING
 
 
 # ------------------------------------------------------------------------------- helpers

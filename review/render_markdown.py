@@ -66,6 +66,23 @@ def md_text(text: object, width: int | None = None) -> str:
     return "".join(out) + ELLIPSIS
 
 
+_QUOTED = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+
+
+def md_quoted(text: object) -> str:
+    """Like :func:`md_text`, but `quoted` names (as impact reasons write them) become code
+    spans. A code span's content is literal for Markdown and HTML alike; only ``|`` is
+    escaped, because GitHub tables split cells on it even inside code spans."""
+    plain = printable(text)
+    out, last = [], 0
+    for match in _QUOTED.finditer(plain):
+        out.append(md_text(plain[last:match.start()]))
+        out.append("`" + match.group(1).replace("|", "\\|") + "`")
+        last = match.end()
+    out.append(md_text(plain[last:]))
+    return "".join(out)
+
+
 def fence_for(lines: list[str]) -> str:
     """A backtick fence longer than any backtick run in ``lines`` (at least three)."""
     longest = max((len(run) for line in lines for run in _BACKTICK_RUN.findall(line)), default=0)
@@ -150,7 +167,7 @@ def _impact_sentence(impact: Impact) -> str:
     """``**DANGEROUS** traffic — subjects: reason (W5104)``, escaped."""
     subjects, reason, code = impact_words(impact)
     text = f"**{md_text(impact.level.upper())}** {md_text(impact.kind)} — {md_text(subjects)}"
-    text += f": {md_text(reason)}" if reason else ""
+    text += f": {md_quoted(reason)}" if reason else ""
     return text + (f" ({md_text(code)})" if code else "")
 
 
@@ -188,7 +205,7 @@ def _impact_table(impacts: list[Impact]) -> _Block | None:
     for impact in impacts:
         subjects, reason, code = impact_words(impact)
         level = _LEVEL_CELLS.get(impact.level, md_text(impact.level))
-        reason_cell = _cell(f"{reason} ({code})" if code else reason)
+        reason_cell = md_quoted(f"{reason} ({code})" if code else reason) or " "
         rows.append(f"| {_cell(impact.kind)} | {level} | {_cell(subjects)} | {reason_cell} |")
     header = ["| impact | level | subjects | reason |", "|---|---|---|---|"]
     return _Block("impact table", ["#### Impact", ""], rows, opening=header, stage=CUT_REST, unit="rows")
