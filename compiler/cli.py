@@ -101,6 +101,77 @@ def _add_experiment(commands) -> None:
     report_.add_argument("--env", help="environment overlay to apply")
 
 
+def _add_registry(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--registry", metavar="URL",
+                        help="model registry: sqlite:PATH or redis://HOST:PORT/DB (default: $MLC_REGISTRY, "
+                             "else .mlc/registry.sqlite beside the spec)")
+    parser.add_argument("--env", help="environment overlay to apply")
+
+
+def _add_models(commands) -> None:
+    models = commands.add_parser("models", help="the model registry: versions, aliases, promote, rollback")
+    actions = models.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
+    listing = actions.add_parser("list", help="every registered version (aliases marked)")
+    listing.add_argument("spec", metavar="SPEC")
+    listing.add_argument("--model", metavar="M")
+    listing.add_argument("--shard", metavar="S")
+    listing.add_argument("--format", choices=("text", "json"), default="text")
+    _add_registry(listing)
+    show = actions.add_parser("show", help="one version: metadata, aliases, alias history")
+    show.add_argument("spec", metavar="SPEC")
+    show.add_argument("model", metavar="MODEL")
+    show.add_argument("version", type=_positive, metavar="VERSION")
+    show.add_argument("--shard", metavar="S")
+    show.add_argument("--format", choices=("text", "json"), default="text")
+    _add_registry(show)
+    promote = actions.add_parser("promote", help="point an alias at a version (atomic, recorded in the history)")
+    promote.add_argument("spec", metavar="SPEC")
+    promote.add_argument("model", metavar="MODEL")
+    promote.add_argument("version", type=_positive, metavar="VERSION")
+    promote.add_argument("--shard", metavar="S")
+    promote.add_argument("--alias", default="production", help="alias to move (default: production)")
+    promote.add_argument("--reason", default="", help="why, kept in the alias history")
+    _add_registry(promote)
+    rollback = actions.add_parser("rollback", help="point an alias back at the version it held before")
+    rollback.add_argument("spec", metavar="SPEC")
+    rollback.add_argument("model", metavar="MODEL")
+    rollback.add_argument("--shard", metavar="S")
+    rollback.add_argument("--alias", default="production", help="alias to move back (default: production)")
+    rollback.add_argument("--reason", default="", help="why, kept in the alias history")
+    _add_registry(rollback)
+
+
+def _add_deploy(commands) -> None:
+    deploy = commands.add_parser("deploy", help="ship the registry's production versions: local services or Kubernetes")
+    deploy.add_argument("spec", metavar="SPEC")
+    deploy.add_argument("--target", choices=("local", "k8s"), default="local")
+    deploy.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    deploy.add_argument("--wait", action="store_true", help="k8s: wait for rollouts and readiness (roll back on failure)")
+    deploy.add_argument("--output", metavar="DIR", help="the run folder of `mlc run` (default: .mlc/data beside the spec)")
+    deploy.add_argument("--store", metavar="URL", help="online store (default: sqlite .mlc/online.sqlite beside the spec)")
+    deploy.add_argument("--port", type=int, default=8080, help="local: gateway port on 127.0.0.1 (default 8080; 0 = any free)")
+    deploy.add_argument("--replicas", type=_positive, metavar="N", help="local: Triton replicas per shard (default 1)")
+    deploy.add_argument("--kube-context", metavar="NAME", help="k8s: kubeconfig context (default: the current one)")
+    deploy.add_argument("--timeout", type=float, default=600.0, help="k8s --wait: seconds to wait (default 600)")
+    _add_registry(deploy)
+    status = commands.add_parser("status", help="what runs: desired versions and what each replica reports")
+    status.add_argument("spec", metavar="SPEC")
+    status.add_argument("--format", choices=("text", "json"), default="text")
+    status.add_argument("--target", choices=("local", "k8s"), default="local")
+    status.add_argument("--kube-context", metavar="NAME", help="k8s: kubeconfig context (default: the current one)")
+    _add_registry(status)
+    rollback = commands.add_parser("rollback", help="restore the previous release (or --to RELEASE)")
+    rollback.add_argument("spec", metavar="SPEC")
+    rollback.add_argument("--to", type=_positive, metavar="RELEASE", help="release number (default: the previous one)")
+    rollback.add_argument("--target", choices=("local", "k8s"), default="local")
+    rollback.add_argument("--kube-context", metavar="NAME", help="k8s: kubeconfig context (default: the current one)")
+    rollback.add_argument("--wait", action="store_true", help="k8s: wait for rollouts and readiness")
+    _add_registry(rollback)
+    stop = commands.add_parser("stop", help="stop the local services `mlc deploy --target local` started")
+    stop.add_argument("spec", metavar="SPEC")
+    stop.add_argument("--env", help="environment overlay to apply")
+
+
 def _add_review(commands) -> None:
     diff = commands.add_parser("diff", help="review a spec change: semantic diff, impact, artifacts (exit 0/1/2/3)")
     diff.add_argument("refs", nargs="+", metavar="REF",
@@ -216,6 +287,8 @@ def build_parser() -> _Parser:
 
     _add_experiment(commands)
     _add_review(commands)
+    _add_models(commands)
+    _add_deploy(commands)
 
     functions = commands.add_parser("functions", help="print the expression function reference")
     functions.add_argument("--format", choices=("text", "markdown"), default="text")
@@ -426,6 +499,39 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     return getattr(cli_experiment, handlers[args.experiment_command])(args)
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    if args.models_command is None:
+        sys.stderr.write("usage: mlc models {list,show,promote,rollback} SPEC ...\n")
+        return EXIT_USAGE
+    from mlc.compiler.cli_models import cmd_models as run
+
+    return run(args, report)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from mlc.compiler.cli_deploy import cmd_deploy as run
+
+    return run(args, report)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from mlc.compiler.cli_deploy import cmd_status as run
+
+    return run(args, report)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from mlc.compiler.cli_deploy import cmd_rollback as run
+
+    return run(args, report)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from mlc.compiler.cli_deploy import cmd_stop as run
+
+    return run(args, report)
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     from mlc.compiler.cli_review import cmd_diff as run
 
@@ -449,6 +555,11 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": cmd_serve,
     "experiment": cmd_experiment,
     "diff": cmd_diff,
+    "models": cmd_models,
+    "deploy": cmd_deploy,
+    "status": cmd_status,
+    "rollback": cmd_rollback,
+    "stop": cmd_stop,
     "graph": cmd_graph,
     "schema": cmd_schema,
     "functions": cmd_functions,
