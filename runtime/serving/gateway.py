@@ -15,6 +15,9 @@ Endpoints:
 * ``GET /readyz``: 200 once the build is loaded and the backend is ready (every ONNX session
   loaded, or every shard's Triton has reported its models ready once), else 503 with the reason.
 * ``GET /metrics``: Prometheus text format (``mlc.runtime.serving.metrics``).
+* ``GET /v1/status``: the backend's view: Triton replicas per shard, and with ``--registry`` the
+  version routed per (shard, model) and the last heartbeat of each replica (``mlc deploy`` waits
+  on it before unloading an old version).
 
 Configuration: flags, else environment (what ``mlc.backends.serving_k8s`` sets), else defaults:
 
@@ -31,9 +34,20 @@ flag                 environment         default
 ``--namespace NS``   ``MLC_NAMESPACE``   the spec name (online-store key namespace)
 ``--experiments F``  ``MLC_EXPERIMENTS`` ``<build>/experiments/config.json`` when present
 ``--exposures F``    ``MLC_EXPOSURES``   none; ``-`` is stdout (JSON lines; logs go to stderr)
+``--registry URL``   ``MLC_REGISTRY``    none: the latest version Triton serves
+``--heartbeat``      --                  off (needs ``--registry``)
 ===================  ==================  =============================================
 
-``--triton`` may be repeated: ``HOST:PORT`` (every shard) or ``SHARD=HOST:PORT``.
+``--triton`` may be repeated: ``HOST:PORT`` (every shard) or ``SHARD=HOST:PORT[,HOST:PORT...]``
+(the replicas of a shard, named ``<shard>-0``, ``<shard>-1``... in that order).
+
+``--registry URL`` (the model registry, ``mlc.runtime.model_registry``): requests are pinned to
+the version :class:`~mlc.runtime.deploy.versions.VersionRouter` routes per (shard, model) (the
+desired version once every live replica has it loaded, else the newest they all have), and
+experiment variants' aliases resolve through it. ``--heartbeat``: this process also reports,
+every ``--heartbeat-interval`` seconds with a ``--heartbeat-ttl``, the versions each Triton
+replica it talks to has loaded (``mlc.runtime.deploy.heartbeat``; what ``mlc deploy --target
+local`` runs).
 """
 
 from __future__ import annotations
@@ -78,6 +92,21 @@ class Gateway:
             log.exception("readiness check failed")
             return False, f"readiness check failed: {err}"
 
+    def status(self) -> dict[str, Any]:
+        """``GET /v1/status``: readiness and the backend's view (routes, replicas, heartbeats)."""
+        ok, detail = self.ready()
+        body: dict[str, Any] = {"ready": ok, "detail": detail}
+        predictor = self.predictor
+        if predictor is not None:
+            body["spec"] = predictor.ir.name
+            backend_status = getattr(predictor.backend, "status", None)
+            if callable(backend_status):
+                try:
+                    body.update(backend_status())
+                except Exception as err:  # a status page must answer
+                    body["error"] = str(err)
+        return body
+
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "mlc-gateway"
@@ -113,6 +142,8 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200 if ok else 503, {"ready": ok, "detail": detail})
         elif path == "/metrics":
             self._send(200, self.gateway.metrics.render(), self.gateway.metrics.content_type)
+        elif path == "/v1/status":
+            self._json(200, self.gateway.status())
         elif path == "/v1/predict":
             self._error(405, "use POST for /v1/predict")
         else:
@@ -243,12 +274,22 @@ def _parser() -> argparse.ArgumentParser:
                    help="experiments/config.json (default: the build's, when present)")
     p.add_argument("--exposures", default=env("MLC_EXPOSURES"),
                    help="exposure log: a JSON-lines file, or - for stdout (default: none)")
+    p.add_argument("--registry", default=env("MLC_REGISTRY"),
+                   help="model registry URL (sqlite:PATH, redis://...): route each (shard, model) to the version "
+                        "every live replica has loaded; resolve experiment aliases")
+    p.add_argument("--heartbeat", action="store_true",
+                   help="report each Triton replica's loaded versions to the registry (needs --registry)")
+    p.add_argument("--heartbeat-interval", type=float, default=float(env("MLC_HEARTBEAT_INTERVAL", "1.0")),
+                   help="seconds between heartbeats and route refreshes (default 1.0)")
+    p.add_argument("--heartbeat-ttl", type=float, default=float(env("MLC_HEARTBEAT_TTL", "5.0")),
+                   help="seconds a heartbeat stays live (default 5.0)")
     return p
 
 
-def triton_urls(values: Sequence[str] | None, routing: Routing) -> str | dict[str, str]:
-    """``--triton`` values (or ``MLC_TRITON_URL``) -> one URL or ``{shard: URL}``; without any,
-    the routing table's addresses."""
+def triton_urls(values: Sequence[str] | None, routing: Routing) -> str | dict[str, Any]:
+    """``--triton`` values (or ``MLC_TRITON_URL``) -> one URL or ``{shard: URL}`` (``{shard:
+    [URL, ...]}`` for a shard given several comma-separated replicas); without any, the routing
+    table's addresses."""
     values = list(values or [])
     if not values and os.environ.get("MLC_TRITON_URL"):
         values = [os.environ["MLC_TRITON_URL"]]
@@ -266,7 +307,7 @@ def triton_urls(values: Sequence[str] | None, routing: Routing) -> str | dict[st
     missing = sorted(set(routing.models) - set(per_shard))
     if missing:
         raise SystemExit(f"mlc gateway: no --triton address for shard(s) {missing}")
-    return per_shard
+    return {shard: (v if "," not in v else [a for a in v.split(",") if a]) for shard, v in per_shard.items()}
 
 
 def load_predictor(args: argparse.Namespace) -> Predictor:
@@ -284,17 +325,94 @@ def load_predictor(args: argparse.Namespace) -> Predictor:
         backend: Any = OnnxBackend(args.models)
     else:
         backend = TritonBackend(triton_urls(args.triton, routing), timeout=args.triton_timeout)
-    store = open_store(args.store, timeout=args.store_timeout) if args.store else None
-    if store is None:
-        log.warning("no online store configured: feature groups take their defaults (responses are degraded)")
-    return Predictor(ir, None, store, backend, args.namespace or ir.name, routing, module=module,
-                     metrics=ServingMetrics(), max_items=args.max_items,
-                     experiments=load_experiments(args.experiments, args.build, args.exposures))
+    registry = _registry(args, ir.name, backend, routing)
+    aliases = None
+    if registry is not None:
+        aliases = AliasResolver(registry)
+    try:
+        store = open_store(args.store, timeout=args.store_timeout) if args.store else None
+        if store is None:
+            log.warning("no online store configured: feature groups take their defaults (responses are degraded)")
+        return Predictor(ir, None, store, backend, args.namespace or ir.name, routing, module=module,
+                         metrics=ServingMetrics(), max_items=args.max_items,
+                         experiments=load_experiments(args.experiments, args.build, args.exposures, aliases))
+    except BaseException:
+        backend.close()
+        raise
 
 
-def load_experiments(path: str | None, build: str, exposures: str | None) -> Any:
+def _registry(args: argparse.Namespace, app: str, backend: Any, routing: Routing) -> Any:
+    """With ``--registry``: the registry, a VersionRouter on ``backend`` and, with
+    ``--heartbeat``, a heartbeat thread per Triton replica (all stopped by ``backend.close()``)."""
+    registry_url = getattr(args, "registry", None)
+    if getattr(args, "heartbeat", False) and not registry_url:
+        raise SystemExit("mlc gateway: --heartbeat needs --registry URL")
+    if not registry_url:
+        return None
+    from mlc.runtime.deploy.heartbeat import ReplicaHeartbeat
+    from mlc.runtime.deploy.versions import VersionRouter
+    from mlc.runtime.model_registry import RegistryError, open_registry
+
+    try:
+        registry = open_registry(registry_url, app)
+    except RegistryError as err:
+        raise SystemExit(f"mlc gateway: {err}") from None
+    interval = args.heartbeat_interval
+    if args.heartbeat and isinstance(backend, TritonBackend):
+        for shard in routing.models:
+            for index, address in enumerate(backend.addresses(shard)):
+                beat = ReplicaHeartbeat(registry, shard, f"{shard}-{index}", address, interval=interval,
+                                        ttl=args.heartbeat_ttl)
+                backend.services.append(beat.start())
+    if isinstance(backend, TritonBackend):
+        backend.router = VersionRouter(registry, routing.models, refresh_seconds=min(interval, 0.5)).start()
+        backend.services.append(backend.router)
+    backend.services.append(_Closing(registry))
+    return registry
+
+
+class _Closing:
+    """Closes ``resource`` when the backend's services stop."""
+
+    def __init__(self, resource: Any):
+        self.resource = resource
+
+    def stop(self) -> None:
+        self.resource.close()
+
+
+class AliasResolver:
+    """``aliases(shard, model, alias) -> version`` for the ExperimentRouter, from the registry;
+    answers are cached for ``ttl`` seconds (a registry that cannot be read: the last answer)."""
+
+    def __init__(self, registry: Any, ttl: float = 5.0):
+        import time
+
+        self.registry, self.ttl, self._clock = registry, ttl, time.monotonic
+        self._cache: dict[tuple[str, str, str], tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, shard: str, model: str, alias: str) -> int | None:
+        key = (shard, model, alias)
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        try:
+            version = self.registry.resolve(model, shard, alias)
+        except Exception as err:
+            log.warning("alias %s of %s@%s not resolved: %s", alias, model, shard, err)
+            return cached[1] if cached is not None else None
+        with self._lock:
+            self._cache[key] = (now, version)
+        return version
+
+
+def load_experiments(path: str | None, build: str, exposures: str | None, aliases: Any = None) -> Any:
     """An ExperimentRouter for the config at ``path`` (default: the build's), or None when
-    there is no config or it declares no experiment."""
+    there is no config or it declares no experiment. ``aliases``: ``(shard, model, alias) ->
+    version`` resolving variants' aliases (the registry's, :class:`AliasResolver`)."""
     from mlc.runtime.experiments.assigner import Assigner
     from mlc.runtime.experiments.config import ConfigError
     from mlc.runtime.experiments.exposures import ExposureLog
@@ -317,7 +435,7 @@ def load_experiments(path: str | None, build: str, exposures: str | None) -> Any
         sink = ExposureLog(_stdout_lines if exposures == "-" else exposures)
     log.info("experiments config %s: %d experiment(s), %d switchback(s)", config.config_version,
              len(config.experiments), len(config.switchbacks))
-    return ExperimentRouter(assigner, sink)
+    return ExperimentRouter(assigner, sink, aliases=aliases)
 
 
 def _stdout_lines(record: dict) -> None:
@@ -332,6 +450,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("MLC_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        import signal
+
+        def _terminate(signum: int, frame: Any) -> None:   # SIGTERM (mlc stop): shut down like Ctrl-C
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, _terminate)
     gateway = Gateway(None, ServingMetrics())
     server = make_server(gateway, args.host, args.port)   # /healthz answers while loading
     thread = threading.Thread(target=server.serve_forever, name="mlc-gateway", daemon=True)

@@ -40,6 +40,13 @@ the way pytriton does (``pytriton.triton.Triton._prepare_triton_inference_server
   ``--strict-readiness=true`` and ``--exit-on-error=true`` (a model that fails to load stops the
   server, and ``start`` raises with the log).
 
+``model_control="explicit"`` starts the server in Triton's explicit model-control mode
+(``--model-control-mode=explicit``): nothing is loaded at start (``load_models`` names models to
+load at start-up), models and versions are loaded and unloaded through the model-control API
+(``mlc.runtime.deploy.triton_control``), and ``--exit-on-error=false`` (a version that fails to
+load is an error of that load request, not of the server). The default (``"none"``) loads the
+whole repository at start and stops on any error, as before.
+
 ``start`` waits for ``/v2/health/ready`` (every model loaded); a server that exits or is not
 ready within ``startup_timeout`` raises ``LocalTritonError`` with the tail of the server log.
 ``stop`` sends SIGTERM to the server's PID, waits ``grace`` seconds, then SIGKILLs its process
@@ -58,6 +65,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -168,6 +176,13 @@ def stub_path(tree: str) -> str:
     return path
 
 
+# Starting several servers from threads: while one thread writes its copy of the
+# `tritonserver` binary, another thread's fork inherits that write descriptor, and exec'ing the
+# copy fails with ETXTBSY ("Text file busy") until the forked child closes it. Copying and
+# spawning under one lock keeps every copy's descriptor closed before any fork.
+_SPAWN_LOCK = threading.Lock()
+
+
 def prepare_server(target: str) -> str:
     """Copy the bundled server into ``target`` with this interpreter's stub in ``backends/python``."""
     tree, _ = pytriton_dist()
@@ -214,7 +229,15 @@ class LocalTriton:
 
     def __init__(self, repository: str, http_port: int = 0, grpc_port: int = 0, metrics_port: int = 0,
                  log_dir: str | None = None, startup_timeout: float = 120.0, log_verbose: int = 0,
-                 exit_timeout: int = EXIT_TIMEOUT_S, extra_args: tuple[str, ...] = ()):
+                 exit_timeout: int = EXIT_TIMEOUT_S, extra_args: tuple[str, ...] = (),
+                 model_control: str = "none", load_models: tuple[str, ...] = (), work_root: str | None = None):
+        if model_control not in ("none", "explicit"):
+            raise LocalTritonError(f"model_control must be `none` or `explicit`, not `{model_control}`")
+        if load_models and model_control != "explicit":
+            raise LocalTritonError("load_models needs model_control='explicit'")
+        self.model_control = model_control
+        self.load_models = tuple(load_models)
+        self.work_root = os.path.abspath(work_root) if work_root else None    # parent of the private work directory
         self.repository = os.path.abspath(repository)
         self.http_port, self.grpc_port, self.metrics_port = http_port, grpc_port, metrics_port
         self.log_dir = os.path.abspath(log_dir) if log_dir else None
@@ -262,7 +285,10 @@ class LocalTriton:
                 f"--grpc-address={HOST}", f"--grpc-port={self.grpc_port}",
                 f"--metrics-address={HOST}", f"--metrics-port={self.metrics_port}",
                 "--allow-gpu-metrics=false",
-                "--strict-readiness=true", "--exit-on-error=true",
+                "--strict-readiness=true",
+                *(["--exit-on-error=true"] if self.model_control == "none" else
+                  ["--exit-on-error=false", "--model-control-mode=explicit",
+                   *(f"--load-model={name}" for name in self.load_models)]),
                 f"--exit-timeout-secs={self.exit_timeout}", f"--log-verbose={self.log_verbose}",
                 *self.extra_args]
 
@@ -272,10 +298,11 @@ class LocalTriton:
         if not os.path.isdir(self.repository):
             raise LocalTritonError(f"no model repository at {self.repository}")
         started = time.monotonic()
-        self.workdir = tempfile.mkdtemp(prefix="mlc-local-triton-")
+        if self.work_root:
+            os.makedirs(self.work_root, exist_ok=True)
+        self.workdir = tempfile.mkdtemp(prefix="mlc-local-triton-", dir=self.work_root)
         try:
             _, libs = pytriton_dist()
-            server = prepare_server(os.path.join(self.workdir, "tritonserver"))
             env = server_env(libs)
             self.http_port = self.http_port or free_port()
             self.grpc_port = self.grpc_port or free_port()
@@ -284,9 +311,11 @@ class LocalTriton:
             os.makedirs(log_dir, exist_ok=True)
             self.log_path = os.path.join(log_dir, LOG_FILE)
             self._log_handle = open(self.log_path, "ab")
-            self.process = subprocess.Popen(self.command(server), env=env, cwd=self.workdir,
-                                            stdin=subprocess.DEVNULL, stdout=self._log_handle,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+            with _SPAWN_LOCK:   # copy + exec under one lock: see _SPAWN_LOCK
+                server = prepare_server(os.path.join(self.workdir, "tritonserver"))
+                self.process = subprocess.Popen(self.command(server), env=env, cwd=self.workdir,
+                                                stdin=subprocess.DEVNULL, stdout=self._log_handle,
+                                                stderr=subprocess.STDOUT, start_new_session=True)
             self._wait_ready(started)
         except BaseException as error:
             log = self.log()

@@ -26,8 +26,10 @@ Steps, each timed (``Response.timings_ms``, and the ``metrics`` histograms when 
    ``model_arrays`` -- exactly the mapping training used.
 5. ``inference``: an :class:`InferenceBackend`: :class:`OnnxBackend` (in-process ONNX Runtime on
    the latest exported version) or :class:`TritonBackend` (gRPC ``infer`` on model ``<model>``
-   of the shard's Triton, preprocessed signature inputs; unreachable or timed out ->
-   :class:`BackendUnavailable`, HTTP 503).
+   of the shard's Triton -- round robin over its replicas, an unreachable one skipped and the
+   request retried once on another -- preprocessed signature inputs; with a version router
+   (``mlc.runtime.deploy.versions``) each request is pinned to the routed version; unreachable or
+   timed out -> :class:`BackendUnavailable`, HTTP 503).
 """
 
 from __future__ import annotations
@@ -298,30 +300,53 @@ _UNAVAILABLE = ("StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "Statu
 class TritonBackend:
     """Triton over gRPC (``tritonclient.grpc``): model ``<model>`` (not the ``_pipeline``
     ensemble: the predictor has already preprocessed) with the signature inputs, float32/int64
-    ``[n, 1]``. ``urls``: one ``host:port`` for every shard, or ``{shard: host:port}``.
+    ``[n, 1]``. ``urls``: one ``host:port`` for every shard, or ``{shard: host:port}``, or
+    ``{shard: [host:port, ...]}`` (replicas of the shard: requests go round robin; a replica that
+    is unreachable is skipped for ``down_seconds`` and the request is retried once on another).
     ``timeout`` (seconds) bounds each call. A batch larger than the deployment's
     ``max_batch_size`` is sent as concurrent chunks. Unreachable, timed out or model not ready
-    -> :class:`BackendUnavailable`; any other Triton error -> :class:`BackendError`."""
+    -> :class:`BackendUnavailable`; any other Triton error -> :class:`BackendError`.
 
-    def __init__(self, urls: str | Mapping[str, str], timeout: float = 1.0, max_batch_size: int | None = None):
+    ``router``: an object with ``route(shard, model) -> version | None`` (``mlc.runtime.deploy.
+    versions.VersionRouter``): each request not pinned by an experiment is pinned to the routed
+    version (none routed: :class:`BackendUnavailable`); when the routed version fails on every
+    replica tried and the route has changed since (a switch in progress), the request is sent
+    once more with the new route."""
+
+    def __init__(self, urls: str | Mapping[str, str | Sequence[str]], timeout: float = 1.0,
+                 max_batch_size: int | None = None, router: Any = None, down_seconds: float = 2.0):
         self.urls = urls
         self.timeout = timeout
         self.max_batch_size = max_batch_size
+        self.router = router
+        self.down_seconds = down_seconds
+        self.services: list[Any] = []           # background threads stopped by close() (heartbeats, router)
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._targets: list[tuple[str, str]] = []
         self._seen_ready: set[str] = set()
+        self._turn: dict[str, int] = {}
+        self._down: dict[str, float] = {}
+
+    def addresses(self, shard: str) -> list[str]:
+        """The replica addresses of ``shard``."""
+        if isinstance(self.urls, str):
+            value: Any = self.urls
+        else:
+            try:
+                value = self.urls[shard]
+            except KeyError:
+                raise BackendUnavailable(f"no Triton address for shard `{shard}`") from None
+        found = [value] if isinstance(value, str) else list(value)
+        if not found:
+            raise BackendUnavailable(f"no Triton address for shard `{shard}`")
+        return found
 
     def url(self, shard: str) -> str:
-        if isinstance(self.urls, str):
-            return self.urls
-        try:
-            return self.urls[shard]
-        except KeyError:
-            raise BackendUnavailable(f"no Triton address for shard `{shard}`") from None
+        return ",".join(self.addresses(shard))
 
-    def client(self, shard: str) -> Any:
-        url = self.url(shard)
+    def client(self, shard: str, address: str | None = None) -> Any:
+        url = address or self.addresses(shard)[0]
         with self._lock:
             if url not in self._clients:
                 import tritonclient.grpc as grpcclient
@@ -329,35 +354,85 @@ class TritonBackend:
                 self._clients[url] = grpcclient.InferenceServerClient(url)
             return self._clients[url]
 
+    def _client_at(self, shard: str, address: str) -> Any:
+        # one replica: through client(shard), which tests may replace
+        return self.client(shard) if len(self.addresses(shard)) == 1 else self.client(shard, address)
+
+    def _order(self, shard: str, model: str | None = None) -> list[str]:
+        """The shard's replicas in the order to try: round robin over those the router says serve
+        ``model`` (all when it says none), those marked down last."""
+        addresses = self.addresses(shard)
+        if len(addresses) == 1:
+            return addresses
+        if self.router is not None and model is not None and hasattr(self.router, "serving"):
+            serving = set(self.router.serving(shard, model))
+            addresses = [a for a in addresses if a in serving] or addresses
+        now = time.monotonic()
+        with self._lock:
+            turn = self._turn.get(shard, 0)
+            self._turn[shard] = turn + 1
+            down = {a for a in addresses if self._down.get(a, 0.0) > now}
+        turn %= len(addresses)
+        rotated = addresses[turn:] + addresses[:turn]
+        return [a for a in rotated if a not in down] + [a for a in rotated if a in down]
+
+    def _mark_down(self, address: str) -> None:
+        with self._lock:
+            self._down[address] = time.monotonic() + self.down_seconds
+
     def prepare(self, ir: IR, routing: Routing) -> None:
         if self.max_batch_size is None:
             self.max_batch_size = ir.deployment.max_batch_size
         self._targets = [(shard, m) for shard, models in routing.models.items() for m in models]
         for shard, _ in self._targets:
-            self.url(shard)          # every shard has an address
+            self.addresses(shard)          # every shard has an address
 
     def ready(self) -> tuple[bool, str]:
-        """Ready once every shard's Triton has answered ready for all its models at least once;
-        a later outage of one shard gives 503s for that shard only, rather than taking the whole
-        gateway out of its Service."""
+        """Ready once every shard's Triton has answered ready for all its models at least once
+        (any replica of the shard); with a router, once every (shard, model) has a routed
+        version. A later outage of one shard gives 503s for that shard only, rather than taking
+        the whole gateway out of its Service."""
+        if self.router is not None:
+            missing = [f"shard `{shard}`: no version of `{model}` loaded on every live replica"
+                       for shard, model in self._targets if self.router.route(shard, model) is None]
+            if missing:
+                return False, "; ".join(missing)
+            return True, f"{len(self._targets)} model(s) routed"
         waiting = []
         for shard, model in self._targets:
             if shard in self._seen_ready:
                 continue
-            try:
-                client = self.client(shard)
-                ok = client.is_server_ready(client_timeout=self.timeout) and \
-                    client.is_model_ready(model, client_timeout=self.timeout)
-            except Exception as err:  # unreachable
-                ok = False
-                waiting.append(f"shard `{shard}` ({self.url(shard)}): {_short(err)}")
-                continue
-            if not ok:
-                waiting.append(f"shard `{shard}` ({self.url(shard)}): model `{model}` not ready")
+            problems = []
+            for address in self.addresses(shard):
+                try:
+                    client = self._client_at(shard, address)
+                    ok = client.is_server_ready(client_timeout=self.timeout) and \
+                        client.is_model_ready(model, client_timeout=self.timeout)
+                except Exception as err:  # unreachable
+                    problems.append(f"shard `{shard}` ({address}): {_short(err)}")
+                    continue
+                if ok:
+                    problems = []
+                    break
+                problems.append(f"shard `{shard}` ({address}): model `{model}` not ready")
+            waiting += problems[:1]
         if not waiting:
             self._seen_ready.update(shard for shard, _ in self._targets)
             return True, f"Triton ready for {len(self._targets)} model(s)"
         return False, "; ".join(waiting)
+
+    def status(self) -> dict[str, Any]:
+        """For the gateway's ``GET /v1/status``: the replicas, the routes, the heartbeats."""
+        now = time.monotonic()
+        shards = sorted({shard for shard, _ in self._targets})
+        body: dict[str, Any] = {"replicas": {s: [{"address": a, "down": self._down.get(a, 0.0) > now}
+                                                 for a in self.addresses(s)] for s in shards}}
+        if self.router is not None:
+            body.update(self.router.status())
+        beats = [service.status() for service in self.services if hasattr(service, "replica")]
+        if beats:
+            body["heartbeats"] = beats
+        return body
 
     def _inputs(self, model: ModelIR, arrays: Mapping[str, np.ndarray], start: int, stop: int) -> list[Any]:
         import tritonclient.grpc as grpcclient
@@ -370,23 +445,54 @@ class TritonBackend:
             out.append(given)
         return out
 
-    def _fail(self, err: Exception, shard: str, model: str) -> ServingError:
+    def _fail(self, err: Exception, shard: str, model: str, address: str) -> ServingError:
         status = err.status() if callable(getattr(err, "status", None)) else None
-        text = f"Triton of shard `{shard}` ({self.url(shard)}), model `{model}`"
+        text = f"Triton of shard `{shard}` ({address}), model `{model}`"
         if status in _UNAVAILABLE:
             what = "timed out" if status == "StatusCode.DEADLINE_EXCEEDED" else "unreachable"
-            return BackendUnavailable(f"{text}: {what} ({_short(err)})")
+            failure = BackendUnavailable(f"{text}: {what} ({_short(err)})")
+            failure.unreachable = True        # type: ignore[attr-defined]
+            return failure
         message = str(err)
-        if "unavailable" in message.lower() or "not ready" in message.lower() or "unknown model" in message.lower():
+        if "unavailable" in message.lower() or "not ready" in message.lower() or "unknown model" in message.lower() \
+                or "not found" in message.lower():
             return BackendUnavailable(f"{text}: {_short(err)}")
         return BackendError(f"{text}: {_short(err)}")
 
     def infer(self, shard: str, model: ModelIR, arrays: Mapping[str, np.ndarray],
               version: int | None = None) -> tuple[np.ndarray, int | None]:
+        routed = version is None and self.router is not None
+        if routed:
+            version = self.router.route(shard, model.name)
+            if version is None:
+                raise BackendUnavailable(f"shard `{shard}`: no version of model `{model.name}` is loaded on every "
+                                         "live replica")
+        order = self._order(shard, model.name)
+        try:
+            return self._infer_at(shard, order[0], model, arrays, version)
+        except BackendUnavailable as err:
+            failure = err
+            if getattr(err, "unreachable", False):
+                self._mark_down(order[0])
+        if len(order) > 1:                   # once more, on another replica
+            try:
+                return self._infer_at(shard, order[1], model, arrays, version)
+            except BackendUnavailable as err:
+                failure = err
+                if getattr(err, "unreachable", False):
+                    self._mark_down(order[1])
+        if routed:                           # a switch may have moved the route meanwhile
+            now = self.router.route(shard, model.name)
+            if now is not None and now != version:
+                return self._infer_at(shard, self._order(shard, model.name)[0], model, arrays, now)
+        raise failure
+
+    def _infer_at(self, shard: str, address: str, model: ModelIR, arrays: Mapping[str, np.ndarray],
+                  version: int | None) -> tuple[np.ndarray, int | None]:
         import tritonclient.grpc as grpcclient
 
         pinned = str(version) if version is not None else ""
-        client = self.client(shard)
+        client = self._client_at(shard, address)
         output = model.signature_outputs[0].name
         n = len(next(iter(arrays.values()))) if arrays else 0
         step = self.max_batch_size if self.max_batch_size and self.max_batch_size > 0 else max(n, 1)
@@ -398,7 +504,7 @@ class TritonBackend:
                 results[0] = client.infer(model.name, self._inputs(model, arrays, *bounds[0]), model_version=pinned,
                                           outputs=requested, client_timeout=self.timeout)
             except Exception as err:
-                raise self._fail(err, shard, model.name) from None
+                raise self._fail(err, shard, model.name, address) from None
         else:
             done = threading.Semaphore(0)
 
@@ -418,16 +524,24 @@ class TritonBackend:
             deadline = time.monotonic() + self.timeout + 1.0
             for _ in bounds:
                 if not done.acquire(timeout=max(deadline - time.monotonic(), 0.0)):
-                    raise BackendUnavailable(f"Triton of shard `{shard}` ({self.url(shard)}), model "
-                                             f"`{model.name}`: timed out after {self.timeout}s")
+                    failure = BackendUnavailable(f"Triton of shard `{shard}` ({address}), model "
+                                                 f"`{model.name}`: timed out after {self.timeout}s")
+                    failure.unreachable = True        # type: ignore[attr-defined]
+                    raise failure
             for result in results:
                 if isinstance(result, Exception):
-                    raise self._fail(result, shard, model.name)
+                    raise self._fail(result, shard, model.name, address)
         scores = np.concatenate([np.asarray(r.as_numpy(output), dtype=np.float64).reshape(-1) for r in results])
         version = results[0].get_response().model_version
         return scores, int(version) if str(version).isdigit() else None
 
     def close(self) -> None:
+        for service in reversed(self.services):
+            try:
+                service.stop()
+            except Exception:
+                pass
+        self.services.clear()
         with self._lock:
             for client in self._clients.values():
                 try:

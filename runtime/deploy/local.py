@@ -1,0 +1,557 @@
+"""The local deploy controller: make what runs on this machine match the registry.
+
+    deployment = LocalDeployment(spec_path, ir, build_dir, output, registry, registry_url, store_url)
+    plan = deployment.plan(desired)            # {(shard, model): version} -> what would change
+    outcome = deployment.apply(desired)        # start/reuse services, switch versions safely
+    deployment.status()                        # desired, routed, each replica's report
+    stop(spec_path)                            # stop what state.json lists
+
+Services (all on 127.0.0.1, recorded in ``.mlc/deploy/state.json``, logs in ``.mlc/deploy/logs``):
+
+* a Triton per shard replica (``<shard>-<i>``), the server bundled with nvidia-pytriton, in
+  explicit model-control mode, over its own repository ``.mlc/deploy/tritons/<replica>/repository``
+  (assembled from the build and the run's exports; new versions are copied in from the
+  registry's artifact folders). Started once; a later deploy reuses a replica that still answers,
+  and restarts one that does not (on the same ports when they are free);
+* the gateway, ``python -m mlc.runtime.serving.gateway`` detached, with ``--registry`` and
+  ``--heartbeat``: it reports what each replica has loaded and routes with
+  :class:`~mlc.runtime.deploy.versions.VersionRouter`. Restarted when its command line changes
+  (replica addresses, store, registry, port).
+
+The switch (per (shard, model) whose desired version is not the only one loaded):
+
+1. load the new version next to the loaded ones on every replica (``version_policy specific``);
+   a replica that fails stops the deploy here: nothing was routed to the new version;
+2. wait until every replica reports it loaded in its heartbeat (and so does every live replica);
+3. set the registry state ``routing`` to the new version;
+4. wait until the gateway reports routing it (``GET /v1/status``), then a short drain;
+5. unload the other versions on every replica.
+
+A registry that cannot be reached raises :class:`DeployError` at the first call that needs it;
+the steps after it are not taken (an interrupted switch leaves the old version routed; the next
+deploy converges).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from mlc.runtime.deploy import state as state_file
+from mlc.runtime.deploy.triton_control import (ControlError, TritonControl, ensure_versions, pid_alive,
+                                               process_start_time, replica_record, start_replica, stop_pid,
+                                               stop_replica)
+from mlc.runtime.deploy.versions import ROUTING_STATE, compute_routes
+
+HOST = "127.0.0.1"
+PRODUCTION = "production"
+
+
+class DeployError(Exception):
+    """A deploy problem for the user: ``code`` (E72xx), one-line ``message``, optional ``hint``."""
+
+    def __init__(self, code: str, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.code, self.message, self.hint = code, message, hint
+
+
+@dataclass
+class Options:
+    replicas: int | None = None            # per shard; None: as deployed before, else 1
+    port: int = 8080                       # gateway port; 0: any free one (kept by later deploys)
+    heartbeat_interval: float = 0.5
+    heartbeat_ttl: float = 3.0
+    wait_timeout: float = 60.0             # replicas' heartbeats, the gateway's routes
+    drain_seconds: float = 1.0             # after the gateway routes the new version, before unloading
+    triton_timeout: float = 2.0
+
+
+@dataclass
+class Change:
+    shard: str
+    model: str
+    version: int
+    previous: int | None                   # routed before (registry state `routing`)
+    loaded_on: int = 0
+    replicas: int = 0
+    routed: bool = False
+    unloaded: list[int] = field(default_factory=list)
+
+    def line(self) -> str:
+        before = "-" if self.previous is None else str(self.previous)
+        if self.previous == self.version and self.routed and not self.unloaded and self.loaded_on == 0:
+            return f"{self.shard}/{self.model}: {self.version} (unchanged)"
+        parts = [f"loaded on {self.loaded_on}/{self.replicas} replicas"]
+        if self.routed:
+            parts.append("routed")
+        if self.unloaded:
+            parts.append(f"{', '.join(map(str, self.unloaded))} unloaded")
+        return f"{self.shard}/{self.model}: {before} -> {self.version} ({', '.join(parts)})"
+
+
+def _registry_call(what: str, call: Callable[[], Any]) -> Any:
+    from mlc.runtime.model_registry import RegistryError, RegistryUnavailable
+
+    try:
+        return call()
+    except RegistryUnavailable as err:
+        raise DeployError("E7211", f"model registry unreachable while {what}: {err.message}",
+                          err.hint or "start it again (or fix --registry), then rerun; nothing further was changed")
+    except RegistryError as err:
+        raise DeployError("E7211", f"model registry: {err.message} (while {what})", err.hint)
+
+
+def targets(ir: Any) -> list[tuple[str, str]]:
+    """(shard, model) of every model every shard serves, in deployment order."""
+    return [(shard.name, model) for shard in ir.deployment.shards for model in shard.models]
+
+
+def desired_versions(registry: Any, ir: Any, promote: bool = True) -> tuple[dict[tuple[str, str], int], list[str]]:
+    """The ``production`` version of every (shard, model); a model without one gets its latest
+    registered version, promoted with reason "first deploy" (when ``promote``). Returns (desired,
+    notes)."""
+    desired, notes = {}, []
+    for shard, model in targets(ir):
+        version = _registry_call("reading aliases", lambda: registry.resolve(model, shard, PRODUCTION))
+        if version is None:
+            latest = _registry_call("reading versions", lambda: registry.latest(model, shard))
+            if latest is None:
+                raise DeployError("E7221", f"no registered version of model `{model}` for shard `{shard}`",
+                                  "export one first: mlc run SPEC --step all")
+            version = latest.version
+            if promote:
+                _registry_call("promoting", lambda: registry.promote(model, shard, version, PRODUCTION, "first deploy"))
+                notes.append(f"{shard}/{model}: version {version} promoted to production (first deploy)")
+            else:
+                notes.append(f"{shard}/{model}: version {version} would be promoted to production (first deploy)")
+        desired[(shard, model)] = int(version)
+    return desired, notes
+
+
+def _get_json(url: str, timeout: float = 2.0) -> tuple[int, Any]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as err:
+        try:
+            return err.code, json.loads(err.read() or b"null")
+        except ValueError:
+            return err.code, None
+    except (urllib.error.URLError, OSError, ValueError):
+        return 0, None
+
+
+def _free_port() -> int:
+    from mlc.runtime.serving.local_triton import free_port
+
+    return free_port()
+
+
+def _tail(path: str | None, limit: int = 3000) -> str:
+    if not path or not os.path.isfile(path):
+        return ""
+    with open(path, "rb") as handle:
+        handle.seek(max(0, os.path.getsize(path) - limit))
+        return handle.read().decode("utf-8", errors="replace")
+
+
+class LocalDeployment:
+    def __init__(self, spec_path: str, ir: Any, build_dir: str, output: str, registry: Any, registry_url: str,
+                 store_url: str, options: Options | None = None, say: Callable[[str], None] | None = None):
+        self.spec_path = os.path.abspath(spec_path)
+        self.ir, self.build_dir, self.output = ir, os.path.abspath(build_dir), os.path.abspath(output)
+        self.registry, self.registry_url, self.store_url = registry, registry_url, store_url
+        self.options = options or Options()
+        self.say = say or (lambda line: None)
+        self.root = state_file.deploy_dir(spec_path)
+        self.state = self._load_state()
+
+    # ------------------------------------------------------------------ state
+
+    def _load_state(self) -> dict[str, Any]:
+        try:
+            found = state_file.load_state(self.spec_path)
+        except ValueError as err:
+            raise DeployError("E7219", str(err))
+        return found or state_file.empty_state(self.spec_path, self.ir.name)
+
+    def _save(self) -> None:
+        self.state.update(app=self.ir.name, registry=self.registry_url, store=self.store_url, build=self.build_dir)
+        state_file.save_state(self.spec_path, self.state)
+
+    def replica_ids(self) -> dict[str, list[str]]:
+        count = self.options.replicas
+        if count is None:
+            known = [r for r in self.state.get("tritons", {}).values()]
+            count = max([int(r["replica"].rsplit("-", 1)[1]) + 1 for r in known] or [1])
+        return {shard.name: [f"{shard.name}-{i}" for i in range(count)] for shard in self.ir.deployment.shards}
+
+    # ------------------------------------------------------------------ plan
+
+    def routing_state(self) -> dict[str, dict[str, int]]:
+        return _registry_call("reading the routing state", lambda: self.registry.get_state(ROUTING_STATE)) or {}
+
+    def plan(self, desired: Mapping[tuple[str, str], int]) -> list[str]:
+        routing = self.routing_state()
+        lines = []
+        running = {rid: rec for rid, rec in self.state.get("tritons", {}).items()
+                   if pid_alive(rec.get("pid"), rec.get("started"))}
+        for shard, ids in self.replica_ids().items():
+            for rid in ids:
+                lines.append(f"triton {rid}: " + ("reuse " + running[rid]["grpc"] if rid in running else "start"))
+        gateway = self.state.get("gateway") or {}
+        alive = pid_alive(gateway.get("pid"), gateway.get("started"))
+        lines.append("gateway: " + (f"reuse or restart {gateway.get('url')}" if alive else "start"))
+        for (shard, model), version in desired.items():
+            previous = (routing.get(shard) or {}).get(model)
+            what = "unchanged" if previous == version else "load next to the loaded versions, route, unload the others"
+            lines.append(f"{shard}/{model}: {'-' if previous is None else previous} -> {version} ({what})")
+        return lines
+
+    # ------------------------------------------------------------------ services
+
+    def check_store(self) -> None:
+        from mlc.runtime.online_store import open_store
+
+        try:
+            store = open_store(self.store_url, timeout=2.0)
+            try:
+                store.get_many([f"{self.ir.name}:mlc-deploy-probe"])
+            finally:
+                store.close()
+        except Exception as err:
+            raise DeployError("E7212", f"online store `{self.store_url}` unreachable: {' '.join(str(err).split())[:300]}",
+                              "start it (or pass another --store); nothing was changed")
+
+    def _models_dir(self, shard: str) -> str:
+        repository = os.path.join(self.output, "models", "repository")
+        return os.path.join(repository, shard) if self.ir.deployment.partition_key else repository
+
+    def ensure_tritons(self, desired: Mapping[tuple[str, str], int]) -> dict[str, dict[str, Any]]:
+        """Every replica running (reused or started); returns ``{replica: record}``."""
+        from mlc.runtime.serving.local_triton import LocalTritonError, assemble_repository
+
+        wanted = self.replica_ids()
+        tritons = self.state.setdefault("tritons", {})
+        keep = {rid for ids in wanted.values() for rid in ids}
+        for rid in sorted(set(tritons) - keep):              # fewer replicas than before
+            stop_replica(tritons.pop(rid))
+            self.say(f"triton {rid}: stopped (no longer wanted)")
+        to_start = []
+        for shard, ids in wanted.items():
+            for rid in ids:
+                record = tritons.get(rid)
+                if record and pid_alive(record.get("pid"), record.get("started")):
+                    control = TritonControl(record["grpc"])
+                    try:
+                        control.loaded_versions()
+                        continue
+                    except ControlError:
+                        pass
+                    finally:
+                        control.close()
+                if record:
+                    stop_replica(record)                    # a hung or dead one: remove what is left
+                to_start.append((shard, rid, record))
+
+        def start(item: tuple[str, str, Any]) -> dict[str, Any]:
+            shard, rid, record = item
+            repository = os.path.join(self.root, "tritons", rid, "repository")
+            if not os.path.isdir(repository):
+                partial = repository + ".partial"
+                shutil.rmtree(partial, ignore_errors=True)
+                assemble_repository(self.build_dir, self._models_dir(shard), shard, partial)
+                os.replace(partial, repository)
+            triton = start_replica(repository, os.path.join(self.root, "logs", f"triton-{rid}"),
+                                   os.path.join(self.root, "work"), (record or {}).get("ports"))
+            return replica_record(triton, shard, rid)
+
+        if to_start:
+            with ThreadPoolExecutor(max_workers=len(to_start)) as pool:
+                futures = [(item, pool.submit(start, item)) for item in to_start]
+                failures = []
+                for (shard, rid, _), future in futures:
+                    try:
+                        record = future.result()
+                    except (LocalTritonError, ControlError, OSError) as err:
+                        failures.append(f"{rid}: {' '.join(str(err).split())[:600]}")
+                        continue
+                    tritons[rid] = record
+                    self.say(f"triton {rid}: started, grpc {record['grpc']} (pid {record['pid']}, log {record['log']})")
+            self._save()
+            if failures:
+                raise DeployError("E7213", "Triton could not be started: " + "; ".join(failures),
+                                  "see the server log under .mlc/deploy/logs/")
+        return {rid: tritons[rid] for ids in wanted.values() for rid in ids}
+
+    def gateway_argv(self, tritons: Mapping[str, Mapping[str, Any]], port: int) -> list[str]:
+        argv = [sys.executable, "-m", "mlc.runtime.serving.gateway", "--build", self.build_dir,
+                "--store", self.store_url, "--registry", self.registry_url, "--heartbeat",
+                "--heartbeat-interval", str(self.options.heartbeat_interval),
+                "--heartbeat-ttl", str(self.options.heartbeat_ttl),
+                "--triton-timeout", str(self.options.triton_timeout),
+                "--host", HOST, "--port", str(port)]
+        for shard, ids in self.replica_ids().items():
+            argv += ["--triton", f"{shard}=" + ",".join(tritons[rid]["grpc"] for rid in ids)]
+        return argv
+
+    def ensure_gateway(self, tritons: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        record = self.state.get("gateway") or {}
+        alive = pid_alive(record.get("pid"), record.get("started"))
+        port = self.options.port or (record.get("port") if record else 0) or _free_port()
+        argv = self.gateway_argv(tritons, port)
+        if alive and record.get("argv") == argv and _get_json(record["url"] + "/healthz")[0] == 200:
+            return record
+        if alive:
+            stop_pid(record["pid"], record.get("started"), grace=10.0)
+            self.say(f"gateway: restarting (pid {record['pid']} stopped)")
+        log_path = os.path.join(self.root, "logs", "gateway.log")
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True, cwd=self.root)
+        url = f"http://{HOST}:{port}"
+        record = {"pid": process.pid, "started": process_start_time(process.pid), "port": port, "url": url,
+                  "argv": argv, "log": log_path}
+        self.state["gateway"] = record
+        self._save()
+        deadline = time.monotonic() + 60.0
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise DeployError("E7216", f"the gateway exited with code {process.returncode} at start "
+                                  f"(log {log_path}):\n{_tail(log_path)}",
+                                  f"is port {port} taken? pass another --port")
+            code, body = _get_json(url + "/v1/status")
+            if code == 200 and body and body.get("spec") == self.ir.name:
+                self.say(f"gateway: started, {url}/v1/predict (pid {process.pid}, log {log_path})")
+                return record
+            time.sleep(0.1)
+        raise DeployError("E7216", f"the gateway did not load within 60 s (log {log_path})")
+
+    # ------------------------------------------------------------------ switch
+
+    def _wait(self, what: str, check: Callable[[], tuple[bool, str]], timeout: float, code: str) -> None:
+        deadline = time.monotonic() + timeout
+        detail = ""
+        while True:
+            done, detail = check()
+            if done:
+                return
+            if time.monotonic() > deadline:
+                raise DeployError(code, f"timed out after {timeout:.0f} s waiting for {what}: {detail}",
+                                  "the old version stays routed; `mlc status SPEC` shows each replica")
+            time.sleep(0.1)
+
+    def _reports(self) -> dict[str, Any]:
+        return {r.replica: r for r in _registry_call("reading heartbeats", lambda: self.registry.replicas())}
+
+    def _replicas_have(self, tritons: Mapping[str, Mapping[str, Any]],
+                       want: Mapping[tuple[str, str], set[int]], exact: bool) -> tuple[bool, str]:
+        reports = self._reports()
+        missing = []
+        for (shard, model), versions in want.items():
+            expected = [rid for rid, rec in tritons.items() if rec["shard"] == shard]
+            live = [r.replica for r in reports.values() if r.shard == shard]
+            for rid in sorted(set(expected) | set(live)):
+                report = reports.get(rid)
+                if report is None:
+                    missing.append(f"{rid}: no heartbeat")
+                    continue
+                have = set(report.loaded.get(model, ()))
+                if (have != versions) if exact else not versions <= have:
+                    missing.append(f"{rid} reports {model} {sorted(have)}")
+        return not missing, "; ".join(missing)
+
+    def _gateway_routes(self, want: Mapping[tuple[str, str], int]) -> tuple[bool, str]:
+        url = (self.state.get("gateway") or {}).get("url")
+        code, body = _get_json(f"{url}/v1/status")
+        if code != 200 or not isinstance(body, dict):
+            return False, f"gateway {url} not answering"
+        routes = body.get("routes") or {}
+        wrong = [f"{shard}/{model} routed {(routes.get(shard) or {}).get(model)}"
+                 for (shard, model), version in want.items() if (routes.get(shard) or {}).get(model) != version]
+        return not wrong, "; ".join(wrong)
+
+    def switch(self, tritons: Mapping[str, Mapping[str, Any]], desired: Mapping[tuple[str, str], int]) -> list[Change]:
+        artifacts = {}
+        for (shard, model), version in desired.items():
+            found = _registry_call("reading versions", lambda: self.registry.get(model, shard, version))
+            artifacts[(shard, model)] = found.artifact
+        routing = self.routing_state()
+        controls = {rid: TritonControl(rec["grpc"], rec["repository"], timeout=self.options.triton_timeout)
+                    for rid, rec in tritons.items()}
+        changes = {key: Change(key[0], key[1], version, (routing.get(key[0]) or {}).get(key[1]),
+                               replicas=sum(1 for r in tritons.values() if r["shard"] == key[0]))
+                   for key, version in desired.items()}
+        try:
+            # 1. load the new version next to what is loaded, on every replica (in parallel)
+            def load(rid: str) -> list[tuple[str, str]]:
+                record, control = tritons[rid], controls[rid]
+                loaded = control.loaded_versions()
+                done = []
+                for (shard, model), version in desired.items():
+                    if shard != record["shard"]:
+                        continue
+                    have = set(loaded.get(model, ()))
+                    if version in have:
+                        continue
+                    routed = (routing.get(shard) or {}).get(model)
+                    keep = have | ({routed} if routed is not None and not have else set())   # a restarted replica
+                    ensure_versions(self.build_dir, shard, record["repository"], model,
+                                    {version: artifacts[(shard, model)],
+                                     **{v: self._artifact(model, shard, v) for v in keep - have}})
+                    control.load(model, keep | {version})
+                    done.append((shard, model))
+                return done
+
+            failures = []
+            with ThreadPoolExecutor(max_workers=max(1, len(controls))) as pool:
+                futures = {rid: pool.submit(load, rid) for rid in controls}
+                for rid, future in futures.items():
+                    try:
+                        for key in future.result():
+                            changes[key].loaded_on += 1
+                    except (ControlError, OSError) as err:
+                        failures.append(f"{rid}: {' '.join(str(err).split())[:500]}")
+            if failures:
+                raise DeployError("E7214", "a version could not be loaded: " + "; ".join(failures),
+                                  "the previous version stays routed; fix the replica (or the model) and deploy again")
+            # 2. every replica (and every live one) reports it
+            want = {key: {version} for key, version in desired.items()}
+            self._wait("every replica to report the new versions", lambda: self._replicas_have(tritons, want, False),
+                       self.options.wait_timeout, "E7215")
+            # 3. route to it
+            current = self.routing_state()
+            for (shard, model), version in desired.items():
+                current.setdefault(shard, {})[model] = version
+            _registry_call("setting the routing state", lambda: self.registry.put_state(ROUTING_STATE, current))
+            # 4. the gateway routes it
+            self._wait("the gateway to route the new versions", lambda: self._gateway_routes(desired),
+                       self.options.wait_timeout, "E7216")
+            for change in changes.values():
+                change.routed = True
+            # 5. unload the others
+            time.sleep(self.options.drain_seconds)
+            for rid, control in controls.items():
+                loaded = control.loaded_versions()
+                for (shard, model), version in desired.items():
+                    if shard != tritons[rid]["shard"]:
+                        continue
+                    others = sorted(set(loaded.get(model, ())) - {version})
+                    if others:
+                        control.load(model, [version])
+                        unloaded = changes[(shard, model)].unloaded
+                        unloaded.extend(v for v in others if v not in unloaded)
+            try:
+                self._wait("the replicas to report the old versions unloaded",
+                           lambda: self._replicas_have(tritons, want, True), min(10.0, self.options.wait_timeout), "E7215")
+            except DeployError as err:
+                self.say(f"warning: {err.message}")
+        finally:
+            for control in controls.values():
+                control.close()
+        return list(changes.values())
+
+    def _artifact(self, model: str, shard: str, version: int) -> str:
+        return _registry_call("reading versions", lambda: self.registry.get(model, shard, version)).artifact
+
+    def apply(self, desired: Mapping[tuple[str, str], int]) -> list[Change]:
+        self.check_store()
+        tritons = self.ensure_tritons(desired)
+        self.ensure_gateway(tritons)
+        self._save()
+        return self.switch(tritons, desired)
+
+    # ------------------------------------------------------------------ status
+
+    def status(self) -> dict[str, Any]:
+        desired = {}
+        for shard, model in targets(self.ir):
+            desired[(shard, model)] = _registry_call("reading aliases",
+                                                     lambda: self.registry.resolve(model, shard, PRODUCTION))
+        routing = self.routing_state()
+        reports = list(_registry_call("reading heartbeats", lambda: self.registry.replicas()))
+        gateway = self.state.get("gateway") or {}
+        gateway_alive = pid_alive(gateway.get("pid"), gateway.get("started"))
+        routes, source = None, "computed from the registry"
+        if gateway_alive:
+            code, body = _get_json(gateway["url"] + "/v1/status")
+            if code in (200, 503) and isinstance(body, dict) and "routes" in body:
+                routes, source = body["routes"], "gateway"
+        if routes is None:
+            by_shard: dict[str, list[str]] = {}
+            for shard, model in targets(self.ir):
+                by_shard.setdefault(shard, []).append(model)
+            routes = compute_routes(by_shard, reports, routing)
+        now = time.time()
+        recorded = self.state.get("tritons", {})
+        entries = []
+        for shard, model in targets(self.ir):
+            replicas = []
+            live = {r.replica: r for r in reports if r.shard == shard}
+            for rid in sorted(set(live) | {rid for rid, rec in recorded.items() if rec["shard"] == shard}):
+                report = live.get(rid)
+                record = recorded.get(rid) or {}
+                replicas.append({
+                    "replica": rid, "address": report.address if report else record.get("grpc"),
+                    "live": report is not None,
+                    "loaded": list(report.loaded.get(model, ())) if report else [],
+                    "heartbeat_age_s": round(now - report.at, 1) if report else None,
+                    "pid": record.get("pid"), "running": pid_alive(record.get("pid"), record.get("started"))
+                    if record else None})
+            want, routed = desired[(shard, model)], (routes.get(shard) or {}).get(model)
+            reasons = []
+            if routed is None:
+                reasons.append("nothing routed")
+            elif want is not None and routed != want:
+                reasons.append(f"routed {routed}, desired {want}")
+            if not replicas:
+                reasons.append("no replica")
+            for replica in replicas:
+                if not replica["live"]:
+                    reasons.append(f"{replica['replica']} has no live heartbeat")
+                elif want is not None and replica["loaded"] != [want]:
+                    reasons.append(f"{replica['replica']} has {replica['loaded']} loaded")
+            entries.append({"shard": shard, "model": model, "desired": want,
+                            "routing_state": (routing.get(shard) or {}).get(model), "routed": routed,
+                            "replicas": replicas, "consistent": not reasons, "problems": reasons})
+        return {"app": self.ir.name, "registry": self.registry_url,
+                "gateway": {"url": gateway.get("url"), "pid": gateway.get("pid"), "running": gateway_alive},
+                "routes_from": source, "models": entries}
+
+
+def stop(spec_path: str, say: Callable[[str], None] = lambda line: None) -> int:
+    """Stop every service ``state.json`` lists (the gateway first); returns how many were running."""
+    try:
+        found = state_file.load_state(spec_path)
+    except ValueError as err:
+        raise DeployError("E7219", str(err))
+    if found is None:
+        raise DeployError("E7217", "nothing deployed from here (no .mlc/deploy/state.json beside the spec)")
+    stopped = 0
+    gateway = found.get("gateway") or {}
+    if gateway and stop_pid(gateway.get("pid"), gateway.get("started"), grace=10.0, group=True):
+        stopped += 1
+        say(f"gateway (pid {gateway['pid']}): stopped")
+    records = list(found.get("tritons", {}).items())
+    if records:
+        with ThreadPoolExecutor(max_workers=len(records)) as pool:
+            results = list(pool.map(lambda item: (item[0], item[1], stop_replica(item[1])), records))
+        for rid, record, was in results:
+            if was:
+                stopped += 1
+                say(f"triton {rid} (pid {record.get('pid')}): stopped")
+    found["gateway"] = {}
+    found["tritons"] = {}
+    state_file.save_state(spec_path, found)
+    return stopped
