@@ -13,6 +13,7 @@ import sys
 from typing import Callable, Sequence
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
+PIPELINE_STEPS = ("features", "train", "materialize", "register", "deploy", "score")   # mlc.compiler.cli_pipeline.STEPS
 FORMATS = ("text", "json", "github")
 
 
@@ -229,11 +230,15 @@ def build_parser() -> _Parser:
     parity.add_argument("--catalog-dir", metavar="DIR",
                      help="local Hive metastore and warehouse for `table` sources (default: $MLC_CATALOG_DIR, else ~/.cache/mlc/catalog)")
 
-    run = commands.add_parser("run", help="run the offline pipeline locally: feature job (Spark local[*]) and training")
+    run = commands.add_parser("run", help="the whole pipeline locally: features (Spark local[*]), training, "
+                                          "online store, registry, local deploy, a sample request")
     run.add_argument("spec", metavar="SPEC")
-    run.add_argument("--step", choices=("features", "training", "train", "all"), default="all",
-                     help="feature-group snapshots, training sets, model training from the training sets, "
-                          "or all three (default)")
+    run.add_argument("--from", dest="from_step", choices=PIPELINE_STEPS, metavar="STEP",
+                     help=f"start at this step ({', '.join(PIPELINE_STEPS)}); earlier outputs are reused")
+    run.add_argument("--until", choices=PIPELINE_STEPS, metavar="STEP", help="stop after this step")
+    run.add_argument("--step", choices=("features", "training", "train", "all"), default=None,
+                     help="only the offline part: feature-group snapshots, training sets, model training, "
+                          "or all three")
     run.add_argument("--output", metavar="DIR", help="output folder (default: .mlc/data beside the spec)")
     run.add_argument("--as-of", metavar="TS", help="snapshot time, ISO-8601 (default: just after the latest event)")
     run.add_argument("--input", action="append", metavar="SOURCE=PATH", help="read a source from another path")
@@ -246,6 +251,9 @@ def build_parser() -> _Parser:
     run.add_argument("--model", metavar="MODEL", help="train: only this model (default: every model)")
     run.add_argument("--shard", metavar="SHARD", help="train: only this shard (default: every shard serving the model)")
     run.add_argument("--epochs", type=_positive, metavar="N", help="train: override training.epochs")
+    run.add_argument("--store", metavar="URL", help="online store (default: sqlite .mlc/online.sqlite beside the spec)")
+    run.add_argument("--registry", metavar="URL", help="model registry (default: $MLC_REGISTRY, else .mlc/registry.sqlite)")
+    run.add_argument("--port", type=int, default=8080, help="deploy: gateway port on 127.0.0.1 (default 8080; 0 = any free)")
 
     materialize = commands.add_parser("materialize", help="load feature-group snapshots into the online store (Spark)")
     materialize.add_argument("spec", metavar="SPEC")
@@ -463,6 +471,13 @@ def cmd_check_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.step is None:
+        from mlc.compiler.cli_pipeline import cmd_pipeline
+
+        return cmd_pipeline(args, report)
+    if args.from_step or args.until:
+        sys.stderr.write("mlc run: --step runs one offline part; --from/--until select pipeline steps: give one or the other\n")
+        return EXIT_USAGE
     from mlc.compiler.cli_runtime import cmd_run as run
 
     return run(args, report)
