@@ -150,7 +150,8 @@ def _add_deploy(commands) -> None:
     deploy.add_argument("--wait", action="store_true", help="k8s: wait for rollouts and readiness (roll back on failure)")
     deploy.add_argument("--output", metavar="DIR", help="the run folder of `mlc run` (default: .mlc/data beside the spec)")
     deploy.add_argument("--store", metavar="URL", help="online store (default: sqlite .mlc/online.sqlite beside the spec)")
-    deploy.add_argument("--port", type=int, default=8080, help="local: gateway port on 127.0.0.1 (default 8080; 0 = any free)")
+    deploy.add_argument("--port", type=int, help="local: gateway port on 127.0.0.1 (default: the port of the running "
+                                                "gateway, else 8080; 0 = the running gateway's, else any free)")
     deploy.add_argument("--replicas", type=_positive, metavar="N", help="local: Triton replicas per shard (default 1)")
     deploy.add_argument("--kube-context", metavar="NAME", help="k8s: kubeconfig context (default: the current one)")
     deploy.add_argument("--timeout", type=float, default=600.0, help="k8s --wait: seconds to wait (default 600)")
@@ -253,7 +254,8 @@ def build_parser() -> _Parser:
     run.add_argument("--epochs", type=_positive, metavar="N", help="train: override training.epochs")
     run.add_argument("--store", metavar="URL", help="online store (default: sqlite .mlc/online.sqlite beside the spec)")
     run.add_argument("--registry", metavar="URL", help="model registry (default: $MLC_REGISTRY, else .mlc/registry.sqlite)")
-    run.add_argument("--port", type=int, default=8080, help="deploy: gateway port on 127.0.0.1 (default 8080; 0 = any free)")
+    run.add_argument("--port", type=int, help="deploy: gateway port on 127.0.0.1 (default: the port of the running "
+                                             "gateway, else 8080; 0 = the running gateway's, else any free)")
 
     materialize = commands.add_parser("materialize", help="load feature-group snapshots into the online store (Spark)")
     materialize.add_argument("spec", metavar="SPEC")

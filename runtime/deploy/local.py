@@ -64,10 +64,13 @@ class DeployError(Exception):
         self.code, self.message, self.hint = code, message, hint
 
 
+DEFAULT_GATEWAY_PORT = 8080                # the gateway port when none is given or recorded
+
+
 @dataclass
 class Options:
     replicas: int | None = None            # per shard; None: as deployed before, else 1
-    port: int = 8080                       # gateway port; 0: any free one (kept by later deploys)
+    port: int | None = None                # gateway port; None: the recorded one, else 8080; 0: recorded, else free
     heartbeat_interval: float = 0.5
     heartbeat_ttl: float = 3.0
     wait_timeout: float = 60.0             # replicas' heartbeats, the gateway's routes
@@ -308,7 +311,9 @@ class LocalDeployment:
     def ensure_gateway(self, tritons: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         record = self.state.get("gateway") or {}
         alive = pid_alive(record.get("pid"), record.get("started"))
-        port = self.options.port or (record.get("port") if record else 0) or _free_port()
+        # --port N: N; none given: the recorded port, else 8080; 0: the recorded port, else a free one
+        fallback = DEFAULT_GATEWAY_PORT if self.options.port is None else None
+        port = self.options.port or record.get("port") or fallback or _free_port()
         argv = self.gateway_argv(tritons, port)
         if alive and record.get("argv") == argv and _get_json(record["url"] + "/healthz")[0] == 200:
             return record

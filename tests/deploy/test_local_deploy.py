@@ -314,6 +314,39 @@ def test_rollback_moves_production_back_and_switches(project):
     assert mlc(project, "rollback", "s.mlc.yaml", "--to", "2").returncode == 1     # releases are k8s's
 
 
+def test_a_deploy_killed_halfway_leaves_the_old_version_and_the_next_one_converges(project):
+    """`mlc deploy` itself SIGKILLed while it loads version 5 next to 3: the shard keeps
+    answering 3 without a failed request; the next deploy finishes the switch, and afterwards
+    every replica has only version 5 loaded."""
+    export(project, 5, shards=("north",))
+    promote(project, 5, "north")
+    records = state(project)["tritons"]
+    url = state(project)["gateway"]["url"]
+    targets = [Path(records[r]["repository"]) / "eta" / "5" for r in ("north-0", "north-1")]
+    env = {**os.environ, "PYTHONPATH": str(REPO.parent), **FAST}
+    with Load(url, NORTH) as load:
+        deploy = subprocess.Popen([sys.executable, "-m", "mlc", "deploy", "s.mlc.yaml", "--port", "0"], cwd=project,
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(t.exists() for t in targets) and deploy.poll() is None:
+            time.sleep(0.005)
+        interrupted = deploy.poll() is None
+        os.killpg(deploy.pid, signal.SIGKILL)
+        deploy.wait(timeout=10)
+        time.sleep(1.5)
+    assert interrupted, "the deploy finished before it could be interrupted"
+    assert load.answers and all(code == 200 for code, _, _ in load.answers), \
+        {a for a in load.answers if a[0] != 200}
+    assert versions_seen(load.answers) == [3]
+    again = mlc(project, "deploy", "s.mlc.yaml", "--port", "0")
+    assert again.returncode == 0, again.stderr
+    assert "north/eta: 3 -> 5" in again.stderr, again.stderr
+    assert predict(url, NORTH)[1]["version"] == 5
+    north = entry(status(project), "north")
+    assert north["routed"] == 5 and north["consistent"], north
+    assert [r["loaded"] for r in north["replicas"]] == [[5], [5]]
+
+
 def test_stop_stops_every_process(project):
     recorded = state(project)
     pids = {recorded["gateway"]["pid"], *(r["pid"] for r in recorded["tritons"].values())}
