@@ -212,21 +212,37 @@ def step_score(run: Run) -> str:
     import urllib.request
 
     url = run.facts.get("gateway") or _gateway_from_state(run)
+    run.facts["gateway"] = url
     if not url:
         raise StepFailed(_problem(run, "E7210", "no running gateway to score against",
                                   "deploy first: mlc run SPEC --from deploy"))
-    request = sample_request(run.result.ir, run.output)
+    try:
+        request = sample_request(run.result.ir, run.spec_dir)
+    except (OSError, ValueError) as err:       # the source cannot be read by pyarrow
+        raise StepFailed(_problem(run, "E7210", f"no sample request: cannot read the training source: {err}")) from None
     body = json.dumps(request).encode()
     try:
         with urllib.request.urlopen(urllib.request.Request(f"{url}/v1/predict", body, {"Content-Type": "application/json"}),
                                     timeout=30) as answer:
             response = json.loads(answer.read())
     except Exception as err:  # an HTTP error answer or an unreachable gateway
-        raise StepFailed(_problem(run, "E7210", f"the sample request failed: {err}",
+        detail = _error_body(err)
+        raise StepFailed(_problem(run, "E7210", f"the sample request failed: {err}{detail}",
                                   f"see the gateway log; `mlc status {run.args.spec}`")) from None
     run.facts["sample"] = {"request": request, "response": response}
     scores = ", ".join(f"{s:.4g}" if isinstance(s, (int, float)) else str(s) for s in response.get("scores", []))
     return f"{response.get('model')} v{response.get('version')} on shard {response.get('shard')}: [{scores}]"
+
+
+def _error_body(err: Exception) -> str:
+    """The gateway's JSON error of an HTTP error answer, for the diagnostic."""
+    read = getattr(err, "read", None)
+    if read is None:
+        return ""
+    try:
+        return ": " + read().decode("utf-8", "replace")[:500]
+    except OSError:
+        return ""
 
 
 def _gateway_from_state(run: Run) -> str | None:
@@ -253,24 +269,42 @@ STEP_FUNCTIONS: dict[str, Callable[[Run], str]] = {
 # ---------------------------------------------------------------------------- sample request
 
 
-def sample_request(ir: Any, output: str, items: int = 3) -> dict:
-    """A request built from the first rows of the first model's training set: its preprocess
-    inputs (and entity keys) as fields, all rows of one shard, so it routes like real traffic."""
-    import pyarrow.parquet as pq
-
+def sample_request(ir: Any, spec_dir: str, items: int = 3) -> dict:
+    """A request built from the first rows of the first model's training source (raw data, as
+    clients send it): the preprocess inputs and entity keys found among its columns; with
+    sharding, rows of one partition value, so it routes like real traffic."""
     model = ir.models[0]
-    shard = ir.deployment.shards[0].name
-    folder = os.path.join(output, "training", model.name, shard)
-    files = sorted(os.path.join(root, f) for root, _, names in os.walk(folder) for f in names if f.endswith(".parquet"))
-    if not files:
-        return {"items": [{}]}
+    source = next(s for s in ir.sources if s.name == model.training.source)
+    rows = _source_rows(source, spec_dir)
     fields = {i.name for i in ir.inputs}
     for group in model.feature_groups:
         fields.update(k.name for k in ir.group(group).keys)
-    table = pq.read_table(files[0])
-    columns = [c for c in table.column_names if c in fields]
-    rows = table.select(columns).slice(0, items).to_pylist()
+    rows = [{k: v for k, v in row.items() if k in fields} for row in rows]
+    key = ir.deployment.partition_key
+    if key and rows:                # one request goes to one shard: rows of one partition value
+        rows = [r for r in rows if r.get(key) == rows[0].get(key)]
+    rows = rows[:items]
     return {"model": model.name, "items": [{k: _json_value(v) for k, v in row.items() if v is not None} for row in rows]}
+
+
+def _source_rows(source: Any, spec_dir: str, limit: int = 1000) -> list[dict]:
+    """The first rows of a file source with pyarrow (csv, parquet, json lines); none otherwise."""
+    path = source.location if os.path.isabs(source.location) else os.path.join(spec_dir, source.location)
+    if source.kind == "csv":
+        import pyarrow.csv as pacsv
+
+        table = pacsv.read_csv(path)
+    elif source.kind == "parquet":
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(path)
+    elif source.kind in ("json", "jsonl"):
+        import pyarrow.json as pajson
+
+        table = pajson.read_json(path)
+    else:
+        return []
+    return table.slice(0, limit).to_pylist()
 
 
 def _json_value(value: Any) -> Any:
@@ -315,8 +349,10 @@ def _where_lines(run: Run) -> list[str]:
     for key, label in (("registry", "registry"), ("store", "online store"), ("gateway", "gateway")):
         if run.facts.get(key):
             lines.append(f"  {label:<15} {run.facts[key]}" + ("/v1/predict" if key == "gateway" else ""))
-    for shard, addresses in sorted((run.facts.get("tritons") or {}).items()):
-        lines.append(f"  triton {shard:<8} {', '.join(addresses) if isinstance(addresses, list) else addresses}")
+    for replica, record in sorted((run.facts.get("tritons") or {}).items()):
+        grpc = record.get("grpc") if isinstance(record, dict) else record
+        logs = f"  (log {record['log']})" if isinstance(record, dict) and record.get("log") else ""
+        lines.append(f"  {'triton ' + replica:<15} grpc {grpc}{logs}")
     if run.facts.get("gateway"):
         lines += ["", f"stop the services: mlc stop {run.args.spec}"]
     return lines + [""]
