@@ -74,3 +74,19 @@ models:
     inputs: {dense: [lx]}
     training: {source: events, distributed: {engine: horovod, workers: 2}}
 """
+
+
+def write_tiny_project(root, seed: int, single_process: bool = True) -> None:
+    """TINY_TRAIN_SPEC as `t.mlc.yaml` with 200 seeded `events.csv` rows in ``root``; one epoch,
+    a validation split, and (``single_process``) no Horovod."""
+    import random
+
+    rng = random.Random(seed)
+    rows = ["ts,x,y"] + [f"2024-06-{1 + i % 28:02d}T{i % 24:02d}:00:00Z,{rng.random() * 10:.4f},{rng.random():.4f}"
+                         for i in range(200)]
+    (root / "events.csv").write_text("\n".join(rows) + "\n")
+    training = "training: {source: events, epochs: 1, validation: {last_fraction: 0.2}}" if single_process else \
+        "training: {source: events, epochs: 1, validation: {last_fraction: 0.2}, distributed: {engine: horovod, workers: 2}}"
+    spec = TINY_TRAIN_SPEC.replace("training: {source: events, distributed: {engine: horovod, workers: 2}}", training)
+    assert spec != TINY_TRAIN_SPEC
+    (root / "t.mlc.yaml").write_text(spec)

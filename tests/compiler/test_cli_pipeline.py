@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import urllib.request
 
 import pytest
 
 from conftest import run_mlc
-from specs import TINY_TRAIN_SPEC
+from specs import write_tiny_project
 
 from mlc.compiler.cli_pipeline import STEPS, selected_steps
 
@@ -30,13 +29,7 @@ def test_selected_steps():
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
-    rng = random.Random(4)
-    rows = ["ts,x,y"] + [f"2024-06-{1 + i % 28:02d}T{i % 24:02d}:00:00Z,{rng.random() * 10:.4f},{rng.random():.4f}"
-                         for i in range(200)]
-    (root / "events.csv").write_text("\n".join(rows) + "\n")
-    spec = TINY_TRAIN_SPEC.replace("training: {source: events, distributed: {engine: horovod, workers: 2}}",
-                                   "training: {source: events, epochs: 1, validation: {last_fraction: 0.2}}")
-    (root / "t.mlc.yaml").write_text(spec)
+    write_tiny_project(root, seed=4)
     return root
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -14,19 +13,13 @@ import urllib.request
 import pytest
 
 from conftest import REPO, run_mlc
-from specs import TINY_TRAIN_SPEC as SPEC
+from specs import TINY_TRAIN_SPEC as SPEC, write_tiny_project
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
-    rng = random.Random(2)
-    rows = ["ts,x,y"] + [f"2024-06-{1 + i % 28:02d}T{i % 24:02d}:00:00Z,{rng.random() * 10:.4f},{rng.random():.4f}"
-                         for i in range(200)]
-    (root / "events.csv").write_text("\n".join(rows) + "\n")
-    spec = SPEC.replace("training: {source: events, distributed: {engine: horovod, workers: 2}}",
-                        "training: {source: events, epochs: 1, validation: {last_fraction: 0.2}}")
-    (root / "t.mlc.yaml").write_text(spec)
+    write_tiny_project(root, seed=2)
     result = run_mlc("run", "t.mlc.yaml", "--step", "all", "--output", "out", cwd=root,
                      env={"TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-4000:]

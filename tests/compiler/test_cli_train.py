@@ -137,15 +137,10 @@ def test_end_to_end_run_all_then_train(tmp_path):
     """END TO END: `mlc run --step all` on a tiny spec (features, training sets, training), then
     `--step train` again on the sets it wrote; Horovod over Gloo with 2 ranks when installed."""
     import json
-    import random
 
-    rng = random.Random(1)
-    rows = ["ts,x,y"] + [f"2024-06-{1 + i % 28:02d}T{i % 24:02d}:00:00Z,{rng.random() * 10:.4f},{rng.random():.4f}"
-                         for i in range(200)]
-    (tmp_path / "events.csv").write_text("\n".join(rows) + "\n")
-    spec = SPEC.replace("training: {source: events,",
-                        "training: {source: events, epochs: 1, validation: {last_fraction: 0.2},")
-    (tmp_path / "t.mlc.yaml").write_text(spec)
+    from specs import write_tiny_project
+
+    write_tiny_project(tmp_path, seed=1, single_process=False)
     result = run_mlc("run", "t.mlc.yaml", "--step", "all", "--output", "out", cwd=tmp_path,
                      env={"TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-4000:]
