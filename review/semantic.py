@@ -398,7 +398,7 @@ def _model_restatements(entries: list[Entry], base: dict, head: dict) -> list[En
         return [item.get("name") for item in (model or {}).get(kind) or [] if isinstance(item, dict)]
 
     def restated(entity: str, raw: Raw) -> bool:
-        op, path = raw[0], raw[1]
+        path = raw[1]
         old, new = old_models.get(entity), new_models.get(entity)
         if path[:1] == ("signature_outputs",):
             return (entity, ("task",)) in changed
