@@ -130,7 +130,9 @@ def _assignment_line(record: dict[str, Any]) -> str:
 
 
 def _iso(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    from mlc.runtime.experiments.exposures import utc_text
+
+    return utc_text(at, milliseconds=False)
 
 
 # ------------------------------------------------------------------------------- schedule

@@ -298,7 +298,7 @@ def _source_rows(source: Any, spec_dir: str, limit: int = 1000) -> list[dict]:
         import pyarrow.parquet as pq
 
         table = pq.read_table(path)
-    elif source.kind in ("json", "jsonl"):
+    elif source.kind == "json":                   # JSON lines
         import pyarrow.json as pajson
 
         table = pajson.read_json(path)

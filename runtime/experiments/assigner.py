@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 from mlc.runtime.experiments.config import (
     ConfigError, ExperimentConfig, ExperimentsConfig, LayerConfig, SwitchbackConfig, VariantConfig,
 )
-from mlc.runtime.experiments.hashing import BUCKETS, SEPARATOR, UnitError, hash64, unit_text
+from mlc.runtime.experiments.hashing import SEPARATOR, UnitError, text_bucket, unit_text
 
 HOLDOUT = "holdout"
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
@@ -66,11 +66,6 @@ def unit_id(value: Any) -> str | None:
     if SEPARATOR in text or (not isinstance(value, str) and not INT64_MIN <= int(value) <= INT64_MAX):
         return None
     return text
-
-
-def bucket_of(salt: str, text: str) -> int:
-    """``bucket(salt, v)`` for a unit text already checked by :func:`unit_id`."""
-    return hash64(salt + SEPARATOR + text) % BUCKETS
 
 
 class _Experiment:
@@ -174,7 +169,7 @@ class Assigner:
                 continue
             layer_bucket = layer_buckets.get(text)
             if layer_bucket is None:
-                layer_bucket = layer_buckets[text] = bucket_of(layer.salt, text)
+                layer_bucket = layer_buckets[text] = text_bucket(layer.salt, text)
             if not experiment.start <= layer_bucket < experiment.end:
                 continue
             if experiment.targeting is not None and not experiment.targeting.matches(units.fields):
@@ -200,7 +195,7 @@ class _Units:
 
 def _layer_assignment(experiment: _Experiment, text: str, layer_bucket: int) -> Assignment:
     config = experiment.config
-    variant = experiment.variant_for(bucket_of(config.salt, text))
+    variant = experiment.variant_for(text_bucket(config.salt, text))
     if variant is None:
         return Assignment("layer", config.name, config.layer, config.unit, text, layer_bucket, HOLDOUT,
                           None, None, None)

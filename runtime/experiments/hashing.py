@@ -39,4 +39,9 @@ def hash64(text: str) -> int:
 
 def bucket(salt: str, unit: object) -> int:
     """The bucket (0 .. 9,999) of a unit under a salt."""
-    return hash64(salt + SEPARATOR + unit_text(unit)) % BUCKETS
+    return text_bucket(salt, unit_text(unit))
+
+
+def text_bucket(salt: str, text: str) -> int:
+    """``bucket`` of a unit already turned into its text (``unit_text``)."""
+    return hash64(salt + SEPARATOR + text) % BUCKETS
