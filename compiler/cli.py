@@ -393,9 +393,7 @@ def _environment_note(envs: list[str]) -> str:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from mlc.compiler.artifacts import ArtifactError, artifact_tree
     from mlc.compiler.pipeline import build
-    from mlc.compiler.writer import WriteRefused, write_tree
 
     baseline, problems = None, []
     if args.baseline is not None:
@@ -415,23 +413,35 @@ def cmd_compile(args: argparse.Namespace) -> int:
             problems.append(dataclasses.replace(problem, severity=Severity.WARNING,
                                                 notes=("compiling without a baseline",)))
     result = build(args.spec, args.env, baseline)
-    report(problems + result.diagnostics, result.sources, args.format)
-    if not result.ok:
-        return EXIT_ERRORS
-    try:
-        files = artifact_tree(result)
-        write_tree(files, args.out)
-    except ArtifactError as exc:
-        report(exc.diagnostics, result.sources, args.format)
-        return EXIT_ERRORS
-    except (WriteRefused, OSError) as exc:
-        from mlc.compiler.diagnostics import Diagnostic
-
-        report([Diagnostic("E6002", f"cannot write the build: {exc}")], result.sources, args.format)
+    diagnostics = problems + result.diagnostics
+    files = _write_build(result, args.out, diagnostics) if result.ok else None
+    report(diagnostics, result.sources, args.format)       # once: one JSON document, one summary
+    if files is None:
         return EXIT_ERRORS
     if args.format == "text":
         sys.stderr.write(f"compiled {result.ir.name}: {len(files)} files -> {args.out}\n")
     return EXIT_OK
+
+
+def _write_build(result, out: str, diagnostics: list) -> dict | None:
+    """The build's files written to ``out``; None, with the reason appended to ``diagnostics``,
+    when they cannot be emitted or written."""
+    from mlc.compiler.artifacts import ArtifactError, artifact_tree
+    from mlc.compiler.diagnostics import Diagnostic
+    from mlc.compiler.writer import WriteRefused, write_tree
+
+    try:
+        files = artifact_tree(result)
+        write_tree(files, out)
+    except ArtifactError as exc:
+        diagnostics.extend(exc.diagnostics)
+    except WriteRefused as refused:
+        diagnostics.append(refused.diagnostic())
+    except OSError as exc:
+        diagnostics.append(Diagnostic("E6002", f"cannot write the build: {exc}"))
+    else:
+        return files
+    return None
 
 
 def _load_baseline(path: str):

@@ -3,11 +3,19 @@
 Every stage of the compiler appends to a :class:`DiagnosticBag` instead of raising; the
 pipeline stops at the end of a stage that produced errors.  Rendering is pure: it reads the
 source text from a :class:`SourceMap` and never touches the disk.
+
+Rendering never echoes a control character: spec values and source lines may hold ESC, BEL,
+CR, other C0/C1 controls or bidi overrides that would forge lines or terminal escapes, so the
+text and GitHub formats show them escaped (``\\x1b``, ``\\r``, ``\\u202e``; JSON escapes
+them itself). The text format also shortens what it echoes: a source line longer than
+:data:`MAX_SOURCE_WIDTH` is shown as a window around the span between ``…`` markers (the caret
+stays aligned), and a long `quoted` value inside a message keeps its start and end only.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Iterable, Iterator
@@ -65,9 +73,16 @@ class DiagnosticBag:
     """Collects the diagnostics of a run; duplicates (same code, span and message) are dropped."""
 
     items: list[Diagnostic] = field(default_factory=list)
+    _seen: set[Diagnostic] = field(default_factory=set, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._seen.update(self.items)
 
     def add(self, diagnostic: Diagnostic) -> None:
-        if diagnostic not in self.items:
+        # a set, not `in self.items`: hostile input can yield hundreds of thousands of
+        # diagnostics, and a linear scan per item made that quadratic (a hang)
+        if diagnostic not in self._seen:
+            self._seen.add(diagnostic)
             self.items.append(diagnostic)
 
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
@@ -111,20 +126,27 @@ class SourceMap:
 
     def __init__(self) -> None:
         self._texts: dict[str, str] = {}
+        self._lines: dict[str, list[str]] = {}  # split once: a run may render many diagnostics
 
     def add(self, path: str, text: str) -> None:
         self._texts[path] = text
+        self._lines.pop(path, None)
 
     def text(self, path: str) -> str | None:
         return self._texts.get(path)
 
     def line(self, path: str, line: int) -> str | None:
+        """Line ``line`` (1-based) as positions count lines: split at LF only, without a CR
+        ending it (other breaks such as a lone CR or U+2028 stay inside the line)."""
         text = self._texts.get(path)
         if text is None:
             return None
-        lines = text.splitlines()
-        if 1 <= line <= len(lines):
-            return lines[line - 1]
+        lines = self._lines.get(path)
+        if lines is None:
+            lines = self._lines[path] = text.split("\n")
+        if 1 <= line <= len(lines) and not (line == len(lines) and not lines[-1]):  # after the last LF
+            found = lines[line - 1]
+            return found[:-1] if found.endswith("\r") else found
         return None
 
     def __contains__(self, path: str) -> bool:
@@ -134,42 +156,116 @@ class SourceMap:
 # ---------------------------------------------------------------- rendering
 
 
-def _caret_line(source_line: str, span: Span) -> str:
-    start = max(span.start.col - 1, 0)
-    if span.end.line == span.start.line:
-        width = max(span.end.col - span.start.col, 1)
-    else:
-        width = max(len(source_line) - start, 1)
-    prefix = "".join("\t" if ch == "\t" else " " for ch in source_line[:start])
-    return prefix + "^" * width
+MAX_SOURCE_WIDTH = 200   # echoed source line, in shown characters
+_CONTEXT = 40            # shown characters kept before the span when a line is cut
+_MAX_QUOTED = 80         # a `quoted` value in a message longer than this is shortened
+_MAX_TEXT = 1000         # a message, hint or note longer than this is cut
+
+# C0 and C1 controls (tab excepted), DEL, bidi embeddings/overrides/isolates and marks, the
+# Unicode line and paragraph separators, BOM, and lone surrogates (unencodable)
+_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029"
+                     "\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]")
+_QUOTED = re.compile("`([^`]{%d,})`" % (_MAX_QUOTED + 1))
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r"}
 
 
-def render_text(diagnostics: Iterable[Diagnostic], sources: SourceMap, color: bool = False) -> str:
-    """``path:line:col: error[E1234]: message`` + source line + caret + ``help:``."""
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    if ch in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[ch]
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control, bidi and separator character written as a visible escape."""
+    return _UNSAFE.sub(lambda match: _escape_char(match.group()), text)
+
+
+def _shown(ch: str) -> str:
+    return _escape_char(ch) if _UNSAFE.match(ch) else ch
+
+
+def _clip(text: str) -> str:
+    """Long `quoted` values keep their start and end; a very long text is cut."""
+    text = _QUOTED.sub(lambda m: f"`{m.group(1)[:_MAX_QUOTED - 20]}…{m.group(1)[-15:]}`", text)
+    return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "…"
+
+
+def _safe(text: str) -> str:
+    return escape_controls(_clip(text))
+
+
+def _excerpt(line: str, span: Span) -> tuple[str, str]:
+    """The source line as shown (escaped, cut to a window around the span when long) and the
+    caret line under the span."""
+    start = min(max(span.start.col - 1, 0), len(line))
+    end = span.end.col - 1 if span.end.line == span.start.line else len(line)
+    end = max(end, start + 1)
+    lo, hi = _window(line, start)
+    prefix = "".join("\t" if ch == "\t" else " " * len(_shown(ch)) for ch in line[lo:start])
+    width = sum(len(_shown(ch)) for ch in line[start:min(end, hi)])
+    if hi == len(line):
+        width += max(end - len(line), 0)  # a span reaching past the end of the line
+    shown = "".join(_shown(ch) for ch in line[lo:hi])
+    if lo > 0:
+        shown, prefix = "…" + shown, " " + prefix
+    if hi < len(line):
+        shown += "…"
+    return shown, prefix + "^" * max(width, 1)
+
+
+def _window(line: str, start: int) -> tuple[int, int]:
+    """The characters ``[lo, hi)`` of ``line`` to show: all of a short line, else about
+    :data:`MAX_SOURCE_WIDTH` shown characters from a little before ``start``."""
+    if len(line) <= MAX_SOURCE_WIDTH and sum(len(_shown(ch)) for ch in line) <= MAX_SOURCE_WIDTH:
+        return 0, len(line)
+    if not _UNSAFE.search(line, max(start - _CONTEXT, 0), start + MAX_SOURCE_WIDTH):  # one column a character
+        lo = max(start - _CONTEXT, 0)
+        return lo, min(lo + MAX_SOURCE_WIDTH, len(line))
+    lo, used = start, 0
+    while lo > 0 and used < _CONTEXT:
+        lo -= 1
+        used += len(_shown(line[lo]))
+    hi, used = lo, 0
+    while hi < len(line) and used + len(_shown(line[hi])) <= MAX_SOURCE_WIDTH:
+        used += len(_shown(line[hi]))
+        hi += 1
+    return lo, hi
+
+
+TEXT_LIMIT = 200   # diagnostics shown as text; the JSON and GitHub formats list every one
+
+
+def render_text(diagnostics: Iterable[Diagnostic], sources: SourceMap, color: bool = False,
+                limit: int = TEXT_LIMIT) -> str:
+    """``path:line:col: error[E1234]: message`` + source line + caret + ``help:``; at most
+    ``limit`` diagnostics (errors first), then a line saying how many more there are."""
     styles = _Styles(color)
-    blocks = []
-    for diag in diagnostics:
-        blocks.append(_render_one(diag, sources, styles))
+    ordered = sorted(diagnostics, key=lambda d: not d.is_error)      # stable: errors keep their order
+    blocks = [_render_one(diag, sources, styles) for diag in ordered[:limit]]
+    if len(ordered) > limit:
+        blocks.append(f"... and {len(ordered) - limit} more (`--format json` lists every one)\n")
     return "".join(blocks)
 
 
 def _render_one(diag: Diagnostic, sources: SourceMap, styles: "_Styles") -> str:
     level = styles.level(diag.severity, f"{diag.severity.value}[{diag.code}]")
     if diag.span is not None:
-        where = f"{diag.span.file}:{diag.span.start.line}:{diag.span.start.col}: "
+        where = f"{escape_controls(diag.span.file)}:{diag.span.start.line}:{diag.span.start.col}: "
     else:
         where = ""
-    out = [f"{styles.bold(where)}{level}: {styles.bold(diag.message)}\n"]
+    out = [f"{styles.bold(where)}{level}: {styles.bold(_safe(diag.message))}\n"]
     if diag.span is not None:
         source_line = sources.line(diag.span.file, diag.span.start.line)
         if source_line is not None:
+            shown, carets = _excerpt(source_line, diag.span)
             gutter = f"{diag.span.start.line:>4} | "
-            out.append(styles.dim(gutter) + source_line + "\n")
-            out.append(styles.dim(" " * (len(gutter) - 2) + "| ") + styles.level(diag.severity, _caret_line(source_line, diag.span)) + "\n")
+            out.append(styles.dim(gutter) + shown + "\n")
+            out.append(styles.dim(" " * (len(gutter) - 2) + "| ") + styles.level(diag.severity, carets) + "\n")
     for note in diag.notes:
-        out.append(f"  = note: {note}\n")
+        out.append(f"  = note: {_safe(note)}\n")
     if diag.hint:
-        out.append(f"  {styles.help('help:')} {diag.hint}\n")
+        out.append(f"  {styles.help('help:')} {_safe(diag.hint)}\n")
     return "".join(out)
 
 
@@ -210,22 +306,24 @@ def _github_escape(text: str, property_value: bool = False) -> str:
 
 
 def render_github(diagnostics: Iterable[Diagnostic]) -> str:
-    """GitHub Actions workflow commands: ``::error file=...,line=...,col=...::message``."""
+    """GitHub Actions workflow commands: ``::error file=...,line=...,col=...::message``.
+
+    GitHub's log shows ANSI escapes, so controls are escaped as in the text format first."""
     lines = []
     for diag in diagnostics:
         command = "error" if diag.is_error else "warning"
         props = [f"title={_github_escape(diag.code, True)}"]
         if diag.span is not None:
             props = [
-                f"file={_github_escape(diag.span.file, True)}",
+                f"file={_github_escape(escape_controls(diag.span.file), True)}",
                 f"line={diag.span.start.line}",
                 f"col={diag.span.start.col}",
                 f"endLine={diag.span.end.line}",
                 f"endColumn={diag.span.end.col}",
             ] + props
-        message = f"[{diag.code}] {diag.message}"
+        message = f"[{diag.code}] {escape_controls(diag.message)}"
         if diag.hint:
-            message += f"\nhelp: {diag.hint}"
+            message += f"\nhelp: {escape_controls(diag.hint)}"
         lines.append(f"::{command} {','.join(props)}::{_github_escape(message)}")
     return "".join(line + "\n" for line in lines)
 

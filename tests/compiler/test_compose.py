@@ -342,3 +342,220 @@ def test_validate_names_the_environment_of_an_error_in_base_lines(work, capsys):
     assert (item["code"], item["line"]) == ("E4001", (HEAD + DATA).count("\n") + 9)
     said = " ".join([item["message"], item.get("hint", "")] + item.get("notes", []))
     assert "prod" in said
+
+
+# ------------------------------------------------------- hardening: what is read
+
+
+SECRET = "password: hunter2-secret\n"
+
+
+def rendered(result) -> str:
+    from mlc.compiler.diagnostics import render_github, render_json, render_text
+
+    return (render_text(result.diagnostics, result.sources) + render_json(result.diagnostics)
+            + render_github(result.diagnostics))
+
+
+def assert_not_read(result, secret_path: Path) -> None:
+    assert "hunter2" not in rendered(result)
+    assert all("hunter2" not in (result.sources.text(f) or "") for f in result.files)
+    assert not any(str(secret_path.name) in f for f in result.files)
+
+
+@pytest.fixture
+def project(work):
+    """``work/outside/secret.yaml`` and the project folder ``work/app``."""
+    write(work, "outside/secret.yaml", SECRET)
+    (work / "app").mkdir()
+    return work / "app"
+
+
+@pytest.mark.parametrize("include", ["../outside/secret.yaml", "parts/../../outside/secret.yaml", "ABSOLUTE"])
+def test_include_outside_the_project_is_refused_unread(project, include):
+    # BUG: `include:` read any file of the machine, and diagnostics printed its lines
+    secret = project.parent / "outside" / "secret.yaml"
+    include = str(secret) if include == "ABSOLUTE" else include
+    result = build(write(project, "app.mlc.yaml", HEAD + f"include:\n  - {include}\n"))
+    assert [(c, f, l, col) for c, f, l, col, _, _ in diags(result)] == [("E1106", "app/app.mlc.yaml", 4, 5)]
+    [(_, _, _, _, message, hint)] = diags(result)
+    assert message == f"include `{include}` is outside the project folder"
+    assert "folder of the top-level spec" in hint and "symlinks" in hint
+    assert_not_read(result, secret)
+
+
+def test_symlink_leading_out_of_the_project_is_refused(project):
+    secret = project.parent / "outside" / "secret.yaml"
+    (project / "parts").mkdir()
+    (project / "parts" / "link.yaml").symlink_to(secret)
+    (project / "shared").symlink_to(project.parent / "outside", target_is_directory=True)
+    result = build(write(project, "app.mlc.yaml", HEAD + "include: [parts/link.yaml, shared/secret.yaml]\n"))
+    assert [(c, l, col) for c, _, l, col, _, _ in diags(result)] == [("E1106", 3, 11), ("E1106", 3, 28)]
+    assert_not_read(result, secret)
+
+
+def test_symlink_inside_the_project_is_fine(project):
+    write(project, "real/data.yaml", DATA + REST)
+    (project / "parts").symlink_to(project / "real", target_is_directory=True)
+    result = build(write(project, "app.mlc.yaml", HEAD + "include: [parts/data.yaml]\n"))
+    assert result.ok, result.diagnostics
+
+
+def test_project_folder_is_the_top_level_specs_folder(project):
+    # a part in a subfolder may include its siblings and go up to the top-level folder, no further
+    write(project, "parts/data.yaml", "include: [../more/rest.yaml]\n" + DATA)
+    write(project, "more/rest.yaml", "include: [../../outside/secret.yaml]\n" + REST)
+    result = build(write(project, "app.mlc.yaml", HEAD + "include: [parts/data.yaml]\n"))
+    assert [(c, f, l) for c, f, l, _, _, _ in diags(result)] == [("E1106", "app/more/rest.yaml", 1)]
+
+
+def build_isolated(spec: Path, timeout: float = 120) -> list:
+    """`build` in a fresh interpreter (a hang fails the test, not the run): the diagnostics
+    as (code, file, line, col, message) and the files read."""
+    import subprocess
+    import sys
+
+    code = ("import json, sys\n"
+            "from mlc.compiler.pipeline import build\n"
+            "r = build(sys.argv[1])\n"
+            "print(json.dumps([[[d.code, d.span and d.span.file, d.span and d.span.start.line, "
+            "d.span and d.span.start.col, d.message] for d in r.diagnostics], r.files]))\n")
+    done = subprocess.run([sys.executable, "-c", code, str(spec)], capture_output=True, text=True,
+                          timeout=timeout, cwd=spec.parent)
+    assert done.returncode == 0, done.stderr[-1500:]
+    return json.loads(done.stdout)
+
+
+def test_fifo_include_is_refused_without_blocking(work):
+    # BUG: open() of a FIFO blocks until a writer comes: the compile hung
+    import os
+
+    os.mkfifo(work / "pipe.yaml")
+    diagnostics, files = build_isolated(Path(write(work, "app.mlc.yaml", HEAD + "include: [pipe.yaml]\n")))
+    assert diagnostics == [["E1006", "app.mlc.yaml", 3, 11,
+                            "cannot read pipe.yaml: it is not a regular file (a device, FIFO or socket)"]]
+    assert files == ["app.mlc.yaml"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "dev_zero"])
+def test_top_level_spec_that_is_not_a_regular_file(work, kind):
+    import os
+
+    path = work / "app.mlc.yaml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        if not Path("/dev/zero").exists():
+            pytest.skip("no /dev/zero")
+        path.symlink_to("/dev/zero")
+    diagnostics, files = build_isolated(path)
+    expected = "it is a folder" if kind == "folder" else "it is not a regular file (a device, FIFO or socket)"
+    assert diagnostics == [["E1006", None, None, None, f"cannot read app.mlc.yaml: {expected}"]]
+    assert files == []
+
+
+def test_include_path_with_a_nul_character(work):
+    result = build(write(work, "app.mlc.yaml", HEAD + 'include: ["a\\0b.yaml"]\n'))
+    assert [(c, l, col, m) for c, _, l, col, m, _ in diags(result)] == [
+        ("E1006", 3, 11, "an include path cannot contain a NUL character")]
+
+
+def test_include_of_a_folder(work):
+    (work / "parts").mkdir()
+    result = build(write(work, "app.mlc.yaml", HEAD + "include: [parts]\n"))
+    assert [(c, l, col, m) for c, _, l, col, m, _ in diags(result)] == [
+        ("E1006", 3, 11, "cannot read parts: it is a folder")]
+
+
+def test_huge_include_is_refused_unread(work):
+    with open(work / "huge.yaml", "wb") as handle:  # sparse: nothing is written to the disk
+        handle.truncate(5 * 1024 * 1024)
+    result = build(write(work, "app.mlc.yaml", HEAD + "include: [huge.yaml]\n"))
+    assert [(c, l, col, m) for c, _, l, col, m, _ in diags(result)] == [
+        ("E1107", 3, 11, "huge.yaml is larger than 4 MiB")]
+    assert result.files == ["app.mlc.yaml"]
+
+
+def test_total_size_of_the_spec_is_bounded(work, monkeypatch):
+    from mlc.schemas import compose as compose_module
+
+    monkeypatch.setattr(compose_module, "MAX_TOTAL_BYTES", len(HEAD) + 200)
+    write(work, "a.yaml", "# " + "x" * 150 + "\n")
+    write(work, "b.yaml", "# " + "y" * 150 + "\n")
+    result = build(write(work, "app.mlc.yaml", HEAD + "include: [a.yaml, b.yaml]\n"))
+    [(code, _, line, col, message, _)] = diags(result)
+    assert (code, line, col) == ("E1107", 3, 19)
+    assert message == "the spec's files are larger than 0 MiB together (reading b.yaml)"
+
+
+def test_diamond_includes_are_read_once(work):
+    # BUG: each file including the next twice made 2^N loads: the compile hung
+    depth = 40
+    for i in range(depth):
+        write(work, f"p{i}.yaml", f"include: [p{i + 1}.yaml, p{i + 1}.yaml]\nsources: {{}}\n")
+    write(work, f"p{depth}.yaml", DATA + REST)
+    diagnostics, files = build_isolated(Path(write(work, "app.mlc.yaml", HEAD + "include: [p0.yaml, p0.yaml]\n")))
+    assert diagnostics == []
+    assert files == ["app.mlc.yaml"] + [f"p{i}.yaml" for i in range(depth + 1)]
+
+
+def test_file_included_from_two_parts_is_combined_once(work):
+    write(work, "parts/common.yaml", DATA)
+    write(work, "parts/a.yaml", "include: [common.yaml]\n" + REST)
+    write(work, "parts/b.yaml", "include: [common.yaml]\nentities:\n  rider: {keys: [rider_id]}\n")
+    result = build(write(work, "app.mlc.yaml", HEAD + "include: [parts/a.yaml, parts/b.yaml]\n"))
+    assert result.ok and result.diagnostics == []
+    assert result.files == ["app.mlc.yaml", "parts/a.yaml", "parts/common.yaml", "parts/b.yaml"]
+
+
+def test_symlinked_folder_cannot_hide_a_cycle(work):
+    # BUG: parts/loop -> .. made every round a new path (parts/loop/parts/loop/...): no cycle found
+    write(work, "parts/a.yaml", "include: [loop/parts/a.yaml]\n")
+    (work / "parts" / "loop").symlink_to(work, target_is_directory=True)
+    diagnostics, files = build_isolated(Path(write(work, "app.mlc.yaml", HEAD + "include: [parts/a.yaml]\n")))
+    assert diagnostics == [["E1103", "parts/a.yaml", 1, 11,
+                            "include cycle: app.mlc.yaml -> parts/a.yaml -> parts/loop/parts/a.yaml"]]
+    assert files == ["app.mlc.yaml", "parts/a.yaml"]
+
+
+# ------------------------------------------------------------- hardening: encodings
+
+
+def test_non_utf8_spec_is_located_at_the_first_bad_byte(work):
+    # BUG: "app.mlc.yaml is not UTF-8 text" without a position
+    (work / "app.mlc.yaml").write_bytes(b"version: 1\nname: d\xe9mo\n")
+    result = build(str(work / "app.mlc.yaml"))
+    assert diags(result) == [("E1006", "app.mlc.yaml", 2, 8, "app.mlc.yaml is not UTF-8 text: invalid byte 0xe9",
+                              "save the file as UTF-8")]
+    from mlc.compiler.diagnostics import render_text
+
+    assert render_text(result.diagnostics, result.sources).splitlines()[1:3] == [
+        "   2 | name: d\ufffdmo", "     |        ^"]
+
+
+def test_non_utf8_include_is_located_in_the_included_file(work):
+    (work / "parts").mkdir()
+    (work / "parts" / "data.yaml").write_bytes(DATA.encode() + "# caf\u00e9 \xff\n".encode("latin-1"))
+    result = build(write(work, "app.mlc.yaml", HEAD + "include: [parts/data.yaml]\n"))
+    line = DATA.count("\n") + 1
+    assert [(c, f, l, col) for c, f, l, col, _, _ in diags(result)] == [("E1006", "parts/data.yaml", line, 6)]
+
+
+def test_bom_is_ignored_and_positions_stay_right(work):
+    (work / "app.mlc.yaml").write_bytes(b"\xef\xbb\xbf" + (HEAD + DATA + REST).encode())
+    assert build(str(work / "app.mlc.yaml")).ok
+    (work / "app.mlc.yaml").write_bytes(b"\xef\xbb\xbfbogus: 1\n" + (HEAD + DATA + REST).encode())
+    result = build(str(work / "app.mlc.yaml"))
+    assert [(c, l, col) for c, _, l, col, _, _ in diags(result)] == [("E2002", 1, 1)]
+
+
+def test_nul_in_a_spec_is_a_located_error(work):
+    (work / "app.mlc.yaml").write_bytes((HEAD + "description: a\0b\n").encode())
+    result = build(str(work / "app.mlc.yaml"))
+    assert [(c, f, l, col) for c, f, l, col, _, _ in diags(result)] == [("E1001", "app.mlc.yaml", 3, 15)]
+    from mlc.compiler.diagnostics import render_text
+
+    text = render_text(result.diagnostics, result.sources)
+    assert "\0" not in text and "description: a\\x00b" in text

@@ -305,3 +305,132 @@ def test_out_of_range_unicode_escape_is_a_diagnostic(escape):
     result = load(text)
     diag = only(result, "E1001")
     assert where(diag)[1] == 1
+
+
+# ------------------------------------------------- hostile input (hardening)
+
+
+def load_isolated(make_text: str, timeout: float = 120) -> list:
+    """load_yaml (and to_plain) on ``eval(make_text)`` in a fresh interpreter: a hang or a
+    crash fails the test instead of the test run; returns the diagnostics as lists."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json\n"
+        "from mlc.schemas.yamlpos import load_yaml, to_plain\n"
+        f"text = {make_text}\n"
+        "result = load_yaml(text, 'f.yaml')\n"
+        "to_plain(result.root)\n"
+        "print(json.dumps([[d.code, d.span.start.line, d.span.start.col, d.message] for d in result.diagnostics]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-1500:]
+    return json.loads(done.stdout)
+
+
+NESTING = {
+    "flow_seq": ("'a: ' + '[' * {n} + ']' * {n} + '\\n'", (1, 3 + 101)),
+    "flow_map": ("'a: ' + '{{b: ' * {n} + '1' + '}}' * {n} + '\\n'", (1, 3 + 4 * 100 + 1)),
+    "unclosed_flow": ("'a: ' + '[' * {n}", (1, 3 + 101)),
+    "block_seq": ("'a:\\n' + '- ' * {n} + 'x\\n'", (2, 2 * 100 + 1)),
+    "block_map": ("'a:\\n' + ''.join(' ' * (i + 1) + 'b:\\n' for i in range(min({n}, 1000)))", (102, 102)),
+}
+
+
+@pytest.mark.parametrize("n", [1000, 10_000, 100_000])
+@pytest.mark.parametrize("kind", sorted(NESTING))
+def test_deep_nesting_is_a_located_error(kind, n):
+    # BUG: 1,000+ levels raised RecursionError inside yaml.compose (a traceback), before the
+    # depth check of the builder; flow nesting also made PyYAML's scanner quadratic
+    make, where = NESTING[kind]
+    [(code, line, col, message)] = load_isolated(make.format(n=n))
+    assert (code, message) == ("E1005", "YAML nesting is too deep (more than 100 levels)")
+    assert (line, col) == where
+
+
+def test_nesting_of_100_levels_is_fine():
+    result = load("a: " + "[" * 100 + "]" * 100 + "\n")
+    assert result.diagnostics == []
+    result = load("a:\n" + "".join(" " * (i + 1) + "b:\n" for i in range(99)))
+    assert result.diagnostics == []
+    result = load("a:\n" + "".join(" " * (i + 1) + "b:\n" for i in range(100)))
+    assert [(d.code, d.span.start.line) for d in result.diagnostics] == [("E1005", 101)]  # the null of the last `b:`
+
+
+BILLION_LAUGHS = (
+    "'a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\\n'"
+    " + ''.join(f'{c}: &{c} [' + ','.join([f'*{p}'] * 9) + ']\\n' for p, c in zip('abcdefgh', 'bcdefghi'))"
+    " + 'all: *i\\n'"
+)
+
+
+def test_alias_bomb_is_refused_at_the_alias():
+    # BUG: "billion laughs" (9 levels of 9 aliases: 10^9 values) hung in _Builder.build / to_plain
+    diagnostics = load_isolated(BILLION_LAUGHS)
+    assert [d[0] for d in diagnostics] == ["E1007"]
+    [(_, line, col, message)] = diagnostics
+    assert message == "YAML aliases expand to more than 100,000 values"
+    assert (line, col) == (6, 8)  # the first `*e` of `f`, where the expansion goes over the budget
+
+
+@pytest.mark.parametrize("text, where", [("a: &a [*a]\n", (1, 8)), ("a: &a {x: 1, y: *a}\n", (1, 17))])
+def test_recursive_alias_is_refused(text, where):
+    diagnostics = load_isolated(repr(text), timeout=60)
+    assert [(d[0], d[1], d[2]) for d in diagnostics] == [("E1007", *where)]
+
+
+def test_plain_aliases_still_copy_values():
+    result = load("base: &b {x: 1, y: [2, 3]}\nc: *b\nd: [*b]\nk: &k key\n*k : 4\n")
+    assert result.diagnostics == []
+    assert to_plain(result.root) == {"base": {"x": 1, "y": [2, 3]}, "c": {"x": 1, "y": [2, 3]},
+                                     "d": [{"x": 1, "y": [2, 3]}], "k": "key", "key": 4}
+    c = result.root.entries["c"][1]
+    assert c is not result.root.entries["base"][1]  # a copy: nothing downstream shares nodes
+
+
+@pytest.mark.parametrize("tagged, shown", [
+    ("!!python/object/apply:os.system [echo hi]", "!!python/object/apply:os.system"),
+    ("!!python/name:os.system ''", "!!python/name:os.system"),
+    ("!!python/object:builtins.dict {}", "!!python/object:builtins.dict"),
+    ("!!binary aGk=", "!!binary"),
+    ("!!set {a: null}", "!!set"),
+    ("!<tag:example.com,2000:x> 1", "tag:example.com,2000:x"),
+])
+def test_every_tag_outside_the_plain_set_is_refused(tagged, shown):
+    # BUG: only tags starting with "!" were refused; `!!python/...` resolves to
+    # tag:yaml.org,2002:python/... and was accepted silently
+    diag = only(load(f"v: {tagged}\n"), "E1004")
+    assert diag.message == f"YAML tag `{shown}` is not supported"
+    assert where(diag)[1:3] == (1, 4)
+    assert diag.hint == "remove the tag; mlc specs use plain YAML values"
+
+
+def test_tag_on_a_key_is_refused():
+    diag = only(load("!!python/name:os.system : 1\n"), "E1004")
+    assert where(diag)[1:3] == (1, 1)
+
+
+def test_plain_tags_and_a_merge_looking_value_stay_accepted():
+    result = load("a: !!str 12\nb: !!int 3\nc: <<\nd: !!map {x: 1}\n")
+    assert result.diagnostics == []
+    assert to_plain(result.root) == {"a": "12", "b": 3, "c": "<<", "d": {"x": 1}}
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x07"])
+def test_control_character_in_the_text_is_located(char):
+    # BUG: PyYAML's ReaderError was reported at 1:1 with "<unicode string>, position N"
+    diag = only(load(f"a: 1\nb: x{char}y\n"), "E1001")
+    assert where(diag)[1:3] == (2, 5)
+    assert diag.message == f"invalid YAML: the text contains the non-printable character U+{ord(char):04X}"
+    assert diag.hint.startswith("remove it")
+
+
+@pytest.mark.parametrize("sign", ["", "+", "-"])
+def test_integer_beyond_pythons_conversion_limit_keeps_its_size_not_a_crash(sign):
+    # BUG: int() refuses more than 4300 digits with a ValueError: a traceback from load_yaml
+    result = load(f"v: {sign}00{'9' * 5000}\n")
+    assert result.diagnostics == []
+    value = to_plain(result.root)["v"]
+    assert value == (-1 if sign == "-" else 1) * 10 ** 4999
