@@ -9,6 +9,7 @@ decided from names and numbers alone.
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 from typing import Callable, Iterable
 
 from mlc.compiler.names import NAME_RULE, duration_seconds, name_problem, parse_timestamp, suggest_name
@@ -16,7 +17,6 @@ from mlc.compiler.reporter import Reporter
 from mlc.compiler.suggest import did_you_mean
 from mlc.schemas import spec as S
 
-_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
 _NUMERIC = {"int64", "float64", "bool"}
 
 
@@ -303,6 +303,8 @@ def _check_deployment(spec: S.Spec, report: Reporter) -> None:
     if deployment.serving.platform == "tensorflow_savedmodel":
         report.warning("W5101", "Triton deprecated its TensorFlow backend in 25.03 and removed it later",
                        ("deployment", "serving", "platform"), hint="use `onnxruntime_onnx` (the default)")
+    _check_namespace(deployment.namespace, report)
+    _check_images(deployment.images, report)
     _check_resources(deployment.resources, ("deployment", "resources"), report)
     if deployment.sharding is not None:
         _check_sharding(spec, report)
@@ -313,9 +315,136 @@ def _check_resources(resources: S.Resources, path: tuple, report: Reporter) -> N
         amounts = getattr(resources, part)
         for field in ("cpu", "memory"):
             value = getattr(amounts, field)
-            if value is not None and not _QUANTITY.match(value):
-                report.error("E5027", f"`{value}` is not a Kubernetes quantity", path + (part, field),
+            if value is None:
+                continue
+            try:
+                quantity_value(value)
+            except ValueError as problem:
+                report.error("E5027", f"`{value}` {problem}", path + (part, field),
                              hint="e.g. cpu `500m` or `2`, memory `512Mi` or `4Gi`")
+
+
+# ------------------------------------------------------- Kubernetes values
+
+# A quantity as Kubernetes parses it (resource.ParseQuantity), without a minus sign (resource
+# amounts are never negative): a number (group 1), then a binary-SI suffix, a decimal-SI suffix or
+# a decimal exponent (group 3). Its amount must fit int64, as Kubernetes caps it there.
+_QUANTITY = re.compile(S.QUANTITY_PATTERN)
+_SI_FACTORS = {"": 1, "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "k": 10**3,
+               "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+               "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+MAX_QUANTITY_LENGTH = 64
+_MAX_EXPONENT = 30
+
+
+def quantity_value(text: str) -> Fraction:
+    """The amount (cores, bytes) of a Kubernetes quantity: ``500m`` -> 1/2, ``1Ki`` -> 1024,
+    ``1e3`` -> 1000. Raises ValueError saying what is wrong (completing "`TEXT` ...")."""
+    match = _QUANTITY.fullmatch(text) if len(text) <= MAX_QUANTITY_LENGTH else None
+    if match is None:
+        negative = text.startswith("-") and _QUANTITY.fullmatch(text[1:]) is not None
+        raise ValueError("is negative; resource amounts cannot be" if negative else "is not a Kubernetes quantity")
+    suffix = match.group(3) or ""
+    if suffix in _SI_FACTORS:
+        factor = Fraction(_SI_FACTORS[suffix])
+    elif abs(int(suffix[1:])) <= _MAX_EXPONENT:
+        factor = Fraction(10) ** int(suffix[1:])
+    else:
+        raise ValueError(f"has an exponent beyond ±{_MAX_EXPONENT}")
+    value = Fraction(match.group(1)) * factor
+    if value > S.INT64_MAX:
+        raise ValueError(f"is larger than Kubernetes allows ({S.INT64_MAX})")
+    return value
+
+
+def _check_namespace(namespace: str, report: Reporter) -> None:
+    problem = _dns_label_problem(namespace)
+    if problem:
+        report.error("E5038", f"namespace `{namespace}` {problem}", ("deployment", "namespace"),
+                     hint=f"a namespace is a DNS-1123 label: lowercase letters, digits and `-`, starting and ending "
+                          f"with a letter or digit, at most {S.DNS_LABEL_MAX} characters, e.g. `{_suggest_label(namespace)}`")
+
+
+_DNS_LABEL = re.compile(S.DNS_LABEL_PATTERN)
+
+
+def _dns_label_problem(text: str) -> str | None:
+    if len(text) > S.DNS_LABEL_MAX:
+        return f"is {len(text)} characters long; the limit is {S.DNS_LABEL_MAX}"
+    if _DNS_LABEL.fullmatch(text):
+        return None
+    if _DNS_LABEL.fullmatch(text.lower()):
+        return "must be lowercase"
+    return "is not a DNS-1123 label"
+
+
+def _suggest_label(text: str) -> str:
+    label = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:S.DNS_LABEL_MAX].strip("-")
+    return label or "default"
+
+
+# Container image references (the distribution/reference grammar Docker, containerd and the
+# kubelet parse): [registry[:port]/]path[:tag][@digest].
+_DOMAIN_COMPONENT = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9A-Fa-f:]+\])(?::[0-9]+)?")
+_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_DIGEST = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
+MAX_IMAGE_NAME = 255
+
+
+def _check_images(images: S.Images, report: Reporter) -> None:
+    for which, reference in images.model_dump().items():
+        problem = image_problem(reference)
+        if problem:
+            report.error("E5039", f"`{reference}` is not a container image reference: {problem}",
+                         ("deployment", "images", which),
+                         hint="[registry[:port]/]path[:tag][@sha256:DIGEST], e.g. `registry.example.com:5000/ml/"
+                              "serving:1.2`; paths are lowercase")
+
+
+def image_problem(reference: str) -> str | None:
+    """Why ``reference`` is not an image reference (``name[:tag][@digest]``), or None."""
+    name, at, digest = reference.partition("@")
+    if at and not _DIGEST.fullmatch(digest):
+        return f"digest `{digest}` is not `sha256:` and 64 lowercase hex digits"
+    name, tag = _split_tag(name)
+    if tag is not None and not _TAG.fullmatch(tag):
+        return f"tag `{tag}` must be 1 to 128 letters, digits, `_`, `.` or `-`, not starting with `.` or `-`"
+    if len(name) > MAX_IMAGE_NAME:
+        return f"the name is {len(name)} characters long; the limit is {MAX_IMAGE_NAME}"
+    domain, path = _split_domain(name)
+    if domain is not None and not _DOMAIN.fullmatch(domain):
+        return f"registry `{domain}` is not a host name with an optional `:port`"
+    return _path_problem(path)
+
+
+def _split_tag(name: str) -> tuple[str, str | None]:
+    """``host:5000/repo:tag`` -> (``host:5000/repo``, ``tag``): a tag follows the last `:` after the last `/`."""
+    colon = name.rfind(":")
+    if colon > name.rfind("/"):
+        return name[:colon], name[colon + 1:]
+    return name, None
+
+
+def _split_domain(name: str) -> tuple[str | None, str]:
+    """The registry is the first component when it looks like a host (Docker's rule: it has a `.` or
+    a `:`, is `localhost`, or has an upper-case letter); else the image is on Docker Hub."""
+    first, slash, rest = name.partition("/")
+    if slash and (any(c in first for c in ".:") or first == "localhost" or first != first.lower()):
+        return first, rest
+    return None, name
+
+
+def _path_problem(path: str) -> str | None:
+    for component in path.split("/"):
+        if _PATH_COMPONENT.fullmatch(component):
+            continue
+        if _PATH_COMPONENT.fullmatch(component.lower()):
+            return f"the repository path `{path}` must be lowercase"
+        shown = f"path component `{component}`" if component else "an empty path component"
+        return f"{shown} may hold only lowercase letters and digits, separated by `.`, `_`, `__` or `-`"
+    return None
 
 
 def _check_sharding(spec: S.Spec, report: Reporter) -> None:

@@ -7,7 +7,6 @@ Changes against a previous build (a baseline) are checked by ``mlc.compiler.expe
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 
 from mlc.compiler.names import canonical_timestamp, duration_seconds, name_problem, parse_timestamp
@@ -47,7 +46,6 @@ def _check_layer(spec: S.Spec, layer_name: str, layer: S.Layer, report: Reporter
     from mlc.compiler.lower import reservations
 
     base = ("experiments", "layers", layer_name)
-    _check_salt(layer.salt, base + ("salt",), f"layer `{layer_name}`", report)
     total = sum(e.traffic for e in layer.experiments.values())
     ranges = reservations(layer)
     if total > 100 + 1e-9:
@@ -94,15 +92,6 @@ def _check_overlaps(layer_name: str, layer: S.Layer, ranges: dict, report: Repor
                              hint=f"give `{later}` an `offset` of at least {e_end / 100:g}, or lower the `reserve` "
                                   f"of `{earlier}`; a unit is in at most one experiment per layer")
                 break
-
-
-def _check_salt(salt: str | None, path: tuple, owner: str, report: Reporter) -> None:
-    if salt is None:
-        return
-    bad = next((c for c in salt if unicodedata.category(c) == "Cc"), None)
-    if bad is not None:
-        report.error("E5001", f"the salt of {owner} contains the control character U+{ord(bad):04X}", path,
-                     hint="salts are hashed as `salt` + NUL + unit; use printable text")
 
 
 def _check_unit(spec: S.Spec, unit: str, path: tuple, report: Reporter) -> None:

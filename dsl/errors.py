@@ -20,6 +20,8 @@ CODES: dict[str, str] = {
     "E3007": "unmatched closing bracket",
     "E3008": "empty expression",
     "E3009": "chained comparison",
+    "E3010": "expression nested too deeply",
+    "E3011": "expression too large",
     "E4001": "unknown name",
     "E4002": "unknown function",
     "E4003": "wrong number of arguments",

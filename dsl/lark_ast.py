@@ -39,6 +39,16 @@ def _literal(value: object, kind: str, token: Token) -> Literal:
     return Literal(value, kind, token.start_pos, token.end_pos)
 
 
+_INT64_DIGITS = 19
+
+
+def _int(token: Token) -> int:
+    """The literal's value; past 19 digits, 2**63 (out of int64, which the typechecker reports)
+    instead of converting text that may be thousands of digits long."""
+    digits = token.value.lstrip("0")
+    return 2 ** 63 if len(digits) > _INT64_DIGITS else int(token.value)
+
+
 def _items(children: list) -> tuple[Expr, ...]:
     return tuple(unwrap(item) for item in children if item is not None)
 
@@ -47,7 +57,7 @@ class ToAst(Transformer):
     """One method per grammar alias; ``children`` hold tokens, AST nodes and :class:`Parens`."""
 
     def int_lit(self, children):
-        return _literal(int(children[0]), "int", children[0])
+        return _literal(_int(children[0]), "int", children[0])
 
     def float_lit(self, children):
         return _literal(float(children[0]), "float", children[0])

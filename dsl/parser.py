@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from .ast import Expr
 from .errors import ExprIssue, ExprSyntaxError
+from .limits import bracket_problem, tree_problem
 
 if TYPE_CHECKING:
     from lark import Lark, Token
@@ -24,20 +25,29 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", "'": "'", '"
 
 
 def parse_expression(text: str) -> Expr:
-    """Parse one expression; raises :class:`ExprSyntaxError` on invalid input."""
+    """Parse one expression; raises :class:`ExprSyntaxError` on invalid input, and on an
+    expression beyond the limits of :mod:`mlc.dsl.limits` (E3010 too deep, E3011 too large)."""
     if not text.strip():
         raise ExprSyntaxError(ExprIssue("E3008", "empty expression", 0, len(text)))
+    _raise_if(bracket_problem(text))
     parser = _parser()
     from lark.exceptions import UnexpectedInput
 
     from .lark_ast import unwrap
 
     try:
-        return unwrap(parser.parse(text))
+        expr = unwrap(parser.parse(text))
     except UnexpectedInput as error:
         from .syntax_errors import explain
 
         raise ExprSyntaxError(explain(text, error)) from None
+    _raise_if(tree_problem(expr))
+    return expr
+
+
+def _raise_if(issue: ExprIssue | None) -> None:
+    if issue is not None:
+        raise ExprSyntaxError(issue)
 
 
 @lru_cache(maxsize=1)

@@ -18,6 +18,7 @@ from . import folding
 from .ast import ARITHMETIC_OPS, BOOLEAN_OPS, Binary, Call, Expr, InOp, ListLit, Literal, Ref, Unary
 from .catalogue import AGGREGATE, ANALYZER, CATALOGUE, SCALAR, Function, Param
 from .errors import ExprIssue
+from .limits import tree_problem
 from .scope import Scope
 from .typed import NOT_CONSTANT, TypedExpr
 from .types import BOOL, ERROR, FLOAT64, INT64, NULL, STRING, DType, arithmetic_result, comparable, list_of, unify
@@ -28,9 +29,13 @@ _KEYWORD_SPELLINGS = {"true": "true", "false": "false", "null": "null", "none": 
 
 
 def check_expression(expr: Expr, scope: Scope, context: str = "derived") -> tuple[TypedExpr, list[ExprIssue]]:
-    """Type ``expr`` in ``context``; returns the typed tree and all issues (empty when valid)."""
+    """Type ``expr`` in ``context``; returns the typed tree and all issues (empty when valid).
+    A tree beyond the limits of :mod:`mlc.dsl.limits` is not walked: one E3010/E3011 issue."""
     if context not in CONTEXTS:
         raise ValueError(f"unknown expression context {context!r}; expected one of {CONTEXTS}")
+    too_big = tree_problem(expr)  # parse_expression checks this too; trees built in code may not be
+    if too_big is not None:
+        return TypedExpr(expr, ERROR), [too_big]
     checker = _Checker(scope, context, expr)
     typed = checker.check_root()
     return typed, sorted(checker.issues, key=lambda issue: (issue.start, issue.end))

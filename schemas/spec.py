@@ -6,23 +6,100 @@ names the branch the user chose instead of listing every branch's failures.
 
 Checks that need more than one field (references between sections, windows, identifiers,
 traffic sums ...) are done by ``mlc.compiler.checks`` with their own error codes.
+
+Every value is bounded here so that nothing downstream can be handed what it cannot hold:
+numbers are finite and within the range their consumer takes (int64 for data values, int32 for
+Triton and Kubernetes counts, the seed ranges of NumPy and TensorFlow; see "Limits" in
+docs/spec.md), and strings that are not free text or expressions hold no control character
+(``Line``; descriptions, ``Text``, may hold tabs and line breaks).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
+from pydantic_core import PydanticCustomError
 
-Scalar = Union[bool, int, float, str, None]
+# ------------------------------------------------------------------- limits
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT32_MAX = 2**31 - 1
+UINT32_MAX = 2**32 - 1
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 2**24
+MAX_WORKERS = 1024
+MAX_SLOTS_PER_WORKER = 256
+MAX_LAYER_WIDTH = 65_536          # hidden units, embedding and factor dimensions
+MAX_CROSS_LAYERS = 64
+MAX_GPUS = 64                     # per pod
+MAX_REPLICAS = 1000               # the HPA scales to 3x: stays far inside Kubernetes' int32
+MAX_INSTANCES = 256               # Triton model instances per replica
+MAX_VERSIONS_KEPT = 100
+MAX_QUEUE_DELAY_US = 60_000_000   # one minute
+MAX_DURATION_DIGITS = 6           # `999999w` at most: every duration in seconds fits int64
+
+# One line of text: no C0/C1 control character, DEL or Unicode line/paragraph separator.
+LINE_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+# Free text (descriptions): tabs and line breaks allowed, other C0 controls and DEL not.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+# Kubernetes rules, published in the JSON Schema for editors and enforced (with hints) by
+# mlc.compiler.checks: a DNS-1123 label, and a resource quantity (without sign: never negative).
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_LABEL_MAX = 63
+QUANTITY_PATTERN = r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?$"
+
+
+def _int64_or_finite(value: object) -> object:
+    """One clear error for a data value (default, partition) out of int64 or not finite, instead
+    of one failure per member of its union."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+        raise PydanticCustomError("int64_range", "Input should fit in int64", {"min": INT64_MIN, "max": INT64_MAX})
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("finite_number", "Input should be a finite number")
+    return value
+
+
+def _int_range(low: int, high: int) -> object:
+    return Annotated[int, Field(ge=low, le=high)]
+
+
+Line = Annotated[str, Field(pattern=LINE_PATTERN)]
+Text = Annotated[str, Field(pattern=TEXT_PATTERN)]
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Scalar = Annotated[Union[bool, Int64, FiniteFloat, str, None], BeforeValidator(_int64_or_finite)]
+PartitionValue = Annotated[Union[str, Int64], BeforeValidator(_int64_or_finite)]
 Expression = Annotated[str, Field(description="An mlc expression (see docs/functions.md).")]
-Duration = Annotated[str, Field(pattern=r"^[0-9]+(s|m|h|d|w)$",
+Duration = Annotated[str, Field(pattern=rf"^[0-9]{{1,{MAX_DURATION_DIGITS}}}(s|m|h|d|w)$",
                                 description="A duration: a positive integer and a unit s, m, h, d or w, e.g. `30m`, `7d`.")]
-DTypeName = Annotated[str, Field(description="bool, int64, float64, string, timestamp or list<T>.",
-                                 examples=["int64", "float64", "string", "timestamp", "list<string>"])]
-Timestamp = Annotated[str, Field(description="An ISO-8601 UTC timestamp, e.g. `2024-06-01T00:00:00Z`.")]
-PositiveInt = Annotated[int, Field(ge=1)]
-Percent = Annotated[float, Field(ge=0, le=100, description="A percentage, 0 to 100.")]
+DTypeName = Annotated[Line, Field(description="bool, int64, float64, string, timestamp or list<T>.",
+                                  examples=["int64", "float64", "string", "timestamp", "list<string>"])]
+Timestamp = Annotated[Line, Field(description="An ISO-8601 UTC timestamp, e.g. `2024-06-01T00:00:00Z`.")]
+Namespace = Annotated[Line, Field(description="A Kubernetes namespace: a DNS-1123 label.",
+                                  json_schema_extra={"pattern": DNS_LABEL_PATTERN, "maxLength": DNS_LABEL_MAX})]
+Quantity = Annotated[Line, Field(json_schema_extra={"pattern": QUANTITY_PATTERN})]
+Image = Annotated[Line, Field(description="A container image reference: [registry[:port]/]path[:tag][@digest].")]
+Epochs = _int_range(1, MAX_EPOCHS)
+BatchSize = _int_range(1, MAX_BATCH_SIZE)
+Workers = _int_range(1, MAX_WORKERS)
+SlotsPerWorker = _int_range(1, MAX_SLOTS_PER_WORKER)
+LayerWidth = _int_range(1, MAX_LAYER_WIDTH)
+CrossLayers = _int_range(1, MAX_CROSS_LAYERS)
+Gpus = _int_range(0, MAX_GPUS)
+Replicas = _int_range(1, MAX_REPLICAS)
+Instances = _int_range(1, MAX_INSTANCES)
+VersionsKept = _int_range(1, MAX_VERSIONS_KEPT)
+MaxBatchSize = _int_range(0, INT32_MAX)
+PreferredBatchSize = _int_range(1, INT32_MAX)
+QueueDelayUs = _int_range(0, MAX_QUEUE_DELAY_US)
+Version = _int_range(1, INT64_MAX)
+TrainingSeed = _int_range(0, UINT32_MAX)
+SwitchbackSeed = _int_range(0, INT64_MAX)
+Percent = Annotated[FiniteFloat, Field(ge=0, le=100, description="A percentage, 0 to 100.")]
 
 
 class Strict(BaseModel):
@@ -33,36 +110,36 @@ class Strict(BaseModel):
 
 
 class SourceBase(Strict):
-    event_time: str = Field(description="Column holding the event time (UTC).")
+    event_time: Line = Field(description="Column holding the event time (UTC).")
     columns: Optional[dict[str, DTypeName]] = Field(
         default=None, description="Declared schema: column name -> dtype. Checked against the data.")
-    description: Optional[str] = None
+    description: Optional[Text] = None
 
 
 class ParquetSource(SourceBase):
     kind: Literal["parquet"]
-    path: str
+    path: Line
 
 
 class CsvSource(SourceBase):
     kind: Literal["csv"]
-    path: str
+    path: Line
     header: bool = True
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     on_bad_rows: Literal["fail", "drop"] = "fail"
-    timestamp_format: Optional[str] = Field(
+    timestamp_format: Optional[Line] = Field(
         default=None, description="Spark datetime pattern; ISO-8601 or unix seconds when absent.")
 
 
 class JsonSource(SourceBase):
     kind: Literal["json"]
-    path: str
+    path: Line
     on_bad_rows: Literal["fail", "drop"] = "fail"
 
 
 class TableSource(SourceBase):
     kind: Literal["table"]
-    table: str = Field(description="Catalog (Hive) table, `database.table`.")
+    table: Line = Field(description="Catalog (Hive) table, `database.table`.")
 
 
 Source = Annotated[Union[ParquetSource, CsvSource, JsonSource, TableSource], Field(discriminator="kind")]
@@ -72,13 +149,13 @@ Source = Annotated[Union[ParquetSource, CsvSource, JsonSource, TableSource], Fie
 
 
 class Entity(Strict):
-    keys: list[str] = Field(min_length=1, description="Join key columns identifying the entity.")
-    description: Optional[str] = None
+    keys: list[Line] = Field(min_length=1, description="Join key columns identifying the entity.")
+    description: Optional[Text] = None
 
 
 class FeatureGroup(Strict):
-    entity: str
-    source: str
+    entity: Line
+    source: Line
     windows: list[Duration] = Field(min_length=1)
     features: dict[str, Expression] = Field(
         min_length=1, description="Output name -> aggregation, e.g. `count()`, `avg(amount)`.")
@@ -91,7 +168,7 @@ class FeatureGroup(Strict):
                     "when the aggregation has none: no event in the window, an entity missing from the "
                     "online store, or the store unreachable. Offline and online alike. `count()` and "
                     "`approx_count_distinct()` default to 0, everything else to null.")
-    description: Optional[str] = None
+    description: Optional[Text] = None
 
 
 # ---------------------------------------------------------------- preprocess
@@ -101,12 +178,12 @@ class Input(Strict):
     dtype: DTypeName
     default: Scalar = None
     required: bool = False
-    description: Optional[str] = None
+    description: Optional[Text] = None
 
 
 class DerivedFeature(Strict):
     expr: Expression
-    description: Optional[str] = None
+    description: Optional[Text] = None
 
 
 def _expression_or_object(value: object) -> str:
@@ -129,25 +206,25 @@ class Preprocess(Strict):
 
 
 class ModelInputs(Strict):
-    dense: list[str] = Field(default_factory=list)
-    sparse: list[str] = Field(default_factory=list)
+    dense: list[Line] = Field(default_factory=list)
+    sparse: list[Line] = Field(default_factory=list)
 
 
 class Optimizer(Strict):
     name: Literal["adam", "adagrad", "sgd", "ftrl", "rmsprop"] = "adam"
-    learning_rate: float = Field(default=0.001, gt=0)
+    learning_rate: FiniteFloat = Field(default=0.001, gt=0)
 
 
 class Validation(Strict):
     split_at: Optional[Timestamp] = Field(default=None, description="Events at or after this time validate.")
-    last_fraction: Optional[float] = Field(default=None, gt=0, lt=1,
+    last_fraction: Optional[FiniteFloat] = Field(default=None, gt=0, lt=1,
                                            description="The latest fraction of events (by time) validates.")
 
 
 class EarlyStopping(Strict):
     metric: Literal["auc", "logloss", "mae", "rmse", "loss"]
-    patience: PositiveInt = 2
-    min_delta: float = Field(default=0.0, ge=0)
+    patience: Epochs = 2
+    min_delta: FiniteFloat = Field(default=0.0, ge=0)
 
 
 class WarmStart(Strict):
@@ -157,38 +234,38 @@ class WarmStart(Strict):
 
 class Distributed(Strict):
     engine: Literal["none", "horovod"] = "none"
-    workers: PositiveInt = 1
-    slots_per_worker: PositiveInt = 1
+    workers: Workers = 1
+    slots_per_worker: SlotsPerWorker = 1
 
 
 class Training(Strict):
-    source: str = Field(description="Source of label events; preprocess inputs are read from its columns.")
-    epochs: PositiveInt = 1
-    batch_size: PositiveInt = 256
+    source: Line = Field(description="Source of label events; preprocess inputs are read from its columns.")
+    epochs: Epochs = 1
+    batch_size: BatchSize = 256
     optimizer: Optimizer = Field(default_factory=Optimizer)
     validation: Optional[Validation] = None
     early_stopping: Optional[EarlyStopping] = None
     warm_start: Optional[WarmStart] = None
     distributed: Distributed = Field(default_factory=Distributed)
-    seed: int = 42
+    seed: TrainingSeed = Field(default=42, description="Seeds Python, NumPy (32 bits) and TensorFlow.")
 
 
 Activation = Literal["relu", "gelu", "tanh", "sigmoid"]
-HiddenUnits = Annotated[list[PositiveInt], Field(min_length=1)]
-Dropout = Annotated[float, Field(ge=0, lt=1)]
+HiddenUnits = Annotated[list[LayerWidth], Field(min_length=1)]
+Dropout = Annotated[FiniteFloat, Field(ge=0, lt=1)]
 
 
 class LrParams(Strict):
-    l2: float = Field(default=0.0, ge=0)
+    l2: FiniteFloat = Field(default=0.0, ge=0)
 
 
 class FmParams(Strict):
-    factor_dim: PositiveInt = 8
-    l2: float = Field(default=0.0, ge=0)
+    factor_dim: LayerWidth = 8
+    l2: FiniteFloat = Field(default=0.0, ge=0)
 
 
 class DnnParams(Strict):
-    embedding_dim: PositiveInt = 8
+    embedding_dim: LayerWidth = 8
     hidden_units: HiddenUnits = [256, 128]
     activation: Activation = "relu"
     dropout: Dropout = 0.0
@@ -196,7 +273,7 @@ class DnnParams(Strict):
 
 
 class WideDeepParams(DnnParams):
-    wide: Optional[list[str]] = Field(default=None, description="Inputs of the wide part; all sparse inputs by default.")
+    wide: Optional[list[Line]] = Field(default=None, description="Inputs of the wide part; all sparse inputs by default.")
 
 
 class DeepFmParams(DnnParams):
@@ -204,15 +281,15 @@ class DeepFmParams(DnnParams):
 
 
 class DcnParams(DnnParams):
-    cross_layers: PositiveInt = 3
+    cross_layers: CrossLayers = 3
 
 
 class ModelBase(Strict):
     task: Literal["classification", "regression"]
-    label: str = Field(description="Label column of the training source.")
+    label: Line = Field(description="Label column of the training source.")
     inputs: ModelInputs
     training: Training
-    description: Optional[str] = None
+    description: Optional[Text] = None
 
 
 class LrModel(ModelBase):
@@ -253,9 +330,9 @@ Model = Annotated[Union[LrModel, FmModel, DnnModel, WideDeepModel, DeepFmModel, 
 
 
 class ResourceAmounts(Strict):
-    cpu: Optional[str] = Field(default=None, examples=["500m", "2"])
-    memory: Optional[str] = Field(default=None, examples=["512Mi", "4Gi"])
-    gpu: Optional[Annotated[int, Field(ge=0)]] = None
+    cpu: Optional[Quantity] = Field(default=None, examples=["500m", "2"])
+    memory: Optional[Quantity] = Field(default=None, examples=["512Mi", "4Gi"])
+    gpu: Optional[Gpus] = None
 
 
 class Resources(Strict):
@@ -264,47 +341,47 @@ class Resources(Strict):
 
 
 class DynamicBatching(Strict):
-    preferred_batch_sizes: list[PositiveInt] = Field(default_factory=list)
-    max_queue_delay_us: Annotated[int, Field(ge=0)] = 100
+    preferred_batch_sizes: list[PreferredBatchSize] = Field(default_factory=list)
+    max_queue_delay_us: QueueDelayUs = 100
 
 
 class InstanceGroup(Strict):
-    count: PositiveInt = 1
+    count: Instances = 1
     kind: Literal["cpu", "gpu"] = "cpu"
 
 
 class Serving(Strict):
     platform: Literal["onnxruntime_onnx", "tensorflow_savedmodel", "python"] = "onnxruntime_onnx"
-    max_batch_size: Annotated[int, Field(ge=0)] = 256
+    max_batch_size: MaxBatchSize = 256
     dynamic_batching: Optional[DynamicBatching] = None
     instance_group: InstanceGroup = Field(default_factory=InstanceGroup)
-    versions_kept: PositiveInt = Field(default=2, description="Triton version_policy: latest N versions.")
+    versions_kept: VersionsKept = Field(default=2, description="Triton version_policy: latest N versions.")
 
 
 class Images(Strict):
-    serving: str = "nvcr.io/nvidia/tritonserver:24.08-py3"
-    training: str = "horovod/horovod:0.28.1"
-    spark: str = "apache/spark:3.5.1-python3"
-    gateway: str = "python:3.11-slim"
+    serving: Image = "nvcr.io/nvidia/tritonserver:24.08-py3"
+    training: Image = "horovod/horovod:0.28.1"
+    spark: Image = "apache/spark:3.5.1-python3"
+    gateway: Image = "python:3.11-slim"
 
 
 class Shard(Strict):
-    partitions: list[Union[str, int]] = Field(description="Values of the partition key routed to this shard.")
-    models: Optional[list[str]] = Field(default=None, description="Models served by this shard; the deployment's by default.")
-    replicas: Optional[PositiveInt] = None
+    partitions: list[PartitionValue] = Field(description="Values of the partition key routed to this shard.")
+    models: Optional[list[Line]] = Field(default=None, description="Models served by this shard; the deployment's by default.")
+    replicas: Optional[Replicas] = None
     resources: Optional[Resources] = None
 
 
 class Shards(Strict):
-    partition_key: str = Field(description="Request input whose value picks the shard, e.g. `city`.")
-    default: Optional[str] = Field(default=None, description="Shard receiving values not in any partition list.")
+    partition_key: Line = Field(description="Request input whose value picks the shard, e.g. `city`.")
+    default: Optional[Line] = Field(default=None, description="Shard receiving values not in any partition list.")
     shards: dict[str, Shard] = Field(min_length=1)
 
 
 class Deployment(Strict):
-    namespace: str = "default"
-    models: Optional[list[str]] = Field(default=None, description="Models to serve; all models by default.")
-    replicas: PositiveInt = 1
+    namespace: Namespace = "default"
+    models: Optional[list[Line]] = Field(default=None, description="Models to serve; all models by default.")
+    replicas: Replicas = 1
     resources: Resources = Field(default_factory=Resources)
     serving: Serving = Field(default_factory=Serving)
     images: Images = Field(default_factory=Images)
@@ -315,9 +392,9 @@ class Deployment(Strict):
 
 
 class ModelRef(Strict):
-    model: str
-    version: Optional[PositiveInt] = None
-    alias: Optional[str] = None
+    model: Line
+    version: Optional[Version] = None
+    alias: Optional[Line] = None
 
 
 class Variant(ModelRef):
@@ -325,7 +402,7 @@ class Variant(ModelRef):
 
 
 class Experiment(Strict):
-    unit: str = Field(description="Request input identifying the randomisation unit, e.g. `user_id`.")
+    unit: Line = Field(description="Request input identifying the randomisation unit, e.g. `user_id`.")
     traffic: Percent = Field(description="Share of the layer's units in this experiment, in percent.")
     reserve: Optional[Percent] = Field(
         default=None, description="Share of the layer reserved for this experiment to ramp up to, in percent "
@@ -334,16 +411,16 @@ class Experiment(Strict):
         default=None, description="Start of the reservation in the layer, in percent (default: right after the "
                                   "previous experiment's reservation). Pin it to keep units in place.")
     holdout: Percent = 0.0
-    control: Optional[str] = Field(default=None, description="The variant the others are compared to (default: the first).")
+    control: Optional[Line] = Field(default=None, description="The variant the others are compared to (default: the first).")
     targeting: Optional[Expression] = None
     variants: dict[str, Variant] = Field(min_length=1)
-    description: Optional[str] = None
+    description: Optional[Text] = None
 
 
 class Layer(Strict):
-    salt: Optional[str] = Field(default=None, description="Hash salt of the layer; the layer name by default.")
+    salt: Optional[Line] = Field(default=None, description="Hash salt of the layer; the layer name by default.")
     experiments: dict[str, Experiment] = Field(default_factory=dict)
-    description: Optional[str] = None
+    description: Optional[Text] = None
 
 
 class SwitchbackVariant(ModelRef):
@@ -351,18 +428,18 @@ class SwitchbackVariant(ModelRef):
 
 
 class Switchback(Strict):
-    unit: str = Field(description="Request input naming the region (city, area ...).")
+    unit: Line = Field(description="Request input naming the region (city, area ...).")
     slice: Duration = Field(description="Length of one time slice, e.g. `30m`.")
     variants: dict[str, SwitchbackVariant] = Field(min_length=2)
-    seed: int = 0
+    seed: SwitchbackSeed = 0
     burn_in: Optional[Duration] = None
-    timezone: str = "UTC"
-    regions: dict[str, str] = Field(default_factory=dict, description="Region -> IANA timezone, overriding `timezone`.")
+    timezone: Line = "UTC"
+    regions: dict[str, Line] = Field(default_factory=dict, description="Region -> IANA timezone, overriding `timezone`.")
     start: Optional[Timestamp] = None
     end: Optional[Timestamp] = None
     targeting: Optional[Expression] = None
-    control: Optional[str] = Field(default=None, description="The variant the others are compared to (default: the first).")
-    description: Optional[str] = None
+    control: Optional[Line] = Field(default=None, description="The variant the others are compared to (default: the first).")
+    description: Optional[Text] = None
 
 
 class Experiments(Strict):
@@ -378,8 +455,8 @@ class Spec(Strict):
     """One mlc application."""
 
     version: Literal[1] = Field(description="Spec format version.")
-    name: str
-    description: Optional[str] = None
+    name: Line
+    description: Optional[Text] = None
     entities: dict[str, Entity] = Field(default_factory=dict)
     sources: dict[str, Source] = Field(default_factory=dict)
     feature_groups: dict[str, FeatureGroup] = Field(default_factory=dict)

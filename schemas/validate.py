@@ -8,6 +8,8 @@ exist in the file (a missing key), the nearest parent key is used.
 
 from __future__ import annotations
 
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -17,8 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from mlc.compiler.diagnostics import Diagnostic, Span
 from mlc.compiler.suggest import did_you_mean
-from mlc.schemas.spec import Spec
-from mlc.schemas.yamlpos import LMap, LScalar, LSeq, Located, to_plain
+from mlc.schemas.spec import LINE_PATTERN, MAX_DURATION_DIGITS, TEXT_PATTERN, Spec
+from mlc.schemas.yamlpos import LMap, LScalar, LSeq, Located, scalar_span, to_plain
 
 _TYPE_NAMES = {
     "string_type": "a string", "int_type": "an integer", "float_type": "a number",
@@ -33,13 +35,18 @@ _BOUNDS = {
 }
 
 
+_SHOWN_DIGITS = 30
+_CONTROL_NAMES = {"\x00": "NUL", "\t": "tab", "\n": "line break", "\r": "carriage return", "\x1b": "escape"}
+_UNBOUNDED_DURATION = re.compile(r"[0-9]+(s|m|h|d|w)\Z")
+
+
 def describe_value(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
         return f"boolean `{str(value).lower()}`"
     if isinstance(value, int):
-        return f"integer `{value}`"
+        return _describe_int(value)
     if isinstance(value, float):
         return f"number `{value}`"
     if isinstance(value, str):
@@ -50,6 +57,15 @@ def describe_value(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     return type(value).__name__
+
+
+def _describe_int(value: int) -> str:
+    """Huge integers are described by their size: formatting one with more than 4300 digits
+    raises (Python's int-to-text limit), and nobody wants to read it either."""
+    if abs(value) < 10**_SHOWN_DIGITS:
+        return f"integer `{value}`"
+    digits = int(abs(value).bit_length() * math.log10(2)) + 1
+    return f"an integer of about {digits} digits"
 
 
 def validate_spec(root: Located) -> tuple[Spec | None, list[Diagnostic]]:
@@ -67,6 +83,7 @@ def _diagnostics(exc: ValidationError, root: Located) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     type_errors: dict[Span, tuple[int, list[str], Any, str]] = {}
     for error in exc.errors(include_url=False):
+        error = _too_large_for_float(error)
         where = _locate(root, tuple(error["loc"]))
         if error["type"] in _TYPE_NAMES:
             # a union of scalar types fails once per member: merge them into one message
@@ -79,6 +96,14 @@ def _diagnostics(exc: ValidationError, root: Located) -> list[Diagnostic]:
         wanted = " or ".join(dict.fromkeys(expected))
         out[index] = Diagnostic("E2004", f"`{path}` must be {wanted}, got {describe_value(value)}", span)
     return out
+
+
+def _too_large_for_float(error: dict) -> dict:
+    """Pydantic calls an integer too large for a float "not a number"; it is a number, not finite."""
+    value = error.get("input")
+    if error["type"] == "float_type" and isinstance(value, int) and not isinstance(value, bool):
+        return {**error, "type": "finite_number"}
+    return error
 
 
 @dataclass
@@ -201,9 +226,14 @@ def _to_diagnostic(error: dict, where: _Where) -> Diagnostic:
         hint = did_you_mean(str(value), options, "values") if options else None
         return Diagnostic("E2005", f"invalid value `{value}` for `{path}`: expected {expected}",
                           where.span, hint=hint)
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") in (LINE_PATTERN, TEXT_PATTERN):
+        return _control_character(error.get("input"), ctx["pattern"], where, path)
     if kind == "string_pattern_mismatch" and "s|m|h|d|w" in str(ctx.get("pattern", "")):
-        return Diagnostic("E2006", f"invalid duration {describe_value(error.get('input'))} for `{path}`",
-                          where.span, hint="write a positive integer and a unit s, m, h, d or w, e.g. `30m`, `1h`, `7d`")
+        return _duration_diagnostic(error.get("input"), where, path)
+    if kind in ("finite_number", "int64_range"):
+        wanted = "a finite number" if kind == "finite_number" else "an integer that fits in int64"
+        return Diagnostic("E2007", f"`{path}` must be {wanted}, got {describe_value(error.get('input'))}", where.span,
+                          hint=None if kind == "finite_number" else "from -9223372036854775808 to 9223372036854775807")
     if kind in _BOUNDS:
         limit = next(iter(ctx.values()), None)
         if isinstance(limit, float) and limit.is_integer():
@@ -220,6 +250,29 @@ def _to_diagnostic(error: dict, where: _Where) -> Diagnostic:
         return Diagnostic("E2004", f"`{path}` must be {_TYPE_NAMES[kind]}, got {describe_value(error.get('input'))}",
                           where.span)
     return Diagnostic("E2007", f"invalid value for `{path}`: {error['msg']}", where.span)
+
+
+def _duration_diagnostic(value: Any, where: _Where, path: str) -> Diagnostic:
+    if isinstance(value, str) and _UNBOUNDED_DURATION.match(value):
+        return Diagnostic("E2006", f"duration `{value}` for `{path}` is too long", where.span,
+                          hint=f"at most {MAX_DURATION_DIGITS} digits before the unit; use a larger unit, e.g. `52w`")
+    return Diagnostic("E2006", f"invalid duration {describe_value(value)} for `{path}`",
+                      where.span, hint="write a positive integer and a unit s, m, h, d or w, e.g. `30m`, `1h`, `7d`")
+
+
+def _control_character(value: Any, pattern: str, where: _Where, path: str) -> Diagnostic:
+    """E2008 at the first character that ``pattern`` (``Line`` or ``Text``) refuses."""
+    text = value if isinstance(value, str) else ""
+    index = next((i for i, char in enumerate(text) if not re.fullmatch(pattern, char)), None)
+    if index is None:
+        return Diagnostic("E2008", f"`{path}` contains a control character", where.span)
+    char = text[index]
+    name = _CONTROL_NAMES.get(char, f"U+{ord(char):04X}")
+    span = scalar_span(where.node, index, index + 1) if isinstance(where.node, LScalar) else where.span
+    what = "text without control characters other than tabs and line breaks" if pattern == TEXT_PATTERN \
+        else "one line of text without control characters"
+    return Diagnostic("E2008", f"`{path}` contains a control character ({name})", span,
+                      hint=f"this value reaches generated files (scripts, manifests, code): write {what}")
 
 
 def _tags_of(tp: Any, discriminator: str) -> list[str]:

@@ -8,7 +8,6 @@ Pure: reads the IR, returns text. Spec strings reach the outputs only as Python 
 from __future__ import annotations
 
 import math
-import re
 import shlex
 from fractions import Fraction
 from typing import Any
@@ -39,9 +38,6 @@ EXECUTOR_INSTANCES = 2         # Spark's own default for spark.executor.instance
 DEFAULT_MEMORY = "1g"          # Spark's default driver/executor memory
 DEFAULT_CORES = 1
 
-_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)(m|k|Ki|M|Mi|G|Gi|T|Ti)?\Z")
-_FACTOR = {"": 1, "m": Fraction(1, 1000), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 _MIB, _GIB = 2**20, 2**30
 
 
@@ -54,10 +50,13 @@ def job_path(ir: IR) -> str:
 
 
 def _quantity(text: str) -> Fraction:
-    match = _QUANTITY.match(text)
-    if not match:
-        raise SparkBackendError(f"`{text}` is not a Kubernetes quantity")
-    return Fraction(match.group(1)) * _FACTOR[match.group(2) or ""]
+    """The amount of a Kubernetes quantity, parsed by the same rules the spec checks apply (E5027)."""
+    from mlc.compiler.checks import quantity_value
+
+    try:
+        return quantity_value(text)
+    except ValueError as problem:
+        raise SparkBackendError(f"`{text}` {problem}") from None
 
 
 def spark_memory(quantity: str) -> str:

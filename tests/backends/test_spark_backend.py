@@ -305,6 +305,19 @@ def test_bad_quantity_is_an_error():
         spark_memory("4 GB")
 
 
+@pytest.mark.parametrize("quantity, memory, cores", [
+    ("1Pi", "1048576g", 2**50), ("1e9", "954m", 10**9), ("1E3", "1m", 1000), ("+2Gi", "2g", 2**31),
+    (".5Gi", "512m", 2**29), ("2.", "1m", 2), ("250u", "1m", 1), ("1E", "953674316407m", 10**18),
+])
+def test_every_quantity_the_spec_accepts_converts(quantity, memory, cores):
+    """The Spark sizes come from the same parser as the spec check (E5027): what passes the check
+    converts here (it used to raise for `1Pi`, `1e9` ...)."""
+    from mlc.compiler.checks import quantity_value
+
+    quantity_value(quantity)
+    assert (spark_memory(quantity), spark_cores(quantity)) == (memory, cores)
+
+
 # ------------------------------------------------------------------------ determinism
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 from lint_cases import BASE, SWITCHBACK, at, edit, one, run  # noqa: F401  (run is a fixture)
 
+from mlc.compiler.pipeline import build
+
 E2 = "        e2:\n          unit: rider_id\n          traffic: 10\n          variants: {a: {model: eta, weight: 100}}\n"
 
 
@@ -78,10 +80,14 @@ def test_e5017_unit_must_be_string_or_int64(run):
         "units are hashed as text, which only identifies strings and integers exactly: use `rider_id`, `city`")
 
 
-def test_e5001_salt_with_a_control_character(run):
-    text = edit(("    ranking:\n", '    ranking:\n      salt: "r\\0x"\n'))
-    one(run, text, "E5001", '"r\\0x"', "the salt of layer `ranking` contains the control character U+0000",
-        "salts are hashed as `salt` + NUL + unit; use printable text")
+def test_e2008_salt_with_a_control_character(tmp_path):
+    """Salts are hashed as `salt` + NUL + unit: a control character in one is refused when the
+    spec is validated, like every single-line string of the spec."""
+    (tmp_path / "s.mlc.yaml").write_text(edit(("    ranking:\n", '    ranking:\n      salt: "r\\0x"\n')))
+    result = build(str(tmp_path / "s.mlc.yaml"))
+    assert result.failed_stage == "validate"
+    assert [(d.code, d.message) for d in result.diagnostics] == [
+        ("E2008", "`experiments.layers.ranking.salt` contains a control character (NUL)")]
 
 
 def test_w5108_layer_mixes_unit_fields(run):

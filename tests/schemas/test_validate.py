@@ -430,6 +430,66 @@ def test_all_errors_of_validation_reported_together():
     assert codes == ["E2004", "E2004", "E2005", "E2006"]
 
 
+# ------------------------------------------- limits: numbers, durations, control characters
+
+HUGE_HEX = "0x" + "f" * 5000  # a plain hex scalar: beyond Python's 4300-digit int-to-text limit
+
+
+@pytest.mark.parametrize("old, new, needle, message, hint", [
+    ("epochs: 2}", "epochs: 2, optimizer: {learning_rate: .inf}}", ".inf",
+     "`models.eta.training.optimizer.learning_rate` must be a finite number, got number `inf`", None),
+    ("epochs: 2}", "epochs: 2, optimizer: {learning_rate: " + HUGE_HEX + "}}", HUGE_HEX,
+     "`models.eta.training.optimizer.learning_rate` must be a finite number, got an integer of about 6021 digits", None),
+    ("epochs: 2}", "epochs: 2, seed: " + HUGE_HEX + "}", HUGE_HEX,
+     "`models.eta.training.seed` must be at most 4294967295, got an integer of about 6021 digits", None),
+    ("epochs: 2}", "epochs: 2, seed: -1}", "-1", "`models.eta.training.seed` must be at least 0, got integer `-1`", None),
+    ("{dtype: float64, default: 0.0}", "{dtype: float64, default: -.inf}", "-.inf",
+     "`preprocess.inputs.distance_km.default` must be a finite number, got number `-inf`", None),
+    ("[beijing, 7]", "[beijing, 0x1ffffffffffffffff]", "0x1",
+     "`deployment.sharding.shards.north.partitions[1]` must be an integer that fits in int64, got integer "
+     "`36893488147419103231`", "from -9223372036854775808 to 9223372036854775807"),
+    ("max_queue_delay_us: 50", "max_queue_delay_us: 60000001", "60000001",
+     "`deployment.serving.dynamic_batching.max_queue_delay_us` must be at most 60000000, got integer `60000001`", None),
+    ("replicas: 2\n  resources", "replicas: 1001\n  resources", "1001",
+     "`deployment.replicas` must be at most 1000, got integer `1001`", None),
+    ("windows: [1h, 1d]", "windows: [1h, 1234567d]", "1234567d",
+     "duration `1234567d` for `feature_groups.rider_activity.windows[1]` is too long",
+     "at most 6 digits before the unit; use a larger unit, e.g. `52w`"),
+])
+def test_numbers_out_of_range(old, new, needle, message, hint):
+    text = replace(old, new)
+    assert errors(text) == [("E2007" if "duration" not in message else "E2006", *line_of(text, needle), message, hint)]
+
+
+CONTROL_HINT = "this value reaches generated files (scripts, manifests, code): write "
+LINE_HINT = CONTROL_HINT + "one line of text without control characters"
+
+
+@pytest.mark.parametrize("old, new, needle, message, hint", [
+    ("path: data/orders.csv", 'path: "data/orders.csv\\n$(touch pwned)"', "\\n$",
+     "`sources.orders.path` contains a control character (line break)", LINE_HINT),
+    ("namespace: ml", 'namespace: "ml\\0"', "\\0", "`deployment.namespace` contains a control character (NUL)", LINE_HINT),
+    ("spark: sp", 'spark: "sp\\x1b[31m"', "\\x1b", "`deployment.images.spark` contains a control character (escape)",
+     LINE_HINT),
+    ("cpu: 500m", 'cpu: "500m\\n"', "\\n", "`deployment.resources.requests.cpu` contains a control character (line break)",
+     LINE_HINT),
+    ("timezone: Asia/Shanghai", 'timezone: "Asia/\\u2028Shanghai"', "\\u2028",
+     "`experiments.switchbacks.sb.timezone` contains a control character (U+2028)", LINE_HINT),
+    ("name: demo", 'name: demo\ndescription: "two\\nlines\\tand a \\0"', "\\0",
+     "`description` contains a control character (NUL)",
+     CONTROL_HINT + "text without control characters other than tabs and line breaks"),
+])
+def test_control_characters_are_located_errors(old, new, needle, message, hint):
+    text = replace(old, new)
+    assert errors(text) == [("E2008", *line_of(text, needle), message, hint)]
+
+
+def test_descriptions_may_span_lines_and_hold_tabs():
+    text = replace("name: demo", 'name: demo\ndescription: |\n  first line\n  second\tline\n')
+    spec, diagnostics = validate(text)
+    assert diagnostics == [] and spec.description == "first line\nsecond\tline\n"
+
+
 # ------------------------------------------------------------- JSON Schema
 
 
@@ -478,3 +538,18 @@ def test_json_schema_allows_include_and_environments():
     data["include"] = ["common.mlc.yaml"]
     data["environments"] = {"prod": {"deployment": {"replicas": 3}}}
     assert list(_spec_validator().iter_errors(data)) == []
+
+
+@pytest.mark.parametrize("old, new", [
+    ("epochs: 2}", "epochs: 2, seed: 4294967296}"),
+    ("replicas: 2\n  resources", "replicas: 1001\n  resources"),
+    ("max_queue_delay_us: 50", "max_queue_delay_us: 60000001"),
+    ("[beijing, 7]", "[beijing, 9223372036854775808]"),
+    ("namespace: ml", "namespace: Prod"),
+    ("namespace: ml", "namespace: " + "a" * 64),
+    ("cpu: 500m", "cpu: 1 GB"),
+    ("path: data/orders.csv", 'path: "data/\\norders.csv"'),
+])
+def test_json_schema_publishes_the_limits(old, new):
+    data = to_plain(load_yaml(replace(old, new), "s.yaml").root)
+    assert list(_spec_validator().iter_errors(data)), new
