@@ -243,7 +243,7 @@ def use_parser(client, parser: str) -> None:
 def open_mlc_store(url: str, parser: str):
     from mlc.runtime.online_store import open_store
 
-    store = open_store(url, timeout=30.0)
+    store = open_store(url, timeout=30.0, create=True)
     use_parser(store.client, parser)
     return store
 

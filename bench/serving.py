@@ -149,7 +149,7 @@ def group_rows(group, n: int, rng: np.random.Generator) -> list[tuple]:
 def seed_redis(url: str, ir, model, entities: int) -> dict:
     from mlc.runtime.online_store import open_store, put_features
 
-    store = open_store(url, timeout=30.0)
+    store = open_store(url, timeout=30.0, create=True)
     rng = np.random.default_rng(1)
     started = time.perf_counter()
     records = 0

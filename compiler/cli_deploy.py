@@ -46,13 +46,13 @@ def _output(args: Any) -> str:
 
 def _registry(args: Any, app: str) -> tuple[Any, str]:
     from mlc.runtime.deploy.local import DeployError
-    from mlc.runtime.model_registry import RegistryError, default_registry_url, open_registry
+    from mlc.runtime.model_registry import RegistryError, default_registry_url, open_registry, redact
 
     url = getattr(args, "registry", None) or default_registry_url(args.spec)
     try:
         return open_registry(url, app), url
     except RegistryError as err:
-        raise DeployError("E7211", f"model registry `{url}` unreachable: {err.message}",
+        raise DeployError("E7211", f"model registry `{redact(url)}` unreachable: {err.message}",
                           err.hint or "start it (or fix --registry / MLC_REGISTRY); nothing was changed") from None
 
 
@@ -194,7 +194,9 @@ def cmd_status(args: Any, report) -> int:
 
 def render_status(status: dict) -> str:
     gateway = status["gateway"]
-    lines = [f"{status['app']}: registry {status['registry']}",
+    from mlc.runtime.urls import redact_url
+
+    lines = [f"{status['app']}: registry {redact_url(str(status['registry']))}",
              f"gateway: {gateway.get('url') or '-'} " + ("(running)" if gateway.get("running") else "(not running)"),
              ""]
     for entry in status["models"]:

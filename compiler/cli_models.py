@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from mlc.compiler.cli_runtime import RuntimeProblem
+from mlc.runtime.urls import redact_url
 
 KEY_METRICS = ("auc", "logloss", "mae", "rmse")
 
@@ -110,12 +111,12 @@ def _list(args: Any, ir: Any, fmt: str) -> int:
         registry.close()
     marked = [(v, sorted(a for a, n in aliases[(v.model, v.shard)].items() if n == v.version)) for v in versions]
     if fmt == "json":
-        doc = {"app": ir.name, "registry": url,
+        doc = {"app": ir.name, "registry": redact_url(url),
                "versions": [{**v.to_json(), "aliases": names} for v, names in marked]}
         sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         return 0
     if not versions:
-        sys.stdout.write(f"no versions registered for `{ir.name}` in {url}\n")
+        sys.stdout.write(f"no versions registered for `{ir.name}` in {redact_url(url)}\n")
         return 0
     header = ("MODEL", "SHARD", "VERSION", "KIND", "PARENT", "DATA", "METRICS", "ALIASES", "REGISTERED")
     rows = [(v.model, v.shard, str(v.version), v.kind, _dash(v.parent), _range(v), _metrics(v.metrics),
@@ -135,7 +136,7 @@ def _show(args: Any, ir: Any, fmt: str) -> int:
     finally:
         registry.close()
     if fmt == "json":
-        doc = {"app": ir.name, "registry": url, "version": record.to_json(), "aliases": aliases,
+        doc = {"app": ir.name, "registry": redact_url(url), "version": record.to_json(), "aliases": aliases,
                "history": [e.to_json() for e in history]}
         sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
         return 0

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from mlc.compiler.cli import PIPELINE_STEPS as STEPS  # noqa: E402  (one list, used by the parser too)
+from mlc.runtime.urls import redact_url
 
 
 @dataclass
@@ -159,7 +160,7 @@ def step_materialize(run: Run) -> str:
     if not any(g.online for g in run.result.ir.feature_groups):
         return "no online feature group"
     _checked(run, cmd_materialize(_namespace(run, store=store), run.report))
-    return f"online store {store}"
+    return f"online store {redact_url(store)}"
 
 
 def step_register(run: Run) -> str:
@@ -189,7 +190,7 @@ def step_register(run: Run) -> str:
                                    run.result.sources)) from None
     run.facts["versions"] = [v for v, _ in registered]
     created = sum(1 for _, new in registered if new)
-    return f"{len(registered)} version(s) in {url} ({created} new)"
+    return f"{len(registered)} version(s) in {redact_url(url)} ({created} new)"
 
 
 def step_deploy(run: Run) -> str:
@@ -348,7 +349,7 @@ def _where_lines(run: Run) -> list[str]:
     lines = ["where things are:", f"  run folder      {run.output}"]
     for key, label in (("registry", "registry"), ("store", "online store"), ("gateway", "gateway")):
         if run.facts.get(key):
-            lines.append(f"  {label:<15} {run.facts[key]}" + ("/v1/predict" if key == "gateway" else ""))
+            lines.append(f"  {label:<15} {redact_url(run.facts[key])}" + ("/v1/predict" if key == "gateway" else ""))
     for replica, record in sorted((run.facts.get("tritons") or {}).items()):
         grpc = record.get("grpc") if isinstance(record, dict) else record
         logs = f"  (log {record['log']})" if isinstance(record, dict) and record.get("log") else ""

@@ -129,7 +129,7 @@ def _spark_failure(exc: BaseException) -> RuntimeProblem | None:
 
 def cmd_fit(args: Any, report) -> int:
     from mlc.compiler.artifacts import artifact_tree
-    from mlc.compiler.writer import write_tree
+    from mlc.compiler.writer import WriteRefused, write_tree
 
     prepared = _prepared(args, report, "mlc-fit")
     if prepared is None:
@@ -139,7 +139,11 @@ def cmd_fit(args: Any, report) -> int:
         result.ir = fitted_ir(result.ir, module, df)
     except Exception as exc:
         return _reported(exc, report, result.sources)
-    write_tree(artifact_tree(result), args.out)
+    try:
+        write_tree(artifact_tree(result), args.out)
+    except WriteRefused as refused:
+        report([refused.diagnostic()], result.sources, "text")
+        return 1
     for analyzer in result.ir.analyzers:
         summary = ", ".join(f"{k}={_short(v)}" for k, v in (analyzer.fitted or ()))
         sys.stderr.write(f"fitted {analyzer.id}: {summary}\n")
@@ -242,14 +246,18 @@ def cmd_materialize(args: Any, report) -> int:
         return _reported(exc, report, result.sources)
     for group, count in counts.items():
         sys.stderr.write(f"materialized {group}: {count} entities\n")
-    sys.stderr.write(f"store: {store}\n")
+    from mlc.runtime.urls import redact_url
+
+    sys.stderr.write(f"store: {redact_url(store)}\n")
     return 0
 
 
 def _store_failure(exc: BaseException) -> RuntimeProblem | None:
-    from mlc.runtime.online_store import StoreError
+    from mlc.runtime.online_store import StoreError, StoreNotFound
     from mlc.runtime.sources import SourceError
 
+    if isinstance(exc, StoreNotFound):
+        return RuntimeProblem("E7230", f"online store: {exc}")
     if isinstance(exc, StoreError):
         return RuntimeProblem("E7005", f"online store: {exc}")
     if isinstance(exc, SourceError):
@@ -274,7 +282,7 @@ def cmd_features_get(args: Any, report) -> int:
     group = groups[args.group]
     try:
         keys = [_parse_key(text, group) for text in args.keys]
-        store = open_store(args.store or default_store_url(args.spec), timeout=args.timeout)
+        store = open_store(args.store or default_store_url(args.spec), timeout=args.timeout, create=False)
     except Exception as exc:
         return _reported(exc, report, result.sources)
     rows = {k.name: [key[i] for key in keys] for i, k in enumerate(group.keys)}
@@ -511,9 +519,9 @@ def cmd_serve(args: Any, report) -> int:
     if not result.ok:
         return 1
     output = os.path.abspath(args.output or os.path.join(os.path.dirname(os.path.abspath(args.spec)), ".mlc", "data"))
-    tritons: list = []
+    tritons: list = []           # filled as they start, so a later failure stops every one
     try:
-        running, tritons = _start_serving(args, result, output)
+        running = _start_serving(args, result, output, tritons)
     except Exception as exc:
         for triton in tritons:
             triton.stop()
@@ -525,10 +533,38 @@ def cmd_serve(args: Any, report) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        running.stop()
-        for triton in tritons:
-            triton.stop()
+        _shut_down(running, tritons)
     return 0
+
+
+SHUTDOWN_LIMIT_S = 45.0   # the whole stop, interpreter exit included; past it: thread stacks, exit 1
+
+
+def _shut_down(running: Any, tritons: list) -> None:
+    """Stop `mlc serve` within a bound: the gateway (no new requests), the predictor's backend
+    (gRPC channels, sessions, exposure log), then every Triton at once (each SIGTERM, its own
+    grace, SIGKILL). A watchdog armed first dumps every thread's stack to stderr and exits with
+    code 1 if all of it, interpreter exit included, takes longer than SHUTDOWN_LIMIT_S: a slow
+    stop is reported with where it hung, never waited on silently."""
+    import faulthandler
+    import threading
+    import time
+
+    faulthandler.dump_traceback_later(SHUTDOWN_LIMIT_S, exit=True)
+    started = time.monotonic()
+    running.stop()
+    predictor = running.gateway.predictor
+    if predictor is not None:
+        predictor.backend.close()
+    gateway_s = time.monotonic() - started
+    stoppers = [threading.Thread(target=triton.stop, name=f"stop-triton-{i}") for i, triton in enumerate(tritons)]
+    for stopper in stoppers:
+        stopper.start()
+    for stopper in stoppers:
+        stopper.join()
+    sys.stderr.write(f"stopped in {time.monotonic() - started:.1f} s (gateway {gateway_s:.1f} s, "
+                     f"{len(tritons)} triton(s) {time.monotonic() - started - gateway_s:.1f} s)\n")
+    sys.stderr.flush()
 
 
 def _wait(duration: float | None) -> None:
@@ -542,7 +578,7 @@ def _wait(duration: float | None) -> None:
 def _serving_build(result: Any, output: str) -> tuple[Any, str]:
     """The run's fitted IR and a build tree compiled from it under ``<output>/serve/build``."""
     from mlc.compiler.artifacts import artifact_tree
-    from mlc.compiler.writer import write_tree
+    from mlc.compiler.writer import WriteRefused, write_tree
     from mlc.runtime.feature_job import load_ir
 
     mldl = os.path.join(output, "mldl.json")
@@ -551,7 +587,10 @@ def _serving_build(result: Any, output: str) -> tuple[Any, str]:
                              "train first: mlc run SPEC --step all (writes mldl.json and models/)")
     result.ir = load_ir(mldl)
     build_dir = os.path.join(output, "serve", "build")
-    write_tree(artifact_tree(result), build_dir)
+    try:
+        write_tree(artifact_tree(result), build_dir)
+    except WriteRefused as refused:
+        raise RuntimeProblem(refused.code, f"cannot write {build_dir}: {refused.message}", refused.hint) from None
     return result.ir, build_dir
 
 
@@ -568,7 +607,8 @@ def _experiments(args: Any, build_dir: str, output: str) -> Any:
     return router
 
 
-def _start_serving(args: Any, result: Any, output: str) -> tuple[Any, list]:
+def _start_serving(args: Any, result: Any, output: str, tritons: list) -> Any:
+    """The gateway serving in a thread; every local Triton started is appended to ``tritons``."""
     import tempfile
 
     from mlc.runtime.online_store import open_store
@@ -578,10 +618,12 @@ def _start_serving(args: Any, result: Any, output: str) -> tuple[Any, list]:
     from mlc.runtime.serving.predictor import OnnxBackend, Predictor, Routing, TritonBackend
 
     ir, build_dir = _serving_build(result, output)
+    store = None                 # read-only, never created here; a spec without online groups needs none
+    if any(group.online for group in ir.feature_groups):
+        store = open_store(args.store or default_store_url(args.spec), timeout=args.store_timeout, create=False)
     repository = os.path.join(output, "models", "repository")
     if not os.path.isdir(repository):
         raise RuntimeProblem("E7007", f"no exported models in {repository}", "train first: mlc run SPEC --step all")
-    tritons: list = []
     if args.embedded:
         backend: Any = OnnxBackend(repository)
         sys.stderr.write("inference: in-process ONNX Runtime (--embedded)\n")
@@ -602,8 +644,7 @@ def _start_serving(args: Any, result: Any, output: str) -> tuple[Any, list]:
             sys.stderr.write(f"triton for shard `{shard.name}`: grpc {triton.grpc_url}, http {triton.url} "
                              f"(ready in {triton.startup_s:.1f} s)\n")
         backend = TritonBackend(urls, timeout=args.triton_timeout)
-    store = open_store(args.store or default_store_url(args.spec), timeout=args.store_timeout)
     module = load_module(os.path.join(build_dir, "preprocess", f"{ir.name}_preprocess.py"))
     predictor = Predictor(ir, None, store, backend, args.namespace or ir.name, Routing.from_ir(ir),
                           module=module, metrics=ServingMetrics(), experiments=_experiments(args, build_dir, output))
-    return serve_in_thread(predictor, "127.0.0.1", args.port), tritons
+    return serve_in_thread(predictor, "127.0.0.1", args.port)

@@ -41,7 +41,7 @@ def _writer(store_url: str, group: Any, namespace: str):
         from mlc.runtime.online_store import open_store
         from mlc.runtime.online_store.retrieval import put_features
 
-        store = open_store(store_url, timeout=WRITE_TIMEOUT_S)
+        store = open_store(store_url, timeout=WRITE_TIMEOUT_S, create=True)
         written, batch = 0, []
         try:
             for row in rows:
@@ -71,7 +71,7 @@ def materialize(spark: Any, ir: Any, spec_dir: str, store_url: str, namespace: s
     sources = {s.name: s for s in ir.sources}
     as_of_us = _as_of_micros(as_of)
     counts: dict[str, int] = {}
-    control = open_store(store_url, timeout=WRITE_TIMEOUT_S)
+    control = open_store(store_url, timeout=WRITE_TIMEOUT_S, create=True)
     try:
         for group in ir.feature_groups:
             if not group.online:

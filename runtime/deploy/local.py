@@ -168,6 +168,19 @@ def _tail(path: str | None, limit: int = 3000) -> str:
         return handle.read().decode("utf-8", errors="replace")
 
 
+def _digest(values: Mapping[str, str]) -> str:
+    """A fingerprint of ``values`` (secret-bearing URLs) that the state file can keep."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(dict(values), sort_keys=True).encode()).hexdigest()
+
+
+def _environment(services: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment with ``services`` replacing every store/registry variable."""
+    inherited = {k: v for k, v in os.environ.items() if k not in ("MLC_REDIS_URL", "MLC_STORE_URL", "MLC_REGISTRY")}
+    return {**inherited, **services}
+
+
 class LocalDeployment:
     def __init__(self, spec_path: str, ir: Any, build_dir: str, output: str, registry: Any, registry_url: str,
                  store_url: str, options: Options | None = None, say: Callable[[str], None] | None = None):
@@ -223,9 +236,19 @@ class LocalDeployment:
 
     # ------------------------------------------------------------------ services
 
-    def check_store(self) -> None:
-        from mlc.runtime.online_store import open_store
+    @property
+    def serves_features(self) -> bool:
+        """Whether the gateway reads the online store: some feature group is online."""
+        return any(group.online for group in self.ir.feature_groups)
 
+    def check_store(self) -> None:
+        """The online store must exist and answer (never created here: `mlc materialize` writes
+        it), when the spec has online feature groups."""
+        from mlc.runtime.online_store import open_store
+        from mlc.runtime.urls import redact_text, redact_url
+
+        if not self.serves_features:
+            return
         try:
             store = open_store(self.store_url, timeout=2.0)
             try:
@@ -233,8 +256,10 @@ class LocalDeployment:
             finally:
                 store.close()
         except Exception as err:
-            raise DeployError("E7212", f"online store `{self.store_url}` unreachable: {' '.join(str(err).split())[:300]}",
-                              "start it (or pass another --store); nothing was changed")
+            detail = redact_text(" ".join(str(err).split()), self.store_url)[:300]
+            raise DeployError("E7212", f"online store `{redact_url(self.store_url)}` unreachable: {detail}",
+                              "materialize it first (mlc materialize SPEC), start it, or pass another --store; "
+                              "nothing was changed")
 
     def _models_dir(self, shard: str) -> str:
         repository = os.path.join(self.output, "models", "repository")
@@ -298,8 +323,7 @@ class LocalDeployment:
         return {rid: tritons[rid] for ids in wanted.values() for rid in ids}
 
     def gateway_argv(self, tritons: Mapping[str, Mapping[str, Any]], port: int) -> list[str]:
-        argv = [sys.executable, "-m", "mlc.runtime.serving.gateway", "--build", self.build_dir,
-                "--store", self.store_url, "--registry", self.registry_url, "--heartbeat",
+        argv = [sys.executable, "-m", "mlc.runtime.serving.gateway", "--build", self.build_dir, "--heartbeat",
                 "--heartbeat-interval", str(self.options.heartbeat_interval),
                 "--heartbeat-ttl", str(self.options.heartbeat_ttl),
                 "--triton-timeout", str(self.options.triton_timeout),
@@ -308,6 +332,14 @@ class LocalDeployment:
             argv += ["--triton", f"{shard}=" + ",".join(tritons[rid]["grpc"] for rid in ids)]
         return argv
 
+    def gateway_services(self) -> dict[str, str]:
+        """The store and registry URLs of the gateway, passed in its environment: they may hold
+        passwords, which must not show in its command line (`ps`) or the state file."""
+        services = {"MLC_REGISTRY": self.registry_url}
+        if self.serves_features:
+            services["MLC_STORE_URL"] = self.store_url
+        return services
+
     def ensure_gateway(self, tritons: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         record = self.state.get("gateway") or {}
         alive = pid_alive(record.get("pid"), record.get("started"))
@@ -315,7 +347,9 @@ class LocalDeployment:
         fallback = DEFAULT_GATEWAY_PORT if self.options.port is None else None
         port = self.options.port or record.get("port") or fallback or _free_port()
         argv = self.gateway_argv(tritons, port)
-        if alive and record.get("argv") == argv and _get_json(record["url"] + "/healthz")[0] == 200:
+        services = self.gateway_services()
+        if alive and record.get("argv") == argv and record.get("services") == _digest(services) \
+                and _get_json(record["url"] + "/healthz")[0] == 200:
             return record
         if alive:
             stop_pid(record["pid"], record.get("started"), grace=10.0)
@@ -324,10 +358,10 @@ class LocalDeployment:
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         with open(log_path, "ab") as log:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True, cwd=self.root)
+                                       start_new_session=True, cwd=self.root, env=_environment(services))
         url = f"http://{HOST}:{port}"
         record = {"pid": process.pid, "started": process_start_time(process.pid), "port": port, "url": url,
-                  "argv": argv, "log": log_path}
+                  "argv": argv, "services": _digest(services), "log": log_path}
         self.state["gateway"] = record
         self._save()
         deadline = time.monotonic() + 60.0

@@ -35,9 +35,9 @@ import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 from mlc.runtime.model_registry.records import AliasEvent, ModelVersion, RegistryUnavailable, ReplicaReport
+from mlc.runtime.urls import redact_url
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_S = 10.0
@@ -49,18 +49,8 @@ Decide = Callable[[int | None, list[AliasEvent]], int]
 
 
 def redact(url: str) -> str:
-    """``url`` without its password (``redis://:***@host:6379/0``)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"{user}:***@{host}", parts.path, parts.query, parts.fragment))
+    """``url`` without its password (``redis://:***@host:6379/0``): :func:`mlc.runtime.urls.redact_url`."""
+    return redact_url(url)
 
 
 def _dumps(value: Any) -> str:

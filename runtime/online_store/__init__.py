@@ -2,14 +2,16 @@
 
 * :mod:`.codec`: the record byte format, ``schema_version``, ``encode``/``decode``/``decode_many``;
 * :mod:`.store`: the ``OnlineStore`` protocol (``get_many``/``put_many``/``close``), ``open_store``;
-* :mod:`.sqlite_store`: the SQLite backend;
+* :mod:`.sqlite_store`: the SQLite backend (read-only for readers, a deadline per call);
+* :mod:`.redis_store`: the Redis backend;
+* :mod:`.deadline`: calls with a deadline that holds whatever the backend does;
 * :mod:`.retrieval`: keys, ``put_features`` and ``get_features`` (N entities x G groups, one
   round trip, degrading to nulls when the store fails).
 """
 
 from mlc.runtime.online_store.codec import CodecError, decode, decode_many, encode, schema_version
 from mlc.runtime.online_store.retrieval import Retrieval, get_features, put_features, record_key
-from mlc.runtime.online_store.store import OnlineStore, StoreError, StoreTimeout, open_store
+from mlc.runtime.online_store.store import OnlineStore, StoreError, StoreNotFound, StoreTimeout, open_store
 
-__all__ = ["CodecError", "OnlineStore", "Retrieval", "StoreError", "StoreTimeout", "decode", "decode_many",
+__all__ = ["CodecError", "OnlineStore", "Retrieval", "StoreError", "StoreNotFound", "StoreTimeout", "decode", "decode_many",
            "encode", "get_features", "open_store", "put_features", "record_key", "schema_version"]

@@ -11,12 +11,22 @@ A backend only moves opaque bytes: keys and records are built by :mod:`.retrieva
 * ``close()``.
 
 Failures of the backend (I/O, lock or read timeouts, a closed connection) raise
-:class:`StoreError` (:class:`StoreTimeout` for timeouts).
+:class:`StoreError` (:class:`StoreTimeout` for timeouts). ``timeout`` bounds every call, whatever
+the backend does (SQLite: a deadline per call, :mod:`.sqlite_store`; Redis: socket timeouts).
+
+Readers and writers: :func:`open_store` with ``create=False`` (the gateway, ``mlc serve``,
+``mlc features get``) opens an existing store only -- a mistyped ``sqlite:PATH`` is an error
+naming the path, not a new empty store served as if it held features; ``create=True`` (the
+default, for writers such as ``mlc materialize``) creates a missing SQLite file.
+
+Messages never show a URL's password (:func:`mlc.runtime.urls.redact_url`).
 """
 
 from __future__ import annotations
 
 from typing import Iterable, Protocol, Sequence, runtime_checkable
+
+from mlc.runtime.urls import redact_url
 
 
 class StoreError(RuntimeError):
@@ -25,6 +35,11 @@ class StoreError(RuntimeError):
 
 class StoreTimeout(StoreError):
     """The online store did not answer within its timeout."""
+
+
+class StoreNotFound(StoreError):
+    """The store to read does not exist (``create=False``: a missing SQLite file, or a file
+    that is not an mlc online store)."""
 
 
 @runtime_checkable
@@ -36,10 +51,13 @@ class OnlineStore(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(url: str, timeout: float = 0.05) -> OnlineStore:
+def open_store(url: str, timeout: float = 0.05, *, create: bool = False) -> OnlineStore:
     """A store from its URL: ``sqlite:PATH`` (``sqlite:///abs/path`` also accepted) or
     ``redis://HOST:PORT/DB`` (``rediss://`` for TLS; needs ``pip install 'mlc[serve]'``).
-    ``timeout`` (seconds) bounds lock waits and each read/write."""
+    ``timeout`` (seconds) bounds every call. By default the store must exist (SQLite: opened
+    read-only; a missing file is a :class:`StoreNotFound` with the path and a hint), so that a
+    mistyped URL never serves an empty store; only writers (``mlc materialize``) pass
+    ``create=True``."""
     if url.startswith("sqlite:"):
         from mlc.runtime.online_store.sqlite_store import SqliteStore
 
@@ -48,9 +66,9 @@ def open_store(url: str, timeout: float = 0.05) -> OnlineStore:
             path = path[2:]
         if not path:
             raise StoreError(f"online store URL `{url}` has no path: use sqlite:PATH")
-        return SqliteStore(path, timeout=timeout)
+        return SqliteStore(path, timeout=timeout, create=create)
     if url.startswith(("redis://", "rediss://")):
         from mlc.runtime.online_store.redis_store import RedisStore
 
         return RedisStore(url, timeout=timeout)
-    raise StoreError(f"unknown online store URL `{url}`: expected sqlite:PATH or redis://HOST:PORT/DB")
+    raise StoreError(f"unknown online store URL `{redact_url(url)}`: expected sqlite:PATH or redis://HOST:PORT/DB")

@@ -1,5 +1,5 @@
-"""The predictor gateway: a small stdlib HTTP server (``http.server.ThreadingHTTPServer``, JSON)
-in front of a :class:`~mlc.runtime.serving.predictor.Predictor`.
+"""The predictor gateway: a small stdlib HTTP server (``http.server``, JSON) in front of a
+:class:`~mlc.runtime.serving.predictor.Predictor`.
 
     python -m mlc.runtime.serving.gateway --build build/ --models out/models/repository --embedded
     python -m mlc.runtime.serving.gateway --build /opt/mlc/build --triton east=triton-east:8001 ...
@@ -8,12 +8,17 @@ Endpoints:
 
 * ``POST /v1/predict``: a request (``{"model"?, "context", "items"}``) -> ``{"scores", "model",
   "version", "shard", "degraded", "timings_ms"}``. Errors are JSON ``{"error": ..., "fields":
-  {...}}``: 400 malformed (bad JSON, unknown/missing/mistyped fields: every one listed), 404
-  unknown model, 413 body too large, 502 backend error, 503 backend unavailable, 500 anything
-  else (logged with its traceback here; never a traceback to the client).
+  {...}}``: 400 malformed (bad JSON, nested too deeply, unknown/missing/mistyped fields, numbers
+  out of range, strings over ``--max-field-bytes``: every one listed; a bad or repeated
+  ``Content-Length``), 404 unknown model, 408 body not received in time, 411 chunked body, 413
+  body too large, 414/431 request line or headers too large, 502 backend error, 503 backend
+  unavailable or connection limit reached (with ``Retry-After``), 500 anything else (logged with
+  its traceback here; never a traceback to the client). Every error body is JSON, the
+  protocol errors of ``http.server`` included.
 * ``GET /healthz``: 200 while the process serves HTTP (liveness).
-* ``GET /readyz``: 200 once the build is loaded and the backend is ready (every ONNX session
-  loaded, or every shard's Triton has reported its models ready once), else 503 with the reason.
+* ``GET /readyz``: 200 once the build is loaded, the backend is ready (every ONNX session
+  loaded, or every shard's Triton has reported its models ready once) and the online store
+  answers a probe read within its timeout; else 503 with the reason.
 * ``GET /metrics``: Prometheus text format (``mlc.runtime.serving.metrics``).
 * ``GET /v1/status``: the backend's view: Triton replicas per shard, and with ``--registry`` the
   version routed per (shard, model) and the last heartbeat of each replica (``mlc deploy`` waits
@@ -21,22 +26,32 @@ Endpoints:
 
 Configuration: flags, else environment (what ``mlc.backends.serving_k8s`` sets), else defaults:
 
-===================  ==================  =============================================
-flag                 environment         default
-===================  ==================  =============================================
-``--build DIR``      ``MLC_BUILD``       ``/opt/mlc/build`` (``mldl.json``, ``preprocess/``)
-``--models DIR``     ``MLC_MODELS``      -- (exported repository, for ``--embedded``)
-``--store URL``      ``MLC_REDIS_URL``   none: group defaults, every response degraded
-``--routing PATH``   ``MLC_ROUTING``     the IR's shards (routing.json gives Triton addresses)
-``--embedded``       --                  in-process ONNX Runtime instead of Triton
-``--triton URL``     ``MLC_TRITON_URL``  from the routing table (``service:grpc_port``)
-``--port N``         ``MLC_PORT``        8080
-``--namespace NS``   ``MLC_NAMESPACE``   the spec name (online-store key namespace)
-``--experiments F``  ``MLC_EXPERIMENTS`` ``<build>/experiments/config.json`` when present
-``--exposures F``    ``MLC_EXPOSURES``   none; ``-`` is stdout (JSON lines; logs go to stderr)
-``--registry URL``   ``MLC_REGISTRY``    none: the latest version Triton serves
-``--heartbeat``      --                  off (needs ``--registry``)
-===================  ==================  =============================================
+=======================  =======================  =============================================
+flag                     environment              default
+=======================  =======================  =============================================
+``--build DIR``          ``MLC_BUILD``            ``/opt/mlc/build`` (``mldl.json``, ``preprocess/``)
+``--models DIR``         ``MLC_MODELS``           -- (exported repository, for ``--embedded``)
+``--store URL``          ``MLC_REDIS_URL``        none: group defaults, every response degraded
+``--store-timeout S``    ``MLC_STORE_TIMEOUT``    0.05 (each store call, whatever the store does)
+``--routing PATH``       ``MLC_ROUTING``          the IR's shards (routing.json gives Triton addresses)
+``--embedded``           --                       in-process ONNX Runtime instead of Triton
+``--triton URL``         ``MLC_TRITON_URL``       from the routing table (``service:grpc_port``)
+``--port N``             ``MLC_PORT``             8080
+``--namespace NS``       ``MLC_NAMESPACE``        the spec name (online-store key namespace)
+``--experiments F``      ``MLC_EXPERIMENTS``      ``<build>/experiments/config.json`` when present
+``--exposures F``        ``MLC_EXPOSURES``        none; ``-`` is stdout (JSON lines; logs go to stderr)
+``--registry URL``       ``MLC_REGISTRY``         none: the latest version Triton serves
+``--heartbeat``          --                       off (needs ``--registry``)
+``--max-connections N``  ``MLC_MAX_CONNECTIONS``  256 open connections (one thread each); past it 503
+``--idle-timeout S``     ``MLC_IDLE_TIMEOUT``     30: idle keep-alive connections are closed, and a
+                                                  request's head (and then its body) must arrive
+                                                  within it
+``--max-field-bytes N``  ``MLC_MAX_FIELD_BYTES``  65536 bytes per request string (else 400)
+=======================  =======================  =============================================
+
+``--store``: a SQLite store must exist (it is opened read-only; a mistyped path is an error, not
+a new empty store) -- ``mlc materialize`` creates it. Store URLs are never shown with their
+password (``mlc.runtime.urls``).
 
 ``--triton`` may be repeated: ``HOST:PORT`` (every shard) or ``SHARD=HOST:PORT[,HOST:PORT...]``
 (the replicas of a shard, named ``<shard>-0``, ``<shard>-1``... in that order).
@@ -48,6 +63,12 @@ experiment variants' aliases resolve through it. ``--heartbeat``: this process a
 every ``--heartbeat-interval`` seconds with a ``--heartbeat-ttl``, the versions each Triton
 replica it talks to has loaded (``mlc.runtime.deploy.heartbeat``; what ``mlc deploy --target
 local`` runs).
+
+Connections (:mod:`mlc.runtime.serving.http_server`): one daemon thread per open connection, at
+most ``--max-connections``; a connection past the limit is answered ``503`` with ``Retry-After``
+at once instead of queueing. Reads have a deadline (``--idle-timeout``): waiting for a request
+plus reading its request line and headers, then reading its body; a client that trickles bytes
+cannot hold a thread longer. Every error, protocol errors included, is a JSON answer.
 """
 
 from __future__ import annotations
@@ -59,18 +80,19 @@ import os
 import sys
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Sequence
 
+from mlc.runtime.serving.http_server import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, BoundedHandler,
+                                             BoundedServer, HttpError, Limits)
 from mlc.runtime.serving.metrics import ServingMetrics
-from mlc.runtime.serving.predictor import OnnxBackend, Predictor, Routing, ServingError, TritonBackend
+from mlc.runtime.serving.predictor import (MAX_FIELD_BYTES, OnnxBackend, Predictor, Routing, ServingError,
+                                           TritonBackend)
 
 log = logging.getLogger("mlc.gateway")
 
-MAX_BODY_BYTES = 16 * 2 ** 20
 DEFAULT_BUILD = "/opt/mlc/build"
 DEFAULT_PORT = 8080
-JSON_TYPE = "application/json"
+_SHORT_INT_CHARS = 20          # longer integer literals are parsed as floats (never int64 anyway)
 
 
 class Gateway:
@@ -108,32 +130,39 @@ class Gateway:
         return body
 
 
-class Handler(BaseHTTPRequestHandler):
-    server_version = "mlc-gateway"
-    protocol_version = "HTTP/1.1"
-    # headers and body go out in separate writes: with Nagle on, the body waited for the
-    # client's delayed ACK, ~40 ms per response (bench/RESULTS.md, serving)
-    disable_nagle_algorithm = True
+# ------------------------------------------------------------------------------------ requests
+
+
+def parse_body(body: bytes) -> Any:
+    """The request document, or ``HttpError(400)`` naming ``body``: invalid UTF-8 or JSON, or
+    nested too deeply for the parser. Integer literals of more than 20 characters are read as
+    floats (``int()`` refuses past 4300 digits, and no int64 has more than 19), so the field's
+    validation reports them: out of the int64 range, or beyond float64. ``NaN``/``Infinity``
+    tokens come through as floats for the same reason: validation rejects them naming the field."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_int=_json_int) if body else None
+    except UnicodeDecodeError as err:
+        raise HttpError(400, "the body is not valid UTF-8", {"body": str(err)}) from None
+    except json.JSONDecodeError as err:
+        raise HttpError(400, "the body is not valid JSON", {"body": str(err)}) from None
+    except RecursionError:
+        raise HttpError(400, "the body is nested too deeply", {"body": "arrays/objects nested beyond the parser's "
+                                                                        "depth limit"}) from None
+    except (ValueError, OverflowError) as err:
+        raise HttpError(400, "the body is not valid JSON", {"body": str(err)[:200]}) from None
+
+
+def _json_int(text: str) -> int | float:
+    return int(text) if len(text) <= _SHORT_INT_CHARS else float(text)
+
+
+class Handler(BoundedHandler):
     gateway: Gateway   # set on the subclass made by make_server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def _send(self, status: int, body: bytes, content_type: str = JSON_TYPE) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def _json(self, status: int, document: Any) -> None:
-        self._send(status, json.dumps(document, allow_nan=False, separators=(",", ":")).encode("utf-8"))
-
-    def _error(self, status: int, message: str, fields: dict | None = None) -> None:
-        self._json(status, {"error": message, **({"fields": fields} if fields else {})})
+    # ------------------------------------------------------------------ methods
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        self._close_unread()
         path = self.path.split("?", 1)[0]
         if path == "/healthz":
             self._json(200, {"status": "ok"})
@@ -147,70 +176,53 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/v1/predict":
             self._error(405, "use POST for /v1/predict")
         else:
-            self._error(404, f"no such endpoint: {path}")
+            self._error(404, f"no such endpoint: {path[:200]}")
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         path = self.path.split("?", 1)[0]
         if path != "/v1/predict":
+            self._close_unread()
             self._error(404 if path not in ("/healthz", "/readyz", "/metrics") else 405,
-                        f"no such endpoint: POST {path}")
+                        f"no such endpoint: POST {path[:200]}")
             return
         status, document = self._predict()
         self._json(status, document)
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            raise _HttpError(411, "send the body with a Content-Length (chunked bodies are not accepted)")
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            raise _HttpError(400, "invalid Content-Length") from None
-        if length > MAX_BODY_BYTES:
-            raise _HttpError(413, f"request body of {length} bytes; at most {MAX_BODY_BYTES}")
-        return self.rfile.read(length) if length > 0 else b""
 
     def _predict(self) -> tuple[int, dict]:
         gateway = self.gateway
         try:
             body = self._read_body()
             if gateway.predictor is None:
-                raise _HttpError(503, f"the gateway is not ready: {gateway.load_error or 'loading'}")
-            try:
-                request = json.loads(body.decode("utf-8")) if body else None
-            except (UnicodeDecodeError, json.JSONDecodeError) as err:
-                raise _HttpError(400, "the body is not valid JSON", {"body": str(err)}) from None
-        except _HttpError as err:
-            self.close_connection = err.status in (411, 413)   # the unread body cannot be skipped
+                raise HttpError(503, f"the gateway is not ready: {gateway.load_error or 'loading'}")
+            request = parse_body(body)
+        except HttpError as err:
             gateway.metrics.count_request(err.status)
-            return err.status, {"error": err.message, **({"fields": err.fields} if err.fields else {})}
+            return err.status, err.to_json()
         try:                                    # counted by status inside Predictor.predict
             return 200, gateway.predictor.predict(request).to_json()
         except ServingError as err:
             if err.status >= 500:
-                log.warning("predict failed (%d): %s", err.status, err.message)
+                log.warning("predict failed (%d): %s", err.status, err.message[:1000])
             return err.status, err.to_json()
         except Exception:
             log.exception("predict failed")
             return 500, {"error": "internal error (see the gateway log)"}
 
 
-class _HttpError(Exception):
-    def __init__(self, status: int, message: str, fields: dict | None = None):
-        super().__init__(message)
-        self.status, self.message, self.fields = status, message, fields
+# ------------------------------------------------------------------------------------ server
 
 
-def make_server(gateway: Gateway, host: str = "0.0.0.0", port: int = DEFAULT_PORT) -> ThreadingHTTPServer:
-    handler = type("GatewayHandler", (Handler,), {"gateway": gateway})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+def make_server(gateway: Gateway, host: str = "0.0.0.0", port: int = DEFAULT_PORT,
+                limits: Limits | None = None) -> BoundedServer:
+    limits = limits or Limits()
+    handler = type("GatewayHandler", (Handler,), {"gateway": gateway, "idle_timeout": limits.idle_timeout})
+    return BoundedServer((host, port), handler, gateway.metrics, limits)
 
 
 @dataclass
 class Running:
     """A gateway serving in a background thread (``serve_in_thread``)."""
-    server: ThreadingHTTPServer
+    server: BoundedServer
     thread: threading.Thread
     gateway: Gateway
 
@@ -234,11 +246,12 @@ class Running:
         self.stop()
 
 
-def serve_in_thread(predictor: Predictor | Gateway, host: str = "127.0.0.1", port: int = 0) -> Running:
+def serve_in_thread(predictor: Predictor | Gateway, host: str = "127.0.0.1", port: int = 0,
+                    limits: Limits | None = None) -> Running:
     """Serve ``predictor`` on ``host:port`` (0: a free port) in a daemon thread; ``.url``,
     ``.stop()``, usable as a context manager. For tests and notebooks."""
     gateway = predictor if isinstance(predictor, Gateway) else Gateway(predictor)
-    server = make_server(gateway, host, port)
+    server = make_server(gateway, host, port, limits)
     thread = threading.Thread(target=server.serve_forever, name="mlc-gateway", daemon=True)
     thread.start()
     return Running(server, thread, gateway)
@@ -270,6 +283,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=env("MLC_HOST", "0.0.0.0"))
     p.add_argument("--port", type=int, default=int(env("MLC_PORT", str(DEFAULT_PORT))))
     p.add_argument("--max-items", type=int, default=int(env("MLC_MAX_ITEMS", "1000")))
+    p.add_argument("--max-field-bytes", type=int, default=int(env("MLC_MAX_FIELD_BYTES", str(MAX_FIELD_BYTES))),
+                   help=f"bytes of UTF-8 per request string, else 400 (default {MAX_FIELD_BYTES})")
+    p.add_argument("--max-connections", type=int,
+                   default=int(env("MLC_MAX_CONNECTIONS", str(DEFAULT_MAX_CONNECTIONS))),
+                   help=f"open connections (one thread each); past it 503 + Retry-After (default "
+                        f"{DEFAULT_MAX_CONNECTIONS})")
+    p.add_argument("--idle-timeout", type=float, default=float(env("MLC_IDLE_TIMEOUT", str(DEFAULT_IDLE_TIMEOUT))),
+                   help=f"seconds an idle connection is kept, and to receive a request's head, then its body "
+                        f"(default {DEFAULT_IDLE_TIMEOUT:g})")
     p.add_argument("--experiments", default=env("MLC_EXPERIMENTS"),
                    help="experiments/config.json (default: the build's, when present)")
     p.add_argument("--exposures", default=env("MLC_EXPOSURES"),
@@ -312,7 +334,6 @@ def triton_urls(values: Sequence[str] | None, routing: Routing) -> str | dict[st
 
 def load_predictor(args: argparse.Namespace) -> Predictor:
     from mlc.runtime.feature_job import load_ir
-    from mlc.runtime.online_store import open_store
     from mlc.runtime.preprocess import load_module
 
     ir = load_ir(os.path.join(args.build, "mldl.json"))
@@ -330,15 +351,27 @@ def load_predictor(args: argparse.Namespace) -> Predictor:
     if registry is not None:
         aliases = AliasResolver(registry)
     try:
-        store = open_store(args.store, timeout=args.store_timeout) if args.store else None
-        if store is None:
-            log.warning("no online store configured: feature groups take their defaults (responses are degraded)")
+        store = _open_store(args)
         return Predictor(ir, None, store, backend, args.namespace or ir.name, routing, module=module,
                          metrics=ServingMetrics(), max_items=args.max_items,
+                         max_field_bytes=getattr(args, "max_field_bytes", MAX_FIELD_BYTES),
                          experiments=load_experiments(args.experiments, args.build, args.exposures, aliases))
     except BaseException:
         backend.close()
         raise
+
+
+def _open_store(args: argparse.Namespace) -> Any:
+    """The ``--store`` to read (it must exist: never created here), or None without one."""
+    from mlc.runtime.online_store import StoreError, open_store
+
+    if not args.store:
+        log.warning("no online store configured: feature groups take their defaults (responses are degraded)")
+        return None
+    try:
+        return open_store(args.store, timeout=args.store_timeout, create=False)
+    except StoreError as err:
+        raise SystemExit(f"mlc gateway: {err}") from None
 
 
 def _registry(args: argparse.Namespace, app: str, backend: Any, routing: Routing) -> Any:
@@ -458,19 +491,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         signal.signal(signal.SIGTERM, _terminate)
     gateway = Gateway(None, ServingMetrics())
-    server = make_server(gateway, args.host, args.port)   # /healthz answers while loading
+    limits = Limits(max_connections=args.max_connections, idle_timeout=args.idle_timeout)
+    server = make_server(gateway, args.host, args.port, limits)   # /healthz answers while loading
     thread = threading.Thread(target=server.serve_forever, name="mlc-gateway", daemon=True)
     thread.start()
-    log.info("listening on %s:%d", args.host, args.port)
+    log.info("listening on %s:%d (at most %d connections, idle timeout %gs)", args.host, args.port,
+             limits.max_connections, limits.idle_timeout)
     try:
         predictor = load_predictor(args)
     except SystemExit as err:
         server.shutdown()
+        server.server_close()
         print(err, file=sys.stderr)
         return 2
     except Exception as err:
         log.exception("cannot load the build")
         server.shutdown()
+        server.server_close()
         print(f"mlc gateway: cannot load the build: {err}", file=sys.stderr)
         return 1
     predictor.metrics = gateway.metrics
@@ -486,6 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.shutdown()
         server.server_close()
         predictor.backend.close()
+        predictor.store.close()
         if predictor.experiments is not None:
             predictor.experiments.close()
     return 0

@@ -13,6 +13,9 @@ metric                                      type        labels / meaning
                                                         (``true``/``false``): live sample ratios
 ``mlc_gateway_experiment_fallbacks_total``  counter     variant versions that could not serve
                                                         (normal route used instead)
+``mlc_gateway_open_connections``            gauge       HTTP connections open now (one thread each)
+``mlc_gateway_rejected_connections_total``  counter     connections answered 503 at the
+                                                        ``--max-connections`` limit
 ==========================================  ==========  ==========================================
 
 Latencies are in seconds (the Prometheus convention); the buckets run from 0.25 ms to 2.5 s,
@@ -21,7 +24,7 @@ dense where an online request lives (1-50 ms).
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from mlc.runtime.serving.predictor import STAGES
 
@@ -48,6 +51,10 @@ class ServingMetrics:
                                    ["experiment", "variant", "routed"], registry=self.registry)
         self.fallbacks = Counter("mlc_gateway_experiment_fallbacks", "Requests whose variant's model version "
                                  "could not serve and took the normal route.", registry=self.registry)
+        self.open_connections = Gauge("mlc_gateway_open_connections", "HTTP connections open now (one handler "
+                                      "thread each).", registry=self.registry)
+        self.rejected_connections = Counter("mlc_gateway_rejected_connections", "Connections answered 503 because "
+                                            "the gateway was at its connection limit.", registry=self.registry)
         for stage in STAGES:                 # every series exists from the start (0 counts)
             self.stage_seconds.labels(stage=stage)
 
@@ -70,6 +77,15 @@ class ServingMetrics:
                                     routed="true" if item["routed"] else "false").inc()
         if fallback:
             self.fallbacks.inc()
+
+    def connection_opened(self) -> None:
+        self.open_connections.inc()
+
+    def connection_closed(self) -> None:
+        self.open_connections.dec()
+
+    def connection_rejected(self) -> None:
+        self.rejected_connections.inc()
 
     def render(self) -> bytes:
         """The registry in the Prometheus text exposition format."""

@@ -12,7 +12,14 @@ Steps, each timed (``Response.timings_ms``, and the ``metrics`` histograms when 
    ALL errors are collected into one :class:`RequestError` (HTTP 400). Item rows are the context
    merged with the item's fields (the item wins). A missing or null optional field takes its
    input's ``default`` (docs/spec.md: "an input's default replaces a missing request field
-   online"); without a default it stays null.
+   online"); without a default it stays null. Limits: at most ``max_items`` items, and every
+   string (a field value, ``model``, ``request_id``) at most ``max_field_bytes`` bytes of UTF-8
+   (64 KiB by default), so nothing unbounded reaches the features, the logs or the exposure
+   log; field names are shortened in error messages. Numbers must be finite (docs/semantics.md,
+   "NaN and infinities in inputs"): ``NaN``, ``Infinity``, ``-Infinity`` (which Python's json
+   reads and writes, but JSON does not have) and numbers beyond the float64 range are field
+   errors, as the offline JSON reader rejects them; so are an ``int64`` outside int64 and a
+   ``timestamp`` outside the years 0001-9999.
 2. ``route``: the value of ``deployment.partition_key`` (after defaults; all rows must agree)
    picks the shard listing it, the default shard for any other value or a null; then
    :meth:`Predictor.assign` picks the model (explicit ``"model"``, else the shard's first model),
@@ -53,9 +60,14 @@ from mlc.runtime.training.inputs import model_arrays
 
 MAX_ITEMS = 1000
 MAX_FIELD_ERRORS = 50
+MAX_FIELD_BYTES = 64 * 1024        # per string in a request (field value, model, request_id)
+SHOWN_CHARS = 80                    # of a field name or value quoted in an error message
 REQUEST_KEYS = ("model", "context", "items", "request_id")
 STAGES = ("validate", "route", "features", "preprocess", "inference", "total")
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+# timestamps: Spark's range (0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999Z), in microseconds
+TIMESTAMP_MIN, TIMESTAMP_MAX = -62_135_596_800_000_000, 253_402_300_799_999_999
+STORE_PROBE = "mlc-readiness-probe"   # the key /readyz reads (under the namespace) to check the store
 _MISSING = object()
 _INVALID = object()     # a mistyped value: reported once, not as missing too
 
@@ -615,7 +627,7 @@ class Predictor:
     def __init__(self, ir: IR, fitted: Mapping[str, Any] | None, store: Any, backend: InferenceBackend,
                  namespace: str, routing: Routing | Mapping[str, Any] | None = None,
                  clock: Callable[[], float] = time.perf_counter, *, module: Any = None, metrics: Any = None,
-                 max_items: int = MAX_ITEMS, experiments: Any = None):
+                 max_items: int = MAX_ITEMS, experiments: Any = None, max_field_bytes: int = MAX_FIELD_BYTES):
         from mlc.runtime.fitting import fitted_from_ir
 
         self.ir = ir
@@ -636,6 +648,7 @@ class Predictor:
         self.clock = clock
         self.metrics = metrics
         self.max_items = max_items
+        self.max_field_bytes = max_field_bytes
         self.experiments = experiments
         if module is None:
             from mlc.backends.preprocess import render
@@ -659,7 +672,24 @@ class Predictor:
     # -------------------------------------------------------------- public
 
     def ready(self) -> tuple[bool, str]:
-        return self.backend.ready()
+        """The backend's readiness and the online store's: a store that cannot answer a probe
+        read within its timeout makes the gateway not ready (it would only serve defaults)."""
+        backend_ok, backend_detail = self.backend.ready()
+        store_ok, store_detail = self.store_ready()
+        if backend_ok and store_ok:
+            return True, f"{backend_detail}; {store_detail}"
+        return False, "; ".join(detail for ok, detail in ((backend_ok, backend_detail), (store_ok, store_detail))
+                                if not ok)
+
+    def store_ready(self) -> tuple[bool, str]:
+        """One probe read of the online store (bounded by the store's timeout)."""
+        if isinstance(self.store, _NoStore):
+            return True, "no online store (feature groups take their defaults)"
+        try:
+            self.store.get_many([f"{self.namespace}:{STORE_PROBE}"])
+        except Exception as err:  # any backend failure: not ready, with the reason
+            return False, f"online store not answering: {_short(err)}"
+        return True, "online store answering"
 
     def predict(self, request: Any) -> Response:
         start = self.clock()
@@ -758,13 +788,17 @@ class Predictor:
                                {"request": f"expected an object, got {_kind(request)}"})
         for key in request:
             if key not in REQUEST_KEYS:
-                errors[str(key)] = f"unknown request key (expected {', '.join(REQUEST_KEYS)})"
+                errors[_shown_name(key)] = f"unknown request key (expected {', '.join(REQUEST_KEYS)})"
         model = request.get("model")
         if model is not None and not isinstance(model, str):
             errors["model"] = f"expected a model name (string), got {_kind(model)}"
+        elif model is not None and self._too_long(model, "model", errors):
+            model = None
         request_id = request.get("request_id")
         if request_id is not None and not isinstance(request_id, str):
             errors["request_id"] = f"expected a string, got {_kind(request_id)}"
+        elif request_id is not None:
+            self._too_long(request_id, "request_id", errors)
         context = request.get("context", {})
         if context is None:
             context = {}
@@ -791,7 +825,7 @@ class Predictor:
 
         converted_context = {}
         for name, value in context.items():
-            value = self._convert(f"context.{name}", name, value, errors)
+            value = self._convert(f"context.{_shown_name(name)}", name, value, errors)
             if value is not _MISSING:
                 converted_context[name] = value
         n = len(items)
@@ -799,7 +833,7 @@ class Predictor:
         item_values: dict[str, dict[int, Any]] = {}
         for i, item in enumerate(items):
             for name, value in item.items():
-                value = self._convert(f"items[{i}].{name}", name, value, errors)
+                value = self._convert(f"items[{i}].{_shown_name(name)}", name, value, errors)
                 if value is not _MISSING:
                     item_values.setdefault(name, {})[i] = value
         for name, dtype in self.fields.items():
@@ -833,11 +867,23 @@ class Predictor:
             return _MISSING
         if value is None:
             return None
+        if isinstance(value, str) and self._too_long(value, where, errors):
+            return _INVALID
         try:
             return _typed(value, dtype)
         except ValueError as err:
             errors[where] = str(err)
             return _INVALID
+
+    def _too_long(self, text: str, where: str, errors: dict[str, str]) -> bool:
+        """Records an error when ``text`` is over ``max_field_bytes`` of UTF-8."""
+        if len(text) * 4 <= self.max_field_bytes:       # cheap: UTF-8 takes at most 4 bytes a character
+            return False
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size <= self.max_field_bytes:
+            return False
+        errors[where] = f"a string of {size} bytes; at most {self.max_field_bytes} bytes per field"
+        return True
 
     def route(self, rows: Rows) -> ShardIR:
         key = self.routing.partition_key
@@ -900,6 +946,8 @@ def _model_column(vec: Vec) -> np.ndarray:
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
             dict: "an object"}.get(type(value), type(value).__name__)
 
@@ -915,6 +963,8 @@ def _typed(value: Any, dtype: str) -> Any:
             raise ValueError(f"expected true or false, got {_kind(value)}")
         return value
     if dtype == "int64":
+        if isinstance(value, float) and math.isinf(value):
+            raise ValueError("integer out of the int64 range")      # an integer literal past float64 too
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -925,7 +975,7 @@ def _typed(value: Any, dtype: str) -> Any:
     if dtype == "float64":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(f"expected a number, got {_kind(value)}")
-        return float(value)
+        return _finite_float(value)
     if dtype == "timestamp":
         return _timestamp(value)
     raise ValueError(f"fields of dtype {dtype} are not supported")
@@ -936,19 +986,50 @@ def _timestamp(value: Any) -> int:
     (naive = UTC)."""
     if isinstance(value, bool):
         raise ValueError("expected a timestamp (ISO-8601 text or integer microseconds), got a boolean")
+    if isinstance(value, float) and math.isinf(value):
+        raise ValueError("timestamp out of range (microseconds of years 0001 to 9999)")
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
     if isinstance(value, int):
+        if not TIMESTAMP_MIN <= value <= TIMESTAMP_MAX:
+            raise ValueError("timestamp out of range (microseconds of years 0001 to 9999)")
         return value
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            raise ValueError(f"not an ISO-8601 timestamp: {value!r}") from None
+            raise ValueError(f"not an ISO-8601 timestamp: {_shown_value(value)}") from None
         moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
         delta = moment - EPOCH
-        return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
+        micros = (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+        if not TIMESTAMP_MIN <= micros <= TIMESTAMP_MAX:      # e.g. 0001-01-01T00:00:00+01:00
+            raise ValueError("timestamp out of range (years 0001 to 9999 UTC)")
+        return micros
     raise ValueError(f"expected a timestamp (ISO-8601 text or integer microseconds), got {_kind(value)}")
+
+
+def _finite_float(value: int | float) -> float:
+    """A float64 field's value: finite only (NaN, ±Infinity and numbers past ±1.8e308 are errors)."""
+    try:
+        number = float(value)
+    except OverflowError:                         # an int beyond ~1.8e308
+        number = math.inf
+    if math.isnan(number):
+        raise ValueError("expected a finite number, got NaN (JSON has no NaN: send null for a missing value)")
+    if math.isinf(number):
+        raise ValueError("expected a finite number, got Infinity or a number beyond the float64 range (±1.8e308)")
+    return number
+
+
+def _shown_name(name: Any) -> str:
+    """A field name for an error key, shortened when long (it comes from the client)."""
+    text = str(name)
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}...({len(text)} characters)"
+
+
+def _shown_value(value: str) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}...({len(value)} characters)"
 
 
 def _capped(errors: dict[str, str]) -> dict[str, str]:

@@ -56,10 +56,13 @@ def mlc(root: Path, *args: str, env: dict | None = None, timeout: float = 150) -
 
 
 def make_project(root: Path) -> Path:
-    """The spec and a run folder (.mlc/data: fitted mldl.json, models/repository) beside it."""
+    """The spec, a run folder (.mlc/data: fitted mldl.json, models/repository) and the default
+    online store (as `mlc materialize` leaves it, here with no record) beside it."""
+    from mlc.compiler.cli_runtime import default_store_url
     from mlc.compiler.pipeline import build
     from mlc.runtime.feature_job import write_run_mldl
     from mlc.runtime.fitting import with_fitted
+    from mlc.runtime.online_store import open_store
 
     root.mkdir(parents=True, exist_ok=True)
     spec = root / "s.mlc.yaml"
@@ -67,6 +70,7 @@ def make_project(root: Path) -> Path:
     result = build(str(spec))
     assert result.ok, [d.message for d in result.diagnostics]
     write_run_mldl(with_fitted(result.ir, FITTED), str(root / ".mlc" / "data"))
+    open_store(default_store_url(str(spec)), create=True).close()
     return spec
 
 

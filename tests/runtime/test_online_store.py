@@ -204,10 +204,10 @@ def test_multi_part_keys_are_unambiguous(ir):
 def test_sqlite_get_many_is_one_query(store):
     store.put_many([(f"k{i}", bytes([i])) for i in range(50)])
     statements = []
-    store.connection.set_trace_callback(statements.append)
+    store.set_trace_callback(statements.append)
     keys = [f"k{i}" for i in range(0, 60, 3)] + ["k0"]
     got = store.get_many(keys)
-    store.connection.set_trace_callback(None)
+    store.set_trace_callback(None)
     assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 1
     assert len(statements) == 1
     assert got == [bytes([i]) if i < 50 else None for i in range(0, 60, 3)] + [b"\x00"]
@@ -248,7 +248,7 @@ def test_sqlite_put_is_idempotent_upsert(store):
 
 def test_sqlite_persists_across_connections(tmp_path):
     url = f"sqlite:{tmp_path / 'p.db'}"
-    a = open_store(url)
+    a = open_store(url, create=True)
     a.put_many([("k", b"v")], ttl_seconds=3600)
     a.close()
     b = open_store(url)
@@ -263,7 +263,7 @@ def test_open_store_urls(tmp_path):
     with pytest.raises(StoreError, match="unknown"):
         open_store("memcached://x")
     with pytest.raises(StoreError):
-        open_store(f"sqlite:{tmp_path}/missing-dir/x.db")
+        open_store(f"sqlite:{tmp_path}/missing-dir/x.db", create=True)
 
 
 def test_closed_store_raises_store_error(tmp_path):
@@ -290,9 +290,9 @@ def _seed(store, ir):
 def test_retrieval_n_entities_two_groups(store, ir):
     _seed(store, ir)
     statements = []
-    store.connection.set_trace_callback(statements.append)
+    store.set_trace_callback(statements.append)
     r = get_features(store, ir, ["rider_activity", "rider_profile"], {"rider_id": [1, 2, 3, 4, None, 1]}, "prod")
-    store.connection.set_trace_callback(None)
+    store.set_trace_callback(None)
     assert len(statements) == 1                       # 5 entities x 2 groups: one query
     assert not r.degraded and r.errors == 0
     # the requested groups in order, each group's outputs in its `outputs` order
@@ -375,7 +375,7 @@ def test_locked_sqlite_store_times_out_and_degrades(tmp_path, ir):
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("PRAGMA journal_mode=DELETE")   # leave WAL: an exclusive lock now blocks readers
     blocker.execute("BEGIN EXCLUSIVE")
-    s = _open_without_wal(path)
+    s = SqliteStore(path, timeout=0.05, create=False)   # a reader: no WAL pragma, no table creation
     started = time.monotonic()
     r = get_features(s, ir, ["rider_activity", "rider_profile"], {"rider_id": [1]}, "prod")
     assert time.monotonic() - started < 1.0
@@ -383,19 +383,6 @@ def test_locked_sqlite_store_times_out_and_degrades(tmp_path, ir):
     blocker.execute("ROLLBACK")
     blocker.close()
     s.close()
-
-
-def _open_without_wal(path):
-    """A store whose connection skips the WAL pragma (it would need the lock the test holds)."""
-    import sqlite3
-    import threading
-
-    s = SqliteStore.__new__(SqliteStore)
-    s.path, s.timeout, s._clock = path, 0.05, time.time
-    s._lock, s._deadline = threading.Lock(), float("inf")
-    s._conn = sqlite3.connect(path, timeout=0.05, isolation_level=None, check_same_thread=False)
-    s._conn.set_progress_handler(s._past_deadline, 1000)
-    return s
 
 
 def test_corrupt_record_degrades_only_its_group(store, ir):
@@ -446,7 +433,7 @@ def test_statement_deadline_interrupts_slow_reads(store):
 def backend_store(request, tmp_path):
     """The same store-level behaviour on each backend; Redis is flushed before every test."""
     if request.param == "sqlite":
-        s = open_store(f"sqlite:{tmp_path / 'online.db'}", timeout=1.0)
+        s = open_store(f"sqlite:{tmp_path / 'online.db'}", timeout=1.0, create=True)
     else:
         url = request.getfixturevalue("redis_url")
         s = open_store(url, timeout=1.0)
@@ -469,7 +456,7 @@ def _count_reads(store):
 
         def trace(statement):
             store._reads += 1
-        store.connection.set_trace_callback(trace)
+        store.set_trace_callback(trace)
     return _reads(store)
 
 
@@ -543,7 +530,7 @@ def test_backend_n_by_g_read_is_one_round_trip(backend_store, ir):
     r = get_features(backend_store, ir, ["rider_activity", "rider_profile"], {"rider_id": list(range(40))}, "prod")
     after = _reads(backend_store)
     if backend_store.backend == "sqlite":
-        backend_store.connection.set_trace_callback(None)
+        backend_store.set_trace_callback(None)
     assert after - before == 1                        # 40 entities x 2 groups: one query / one MGET
     assert not r.degraded
     assert r.columns["rider_activity.deliveries_1h"].to_list()[:3] == [0, 3, 0]

@@ -59,7 +59,7 @@ def served(tmp_path_factory):
 
 @pytest.fixture
 def store(tmp_path, served):
-    s = open_store(f"sqlite:{tmp_path / 'online.db'}", timeout=1.0)
+    s = open_store(f"sqlite:{tmp_path / 'online.db'}", timeout=1.0, create=True)
     H.seed_store(s, served[0], RIDERS)
     yield s
     s.close()

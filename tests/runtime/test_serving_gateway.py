@@ -54,7 +54,7 @@ def build_tree(tmp_path_factory):
     repository = directory / "repository"
     H.export_models(ir, repository, [(None, "eta", 1.0), (None, "eta_b", -1.0)])
     store_url = f"sqlite:{directory / 'online.db'}"
-    store = open_store(store_url, timeout=1.0)
+    store = open_store(store_url, timeout=1.0, create=True)
     H.seed_store(store, ir, range(1, 50))
     store.close()
     return ir, build, repository, store_url

@@ -160,7 +160,7 @@ def sharded(tmp_path_factory):
 @pytest.fixture
 def sqlite_store(tmp_path, sharded):
     ir, _ = sharded
-    store = open_store(f"sqlite:{tmp_path / 'online.db'}", timeout=1.0)
+    store = open_store(f"sqlite:{tmp_path / 'online.db'}", timeout=1.0, create=True)
     seed_store(store, ir, range(1, 50))           # riders 50..59 are unknown: defaults
     yield store
     store.close()
