@@ -8,11 +8,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
 
 import pytest
 
 from conftest import REPO, run_mlc
+from mlc.compiler.cli_runtime import SHUTDOWN_LIMIT_S
 from specs import TINY_TRAIN_SPEC as SPEC, write_tiny_project
 
 
@@ -27,6 +29,8 @@ def trained(tmp_path_factory):
 
 
 def _serve(root, *mode):
+    """Start `mlc serve`; returns (process, gateway URL, stderr lines so far). A thread keeps
+    reading stderr afterwards, so the server can never block on a full pipe."""
     env = {**os.environ, "PYTHONPATH": str(REPO.parent), "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.Popen([sys.executable, "-m", "mlc", "serve", "t.mlc.yaml", *mode, "--output", "out",
                              "--port", "0", "--duration", "120"], cwd=root, env=env,
@@ -35,6 +39,7 @@ def _serve(root, *mode):
     for line in proc.stderr:
         seen.append(line)
         if line.startswith("gateway: "):
+            threading.Thread(target=lambda: seen.extend(proc.stderr), daemon=True).start()
             return proc, line.split()[1], seen
     proc.wait(timeout=30)
     raise AssertionError("".join(seen)[-4000:])
@@ -49,9 +54,18 @@ def _predict(url, body):
         return err.code, json.loads(err.read())
 
 
-def _stop(proc):
+def _stop(proc, seen):
+    """Ctrl-C: `mlc serve` stops within its own bound (SHUTDOWN_LIMIT_S; past it, it prints every
+    thread's stack and exits 1), and says how long each part took."""
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=60) == 0
+    try:
+        code = proc.wait(timeout=SHUTDOWN_LIMIT_S + 30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+        raise AssertionError("mlc serve outlived its own shutdown watchdog:\n" + "".join(seen)[-4000:])
+    assert code == 0, "".join(seen)[-6000:]
+    assert any(line.startswith("stopped in ") for line in seen), seen
 
 
 def test_serve_local_triton_and_embedded_agree(trained):
@@ -65,14 +79,14 @@ def test_serve_local_triton_and_embedded_agree(trained):
         assert len(local["scores"]) == 4 and not local["degraded"]   # no feature groups: nothing to degrade
         assert _predict(url, {"items": [{"x": "not a number"}]})[0] == 400
     finally:
-        _stop(proc)
-    proc, url, _ = _serve(trained, "--embedded")
+        _stop(proc, seen)
+    proc, url, seen = _serve(trained, "--embedded")
     try:
         status, embedded = _predict(url, body)
         assert status == 200
         assert embedded["scores"] == pytest.approx(local["scores"], abs=1e-5) and embedded["version"] == 1
     finally:
-        _stop(proc)
+        _stop(proc, seen)
 
 
 def test_serve_without_a_run_says_what_to_do(tmp_path):
@@ -80,3 +94,21 @@ def test_serve_without_a_run_says_what_to_do(tmp_path):
     result = run_mlc("serve", "t.mlc.yaml", "--embedded", "--output", "nothing", cwd=tmp_path)
     assert result.returncode == 1
     assert "error[E7007]" in result.stderr and "mlc run SPEC --step all" in result.stderr
+
+
+def test_a_stop_that_hangs_is_cut_short_with_every_thread_stack(tmp_path):
+    """The shutdown watchdog of `mlc serve`: a part that never returns (here the gateway's
+    stop) ends the process after the limit with exit 1 and the stacks that show where it hung."""
+    script = (
+        "import threading, mlc.compiler.cli_runtime as cli\n"
+        "cli.SHUTDOWN_LIMIT_S = 1.0\n"
+        "class Hanging:\n"
+        "    gateway = None\n"
+        "    def stop(self):\n"
+        "        threading.Event().wait()\n"
+        "cli._shut_down(Hanging(), [])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO.parent)}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "Timeout" in result.stderr and "in stop" in result.stderr, result.stderr
