@@ -112,7 +112,7 @@ def _report_issue(report: Reporter, path: tuple, issue: Any) -> None:
 
 def _check_group(spec: S.Spec, name: str, group: S.FeatureGroup, report: Reporter, typed: TypedExpressions) -> None:
     source = spec.sources.get(group.source)
-    scope = _scope(source.columns) if source is not None and source.columns is not None else _Unknowable()
+    scope = _scope(source.column_dtypes()) if source is not None and source.columns is not None else _Unknowable()
     base = ("feature_groups", name)
     if group.filter is not None:
         result = check_one(group.filter, scope, "filter", base + ("filter",), report)
@@ -173,7 +173,18 @@ def _check_derived(spec: S.Spec, report: Reporter, typed: TypedExpressions) -> N
         path = ("preprocess", "features", feature) + (() if isinstance(entry, str) else ("expr",))
         for issue in issues:
             _report_issue(report, path, issue)
+    _check_not_lists(spec, resolution, report)
     typed.derived = resolution
+
+
+def _check_not_lists(spec: S.Spec, resolution: Any, report: Reporter) -> None:
+    """A derived feature is one value per row: a list (`split(...)`) only feeds `size` (E5060)."""
+    for feature, dtype in resolution.dtypes.items():
+        if dtype.is_list and feature in spec.preprocess.features:
+            entry = spec.preprocess.features[feature]
+            path = ("preprocess", "features", feature) + (() if isinstance(entry, str) else ("expr",))
+            report.error("E5060", f"derived feature `{feature}` is a {dtype}; a feature holds one value per row",
+                         path, hint="count the items with `size(...)`, e.g. `size(split(genres, '|'))`")
 
 
 def _check_targeting(spec: S.Spec, report: Reporter, typed: TypedExpressions) -> None:

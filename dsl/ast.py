@@ -69,7 +69,7 @@ class Unary:
 
 @dataclass(frozen=True)
 class Binary:
-    """``op`` is an arithmetic (``+ - * / %``), comparison (``== != < <= > >=``) or ``and``/``or``."""
+    """``op`` is an arithmetic (``+ - * / // %``), comparison (``== != < <= > >=``) or ``and``/``or``."""
 
     op: str
     left: "Expr"
@@ -91,7 +91,7 @@ class InOp:
 
 Expr = Union[Literal, ListLit, Ref, Call, Unary, Binary, InOp]
 
-ARITHMETIC_OPS = ("+", "-", "*", "/", "%")
+ARITHMETIC_OPS = ("+", "-", "*", "/", "//", "%")
 COMPARISON_OPS = ("==", "!=", "<", "<=", ">", ">=")
 BOOLEAN_OPS = ("and", "or")
 

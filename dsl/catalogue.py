@@ -6,7 +6,11 @@ implements a function by its canonical ``name`` (aliases such as ``fillna`` poin
 
 Accepted types are written as type classes joined by ``|``: ``numeric`` (int64 or float64),
 ``ordered`` (numeric, string or timestamp), ``scalar`` (any non-list type), ``any``, a concrete
-type name, or ``list<numeric>``.  ``null`` and already-broken arguments fit every class.
+type name, ``list<numeric>`` or ``list<any>``.  ``null`` and already-broken arguments fit every
+class. A list argument is only accepted by a parameter whose class names a list (E4017).
+
+A parameter whose default is :data:`OMITTED` is optional and stays out of the typed tree when
+it is not written (``hour(ts)`` keeps one argument; ``hour(ts, 'Asia/Shanghai')`` has two).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .types import BOOL, ERROR, FLOAT64, INT64, ORDERED, STRING, TIMESTAMP, DType, unify_all
+from .types import BOOL, ERROR, FLOAT64, INT64, ORDERED, STRING, TIMESTAMP, DType, list_of, unify_all
 
 SCALAR, AGGREGATE, ANALYZER = "scalar", "aggregate", "analyzer"
 KINDS = (SCALAR, AGGREGATE, ANALYZER)
@@ -27,6 +31,14 @@ class _NoDefault:
 
 NO_DEFAULT = _NoDefault()
 
+
+class _Omitted:
+    def __repr__(self) -> str:
+        return "OMITTED"
+
+
+OMITTED = _Omitted()
+
 _TYPE_CLASSES: dict[str, Callable[[DType], bool]] = {
     "any": lambda t: True,
     "scalar": lambda t: not t.is_list,
@@ -38,7 +50,19 @@ _TYPE_CLASSES: dict[str, Callable[[DType], bool]] = {
     "string": lambda t: t == STRING,
     "timestamp": lambda t: t == TIMESTAMP,
     "list<numeric>": lambda t: t.is_list and (t.element.is_numeric or t.element.is_unknown),
+    "list<any>": lambda t: t.is_list,
 }
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a constant check found, when it needs its own code or points inside a constant string
+    (``at``: offsets in the string's value; the typechecker maps them into the literal)."""
+
+    message: str
+    code: str = "E4006"
+    at: tuple[int, int] | None = None
+    hint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,7 +73,7 @@ class Param:
     variadic: bool = False
     min_count: int = 1
     default: object = NO_DEFAULT
-    check: Callable[[object], str | None] | None = None
+    check: Callable[[object], "str | Problem | None"] | None = None
 
     @property
     def optional(self) -> bool:
@@ -64,6 +88,8 @@ class Param:
         text = f"{self.name}: {'const ' if self.constant else ''}{self.accepts}"
         if self.variadic:
             return f"{text}..."
+        if self.default is OMITTED:
+            return f"[{text}]"
         if self.optional:
             return f"{text} = {self.default!r}"
         return text
@@ -89,6 +115,9 @@ class Function:
     doc: str
     example: str
     alias_of: str | None = None
+    # a rule over the typed arguments (defaults filled in) that parameter classes cannot say:
+    # returns (argument index, code, message) of the first problem, or None
+    arg_rule: Callable[[tuple], "tuple[int, str, str] | None"] | None = None
 
     @property
     def canonical(self) -> str:
@@ -186,14 +215,68 @@ def nonzero(value: object) -> str | None:
     return "must not be 0 (indexes are 1-based; negative counts from the end)" if value == 0 else None
 
 
+def datetime_pattern(value: object) -> str | Problem | None:
+    """A format of `to_timestamp`/`date_format`: the datetime patterns of timestamp columns
+    (``mlc.compiler.datetime_format``, pure Python), located inside the string."""
+    from mlc.compiler.datetime_format import FormatError, compile_format
+
+    if value is None:
+        return "cannot be null"
+    try:
+        compile_format(value)
+    except FormatError as error:
+        return Problem(f"is not a supported datetime pattern: {error}", "E4015", (error.start, error.end),
+                       "e.g. \"yyyy-MM-dd'T'HH:mm:ss\" or 'yyMMddHH' (letters that are text go in '...')")
+    return None
+
+
+def timezone_name(value: object) -> str | Problem | None:
+    """An IANA time zone both executors know (``mlc.compiler.timezones.expression_timezones``)."""
+    from mlc.compiler.suggest import closest
+    from mlc.compiler.timezones import expression_timezones
+
+    if value is None:
+        return "cannot be null"
+    names = expression_timezones()
+    if value in names:
+        return None
+    match = closest(value, names)
+    hint = f"did you mean `{match}`?" if match else "an IANA `Area/Location` name such as 'Asia/Shanghai', or 'UTC'"
+    return Problem(f"is not a known time zone: `{value}`", "E4016", None, hint)
+
+
+# --- rules over several arguments (Function.arg_rule) -------------------------------------------
+
+
+def _parsed_text(args: tuple) -> tuple[int, str, str] | None:
+    """`to_timestamp(x, format)`: with a format, `x` is text (an int64 is read as its digits)."""
+    if len(args) == 2 and not (args[0].dtype in (STRING, INT64) or args[0].dtype.is_unknown):
+        return 0, "E4004", f"argument `x` of `to_timestamp` must be string or int64 with a format, got {args[0].dtype}"
+    return None
+
+
+def _comparable_pair(args: tuple) -> tuple[int, str, str] | None:
+    from .types import comparable
+
+    if comparable(args[0].dtype, args[1].dtype, ordered=False):
+        return None
+    return 1, "E4004", f"argument `value` of `nullif` ({args[1].dtype}) cannot be compared with `x` ({args[0].dtype})"
+
+
+def _computed_list(args: tuple) -> tuple[int, str, str] | None:
+    if args[0].is_constant:
+        return 0, "E4006", "argument `list` of `size` must be computed (e.g. `split(s, ',')`), not a constant"
+    return None
+
+
 # --- the catalogue -----------------------------------------------------------------------------
 
 X_NUM = Param("x", "numeric")
 NULL_IN_NULL_OUT = "null in, null out."
 
 
-def _fn(name, kind, category, params, returns, nulls, doc, example, alias_of=None) -> Function:
-    return Function(name, kind, category, tuple(params), returns, nulls, doc, example, alias_of)
+def _fn(name, kind, category, params, returns, nulls, doc, example, alias_of=None, arg_rule=None) -> Function:
+    return Function(name, kind, category, tuple(params), returns, nulls, doc, example, alias_of, arg_rule)
 
 
 def _math(name: str, doc: str, nulls: str, example: str, returns: Returns | None = None) -> Function:
@@ -204,8 +287,14 @@ def _cast(name: str, target: DType, doc: str, nulls: str, example: str, accepts:
     return _fn(name, SCALAR, "cast", [Param("x", accepts)], fixed(target), nulls, doc, example)
 
 
-def _time_part(name: str, doc: str, example: str) -> Function:
-    return _fn(name, SCALAR, "time", [Param("ts", "timestamp")], fixed(INT64), NULL_IN_NULL_OUT, doc, example)
+TZ = Param("tz", "string", constant=True, default=OMITTED, check=timezone_name)
+IN_ZONE = (" With `tz` (a constant IANA name such as `'Asia/Shanghai'`), of the local time in that zone "
+           "(its offset at that instant, daylight saving included).")
+
+
+def _time_part(name: str, doc: str, example: str, local: bool = True) -> Function:
+    params = [Param("ts", "timestamp"), TZ] if local else [Param("ts", "timestamp")]
+    return _fn(name, SCALAR, "time", params, fixed(INT64), NULL_IN_NULL_OUT, doc + (IN_ZONE if local else ""), example)
 
 
 FUNCTIONS: tuple[Function, ...] = (
@@ -232,12 +321,21 @@ FUNCTIONS: tuple[Function, ...] = (
         "Never null: true for null input.",
         "Whether `x` is null.",
         "not is_null(user_id)"),
+    _fn("nullif", SCALAR, "conditional", [Param("x", "scalar"), Param("value", "scalar")], same_as(0, "x"),
+        "Null when `x` is null or equals `value`; a null `value` equals nothing (gives `x`).",
+        "`x`, or null where `x == value` (the language's `==`: numbers compared in their common type, "
+        "NaN equals NaN, `-0.0` equals `0.0`). Turns sentinel values such as `-1` or `''` into nulls.",
+        "nullif(rating, -1)", arg_rule=_comparable_pair),
     # math
     _math("log", "Natural logarithm.", "null in, null out; `x <= 0` gives null.", "log(price)"),
     _math("log1p", "Natural logarithm of `1 + x`, accurate for small `x`.",
           "null in, null out; `x <= -1` gives null.", "log1p(distance_km)"),
     _math("exp", "`e` raised to `x`.", "null in, null out; overflow gives null.", "exp(score)"),
     _math("sqrt", "Square root.", "null in, null out; `x < 0` gives null.", "sqrt(area_m2)"),
+    _math("sin", "Sine of `x` radians (Spark: `java.lang.Math.sin`, may differ by 1 ulp).",
+          "null in, null out; `sin(±inf)` and `sin(NaN)` are NaN.", "sin(heading_rad)"),
+    _math("cos", "Cosine of `x` radians (Spark: `java.lang.Math.cos`, may differ by 1 ulp).",
+          "null in, null out; `cos(±inf)` and `cos(NaN)` are NaN.", "cos(heading_rad)"),
     _math("abs", "Absolute value.", NULL_IN_NULL_OUT, "abs(delta_minutes)", returns=same_as(0, "x")),
     _fn("pow", SCALAR, "math", [Param("base", "numeric"), Param("exponent", "numeric")], fixed(FLOAT64),
         "null in, null out; results that are not real numbers (e.g. `pow(-8, 0.5)`) and `pow(±1, ±inf)` "
@@ -285,10 +383,17 @@ FUNCTIONS: tuple[Function, ...] = (
     _cast("to_bool", BOOL, "Convert to bool: numbers are true when non-zero; strings `true`/`false` "
           "(any case, surrounding ASCII whitespace allowed) are parsed; timestamps are true unless the epoch.",
           "null in, null out; other strings give null.", "to_bool(is_vip)"),
-    _cast("to_timestamp", TIMESTAMP, "Convert to timestamp: numbers are unix seconds (UTC; floats floored "
-          "to microseconds), strings `YYYY-MM-DD[(T| )HH:MM:SS[.f{1,6}][Z|±HH:MM]]`.",
-          "null in, null out; unparseable strings, invalid dates and instants outside years 0001-9999 give null.",
-          "to_timestamp(created_at)"),
+    _fn("to_timestamp", SCALAR, "cast",
+        [Param("x", "scalar"), Param("format", "string", constant=True, default=OMITTED, check=datetime_pattern)],
+        fixed(TIMESTAMP),
+        "null in, null out; unparseable strings, invalid dates and instants outside years 0001-9999 give null.",
+        "Convert to timestamp: numbers are unix seconds (UTC; floats floored to microseconds), strings "
+        "`YYYY-MM-DD[(T| )HH:MM:SS[.f{1,6}][Z|±HH:MM]]`. With a constant `format` (then `x` is a string, "
+        "or an int64 read as its decimal digits): a Spark datetime pattern of the fields `yyyy`, `yy` (2000-2099), "
+        "`MM`, `dd`, `HH`, `mm`, `ss`, `S`..`SSSSSS` (1 to n digits), `XXX` (`Z` or `±HH:MM`) and literal "
+        "text (`'T'`, punctuation), read exactly as a timestamp column's `format:` (surrounding whitespace "
+        "ignored, missing fields 1970-01-01 00:00:00, UTC unless `XXX`); other patterns are refused (E4015).",
+        "to_timestamp(created_at)", arg_rule=_parsed_text),
     # bucketing
     _fn("bucketize", SCALAR, "bucketing",
         [X_NUM, Param("boundaries", "list<numeric>", constant=True, check=sorted_boundaries)], fixed(INT64),
@@ -326,17 +431,49 @@ FUNCTIONS: tuple[Function, ...] = (
         "Null when any argument is null.",
         "String forms of the arguments joined together (see `to_string`).",
         "concat(city, '_', to_string(hour(event_time)))"),
+    _fn("replace", SCALAR, "string",
+        [Param("s", "string"), Param("search", "string"), Param("replacement", "string")], fixed(STRING),
+        "null in, null out (any argument).",
+        "`s` with every occurrence of `search` replaced by `replacement`, left to right, not overlapping. "
+        "Literal text, not a regular expression. An empty `search` leaves `s` unchanged (Spark's rule).",
+        "replace(query, '+', ' ')"),
+    _fn("split", SCALAR, "string",
+        [Param("s", "string"), Param("sep", "string", constant=True, check=non_empty_string)],
+        fixed(list_of(STRING)), "null in, null out.",
+        "The parts of `s` split on the literal `sep` (not a regex), empty parts included (`''` has the one "
+        "part `''`), as `split_part` numbers them. A list is only the argument of `size`.",
+        "size(split(query, ' '))"),
+    _fn("size", SCALAR, "string", [Param("list", "list<any>")], fixed(INT64), "null in, null out.",
+        "Number of items of a computed list (`size(split(s, sep))` is the number of `sep` in `s` plus one).",
+        "size(split(query, ' '))", arg_rule=_computed_list),
     _fn("split_part", SCALAR, "string",
         [Param("s", "string"), Param("sep", "string", constant=True, check=non_empty_string),
          Param("index", "int64", check=nonzero)], fixed(STRING),
         "null in, null out; an index of 0 or outside the parts gives null.",
         "Part number `index` (1-based; negative counts from the end) of `s` split on the literal `sep`.",
         "split_part(email, '@', 2)"),
-    # time (UTC)
-    _time_part("hour", "Hour of the day, 0-23 (UTC).", "hour(event_time)"),
+    # time (UTC unless a zone is given)
+    _time_part("hour", "Hour of the day, 0-23 (UTC).", "hour(event_time, 'Asia/Shanghai')"),
     _time_part("day_of_week", "ISO day of the week: 1 = Monday ... 7 = Sunday (UTC).", "day_of_week(event_time)"),
     _time_part("day_of_month", "Day of the month, 1-31 (UTC).", "day_of_month(event_time)"),
-    _time_part("unix_seconds", "Whole seconds since 1970-01-01T00:00:00Z (floor).", "unix_seconds(event_time)"),
+    _time_part("unix_seconds", "Whole seconds since 1970-01-01T00:00:00Z (floor).", "unix_seconds(event_time)",
+               local=False),
+    _fn("make_timestamp", SCALAR, "time",
+        [Param("year", "int64"), Param("month", "int64"), Param("day", "int64"),
+         Param("hour", "int64", default=0), Param("minute", "int64", default=0),
+         Param("second", "int64", default=0)], fixed(TIMESTAMP),
+        "null in, null out; a date that does not exist (Feb 30, month 13), a year outside 1-9999, an hour "
+        "outside 0-23, a minute or second outside 0-59 give null.",
+        "The UTC instant of a proleptic Gregorian date and time of day.",
+        "make_timestamp(2024, 2, 29)"),
+    _fn("date_format", SCALAR, "time",
+        [Param("ts", "timestamp"), Param("format", "string", constant=True, check=datetime_pattern), TZ],
+        fixed(STRING), NULL_IN_NULL_OUT,
+        "`ts` written in `format`, the patterns of `to_timestamp`: `yyyy` 4 digits (5 past year 9999), "
+        "`yy` the last 2 digits of the year, `MM dd HH mm ss` 2 digits, `S`..`SSSSSS` the first 1-6 digits "
+        "of the microseconds, `XXX` the offset (`Z` in UTC, else `±HH:MM`), quoted text as written. UTC, "
+        "or the local time of a constant IANA zone `tz`.",
+        "date_format(event_time, 'yyyy-MM-dd', 'Europe/Berlin')"),
     _fn("seconds_between", SCALAR, "time", [Param("a", "timestamp"), Param("b", "timestamp")], fixed(FLOAT64),
         NULL_IN_NULL_OUT, "Seconds from `a` to `b` (`b - a`; negative when `b` is earlier).",
         "seconds_between(order_time, pickup_time)"),
@@ -394,7 +531,7 @@ CATEGORY_TITLES = {
     "cast": "Casts",
     "bucketing": "Bucketing and hashing",
     "string": "Strings",
-    "time": "Time (UTC)",
+    "time": "Time (UTC unless a zone is given)",
     "aggregate": "Aggregates",
     "analyzer": "Analyzers",
 }

@@ -19,11 +19,14 @@ TYPE_RULES = """\
 Types: `bool`, `int64`, `float64`, `string`, `timestamp`, `list<T>`. Every type is nullable; the
 literal `null` fits any type.
 
-- `int64 (+ - * %) int64` gives `int64`; int64 overflow (`+ - *`, unary `-`, `abs`, `round`) gives
+- `int64 (+ - * // %) int64` gives `int64`; int64 overflow (`+ - *`, unary `-`, `abs`, `round`) gives
   `null` in both executors.
 - If either operand of `+ - * / %` is `float64`, the result is `float64`.
 - `/` always gives `float64`. Division and `%` by zero give `null`.
 - `%` is the truncated remainder: its sign follows the dividend (`-7 % 3 == -1`).
+- `//` is integer division of two `int64`, truncated toward zero like `%` (`-7 // 2 == -3`, not
+  Python's `-4`; `a == (a // b) * b + a % b`); by zero gives `null`, and so does the one overflow
+  `-2**63 // -1`. Float operands are an error (E4012): write `floor(a / b)`.
 - Comparisons (`== != < <= > >=`) need comparable operands: two numbers (`int64` and `float64` mix),
   two strings, two timestamps, or (`==`/`!=` only) two bools. They give `bool`. Comparisons do not
   chain: write `a < b and b < c`.
@@ -57,7 +60,7 @@ each other (each derived feature is compiled separately, so a chain of them neve
 SYNTAX = """\
 Literals: `42`, `3.5`, `1e-3`, `'text'` or `"text"` (escapes `\\\\ \\' \\" \\n \\t \\r \\0 \\uXXXX`),
 `true`, `false`, `null`, lists `[1, 2, 3]`. Names: `distance_km`, dotted `user_activity.clicks_7d`.
-Operators, loosest first: `or`; `and`; `not`; comparisons, `in`, `not in`; `+ -`; `* / %`;
+Operators, loosest first: `or`; `and`; `not`; comparisons, `in`, `not in`; `+ -`; `* / // %`;
 unary `-`. Function calls: `name(arg, ...)`."""
 
 

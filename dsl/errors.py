@@ -36,6 +36,9 @@ CODES: dict[str, str] = {
     "E4012": "operator type mismatch",
     "E4013": "aggregation must be one aggregate call",
     "E4014": "nested aggregate or analyzer",
+    "E4015": "unsupported datetime pattern",
+    "E4016": "unknown time zone",
+    "E4017": "a list where a single value is needed",
 }
 
 

@@ -2,7 +2,8 @@
 
 Used by the typechecker to fold constant sub-expressions such as ``10 * 100`` or ``[1, 2 + 3]``.
 Null propagates through arithmetic and comparisons; ``and``/``or``/``not`` use three-valued
-logic; division and remainder by zero give null; ``%`` takes the sign of the dividend.
+logic; division, ``//`` and remainder by zero give null; ``%`` takes the sign of the dividend and
+``//`` truncates toward zero.
 Functions raise :class:`ConstantOverflow` when an int64 result would wrap or a float would be
 infinite, so a constant argument never silently differs from what the user wrote.
 """
@@ -50,7 +51,15 @@ def arithmetic(op: str, left: object, right: object) -> object:
         return None
     if op == "/":
         return checked(left / right)
+    if op == "//":
+        return checked(_truncated_quotient(left, right))
     return checked(_truncated_remainder(left, right))
+
+
+def _truncated_quotient(left: int, right: int) -> int:
+    """Integer division rounding toward zero (``-7 // 2 == -3``), exact in Python ints."""
+    quotient = abs(left) // abs(right)
+    return -quotient if (left < 0) != (right < 0) else quotient
 
 
 def _truncated_remainder(left, right):

@@ -13,7 +13,7 @@ from .ast import Binary, Call, Expr, InOp, ListLit, Literal, Ref, Unary
 from .typed import TypedExpr
 
 # Binding strength, loosest first; atoms (literals, names, calls, lists) bind tightest.
-_PRECEDENCE = {"or": 1, "and": 2, "not": 3, "compare": 4, "+": 5, "-": 5, "*": 6, "/": 6, "%": 6, "neg": 7}
+_PRECEDENCE = {"or": 1, "and": 2, "not": 3, "compare": 4, "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6, "neg": 7}
 _ATOM = 8
 _COMPARE = 4
 _STRING_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}

@@ -13,7 +13,7 @@ from lark.exceptions import LexError, UnexpectedCharacters, UnexpectedInput
 from .errors import ExprIssue
 
 NEEDS_OPERAND = frozenset(
-    {"PLUS", "MINUS", "STAR", "SLASH", "PERCENT", "COMPARE", "AND", "OR", "NOT", "IN", "LPAR", "LSQB", "COMMA"}
+    {"PLUS", "MINUS", "STAR", "SLASH", "SLASHSLASH", "PERCENT", "COMPARE", "AND", "OR", "NOT", "IN", "LPAR", "LSQB", "COMMA"}
 )
 OPENERS = {"LPAR": "(", "LSQB": "["}
 CLOSERS = {"RPAR": "LPAR", "RSQB": "LSQB"}

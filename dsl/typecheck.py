@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from . import folding
 from .ast import ARITHMETIC_OPS, BOOLEAN_OPS, Binary, Call, Expr, InOp, ListLit, Literal, Ref, Unary
-from .catalogue import AGGREGATE, ANALYZER, CATALOGUE, SCALAR, Function, Param
+from .catalogue import AGGREGATE, ANALYZER, CATALOGUE, OMITTED, SCALAR, Function, Param, Problem
 from .errors import ExprIssue
 from .limits import tree_problem
 from .scope import Scope
@@ -150,9 +150,8 @@ class _Checker:
         if node.op in ARITHMETIC_OPS:
             dtype = arithmetic_result(node.op, left.dtype, right.dtype)
             if dtype is None:
-                joins_strings = node.op == "+" and STRING in (left.dtype, right.dtype)
-                hint = "join strings with concat(a, b)" if joins_strings else None
-                self.report("E4012", f"`{node.op}` needs numbers, got {left.dtype} and {right.dtype}", node, hint)
+                message, hint = _arithmetic_problem(node.op, left.dtype, right.dtype)
+                self.report("E4012", message, node, hint)
                 return TypedExpr(node, ERROR, pair)
             return TypedExpr(node, dtype, pair, self.fold(node, lambda a, b: folding.arithmetic(node.op, a, b), *pair))
         if node.op in BOOLEAN_OPS:
@@ -216,6 +215,12 @@ class _Checker:
             return TypedExpr(node, ERROR, args, function=function.canonical)
         types = [self.argument(function, param, arg) for param, arg in zip(params, args)]
         args, types = self.with_defaults(node, function, args, types)
+        if function.arg_rule is not None and not any(t.is_error for t in types):
+            problem = function.arg_rule(args)
+            if problem is not None:
+                index, code, message = problem
+                self.report(code, message, args[index])
+                return TypedExpr(node, ERROR, args, function=function.canonical)
         dtype = function.returns.infer(types)
         if dtype is None:
             shown = ", ".join(str(t) for t in types[slice(*function.returns.unified)])
@@ -257,6 +262,11 @@ class _Checker:
         if not param.accepts_type(arg.dtype):
             self.report("E4004", f"{label} must be {param.accepts}, got {arg.dtype}", arg)
             return ERROR
+        if arg.dtype.is_list and "list<" not in param.accepts:
+            self.report("E4017", f"{label} cannot be a list", arg,
+                        hint="a list is only the argument of `size` (e.g. `size(split(tags, '|'))`) or the "
+                             "constant list of `bucketize`")
+            return ERROR
         if param.constant and not arg.is_constant:
             if not arg.dtype.is_error:
                 self.report("E4005", f"{label} must be a constant", arg,
@@ -264,14 +274,38 @@ class _Checker:
             return arg.dtype
         if param.check is not None and arg.is_constant:
             problem = param.check(arg.value)
-            if problem is not None:
+            if isinstance(problem, Problem):
+                self.report(problem.code, f"{label} {problem.message}", _inside(arg, problem.at), problem.hint)
+            elif problem is not None:
                 self.report("E4006", f"{label} {problem}", arg)
         return arg.dtype
 
     def with_defaults(self, node: Call, function: Function, args, types):
         missing = function.params[len(args):]
-        filled = [_default_arg(node, param) for param in missing if param.optional]
+        filled = [_default_arg(node, param) for param in missing if param.optional and param.default is not OMITTED]
         return (*args, *filled), [*types, *(arg.dtype for arg in filled)]
+
+
+def _arithmetic_problem(op: str, left: DType, right: DType) -> tuple[str, str | None]:
+    """Message and hint of an arithmetic operator given operands it does not take."""
+    if op == "//":
+        floats = FLOAT64 in (left, right)
+        return (f"`//` (integer division) needs int64 operands, got {left} and {right}",
+                "for float64 write `floor(a / b)` or `to_int(a / b)`" if floats else None)
+    joins_strings = op == "+" and STRING in (left, right)
+    return f"`{op}` needs numbers, got {left} and {right}", "join strings with concat(a, b)" if joins_strings else None
+
+
+def _inside(arg: TypedExpr, at: tuple[int, int] | None):
+    """The span of characters ``at`` (offsets in a constant string's value) inside the string
+    literal ``arg`` when its text has no escapes (so value and text line up); else ``arg``."""
+    node = arg.node
+    if at is None or not isinstance(node, Literal) or node.kind != "string":
+        return arg
+    if node.end - node.start != len(node.value) + 2:      # escapes: offsets would not line up
+        return arg
+    start, end = node.start + 1 + at[0], node.start + 1 + min(at[1], len(node.value))
+    return (start, end) if start < end else arg
 
 
 def _default_arg(node: Call, param: Param) -> TypedExpr:

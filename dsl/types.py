@@ -12,6 +12,8 @@ Promotion rules (also rendered into docs/functions.md):
 - If either operand of ``+ - * / %`` is ``float64`` the result is ``float64``.
 - ``/`` always yields ``float64``; division (and ``%``) by zero yields ``null``.
 - ``%`` is the truncated remainder: its sign follows the dividend (``-7 % 3 == -1``).
+- ``//`` is integer division, ``int64 // int64 -> int64`` only, truncated toward zero like ``%``
+  (``-7 // 2 == -3``, so ``a == (a // b) * b + a % b``); by zero, and ``-2**63 // -1``, null.
 - Comparisons need comparable operands: two numbers (int64 and float64 mix freely), two strings,
   two timestamps, or (for ``==``/``!=`` only) two bools.  The result is ``bool``.
 - ``null`` unifies with any type; the result keeps the other type (all types are nullable).
@@ -125,9 +127,14 @@ def comparable(left: DType, right: DType, ordered: bool) -> bool:
 
 
 def arithmetic_result(op: str, left: DType, right: DType) -> DType | None:
-    """Result type of ``left op right`` for ``+ - * / %``, or None when not numeric."""
+    """Result type of ``left op right`` for ``+ - * / // %``, or None when not numeric (``//``:
+    not int64)."""
     if left.is_error or right.is_error:
         return ERROR
+    if op == "//":
+        if not all(side == INT64 or side.is_null for side in (left, right)):
+            return None
+        return NULL if left.is_null and right.is_null else INT64
     for side in (left, right):
         if not (side.is_numeric or side.is_null):
             return None

@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any, Protocol, Sequence
 
 UNARY_OPS = ("-", "not")
-BINARY_OPS = ("+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "and", "or")
+BINARY_OPS = ("+", "-", "*", "/", "//", "%", "==", "!=", "<", "<=", ">", ">=", "and", "or")
 ANALYZERS = ("standardize", "min_max_scale", "vocabulary", "quantile_bucketize")
 
 
@@ -64,3 +64,10 @@ class Ops(Protocol):
 
     def analyzer(self, function: str, analyzer_id: str, dtype: str, x: Any, *params: Any) -> Any:
         """An analyzer applied with the constants fitted for ``analyzer_id`` (see mldl.json)."""
+
+    def feature(self, name: str, value: Any) -> Any:
+        """The derived feature ``name`` has been computed as ``value``; what to use for it from now
+        on (in later features and in the result). NumPy returns ``value`` (already evaluated
+        once); Spark materialises it as a column of a select stage and returns a reference to that
+        column, so a feature used by several others is evaluated once and the plan stays linear in
+        the spec's size instead of inlining the feature's expression into every user."""

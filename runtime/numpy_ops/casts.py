@@ -210,9 +210,25 @@ def _timestamp_parts(text: str) -> list[int] | None:
             0 if sign is None else (-1 if sign == "-" else 1), int(oh or 0), int(om or 0)]
 
 
+def parse_formatted(x: Vec, pattern: str) -> Vec:
+    """``to_timestamp(x, format)``: each string (or int64, read as its digits) read as a timestamp
+    column with ``format: pattern`` is (``mlc.runtime.timestamp_formats.parse``, the predictor's)."""
+    from mlc.runtime.timestamp_formats import parse
+
+    micros, valid = np.zeros(len(x), dtype=np.int64), np.zeros(len(x), dtype=bool)
+    values = x.data.tolist()
+    for i in np.flatnonzero(x.valid).tolist():
+        parsed = parse(values[i], pattern)
+        if parsed is not None:
+            micros[i], valid[i] = parsed, True
+    return Vec(micros, valid, "timestamp")
+
+
 @implements("to_timestamp")
-def to_timestamp(ops, dtype: str, x: Vec) -> Vec:
+def to_timestamp(ops, dtype: str, x: Vec, pattern: str | None = None) -> Vec:
     n = len(x)
+    if pattern is not None:
+        return parse_formatted(x, pattern)
     if x.dtype == "timestamp":
         return x
     if x.dtype in ("int64", "bool"):

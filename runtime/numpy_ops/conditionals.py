@@ -1,4 +1,4 @@
-"""Conditionals of the NumPy executor: ``if``, ``coalesce`` (``fillna``), ``is_null``."""
+"""Conditionals of the NumPy executor: ``if``, ``coalesce`` (``fillna``), ``is_null``, ``nullif``."""
 
 from __future__ import annotations
 
@@ -29,3 +29,13 @@ def coalesce(ops, dtype: str, *values: Vec) -> Vec:
 @implements("is_null")
 def is_null(ops, dtype: str, x: Vec) -> Vec:
     return Vec(~x.valid, np.ones(len(x), dtype=bool), "bool")
+
+
+@implements("nullif")
+def nullif(ops, dtype: str, x: Vec, value: Vec) -> Vec:
+    """``x``, null where ``x == value`` (the language's ``==``: NaN equals NaN, -0.0 equals 0.0)."""
+    from mlc.runtime.numpy_ops.operators import compare
+
+    equal = compare("==", x, value)
+    out = as_dtype(x, dtype)
+    return out.with_nulls(equal.valid & equal.data)

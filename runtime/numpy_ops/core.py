@@ -56,5 +56,9 @@ class NumpyOps:
             raise KeyError(f"analyzer `{analyzer_id}` has no fitted constants; run `mlc fit` first")
         return self._dispatch(f"apply_{function}", dtype, x, self.fitted[analyzer_id], *params)
 
+    def feature(self, name: str, value: Vec) -> Vec:
+        """A derived feature's vector, computed once; later features read it as it is."""
+        return value
+
     def _dispatch(self, name: str, dtype: str, *args: Any) -> Vec:
         return REGISTRY.lookup(name)(self, dtype, *args)

@@ -4,7 +4,8 @@
 ``e_exp.c``), the algorithms of ``java.lang.StrictMath`` that Spark calls, so both executors are
 bit-identical (NumPy's own ``np.log``/``np.exp`` use SIMD or libm code that differs by 1 ulp on
 a few percent of inputs). ``pow`` is ``np.power`` with Java's special cases: within 1 ulp of
-Spark's ``StrictMath.pow``, the one documented exception.
+Spark's ``StrictMath.pow``; ``sin``/``cos`` are ``np.sin``/``np.cos``, within 1 ulp of Spark's
+``Math.sin``/``Math.cos``: the documented exceptions.
 """
 
 from __future__ import annotations
@@ -188,6 +189,11 @@ implements("log1p")(_unary_float(fdlibm_log1p, lambda x, r: x <= -1))
 EXP_MAX = 709.782712893384
 implements("exp")(_unary_float(fdlibm_exp, lambda x, r: (x > EXP_MAX) & (x != np.inf)))
 implements("sqrt")(_unary_float(np.sqrt, lambda x, r: x < 0))
+# sin/cos: Spark calls java.lang.Math.sin/cos (a HotSpot intrinsic, not StrictMath/fdlibm), which no
+# port can reproduce on every CPU; both are within 1 ulp of the exact value, hence of each other:
+# the documented 1-ulp exception (runtime/parity_check.py ULP_TOLERANT). sin(+-inf) is NaN.
+implements("sin")(_unary_float(np.sin))
+implements("cos")(_unary_float(np.cos))
 
 
 @implements("abs")

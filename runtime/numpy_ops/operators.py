@@ -1,8 +1,8 @@
 """Operators of the NumPy executor: ``-x``, ``not``, arithmetic, comparisons, ``and``/``or``, ``in``.
 
-Semantics (docs/semantics.md): int64 overflow gives null; ``/`` is float64 and division or
+Semantics (docs/semantics.md): int64 overflow gives null; ``/`` is float64 and division, ``//`` or
 ``%`` by zero (``0``, ``0.0`` or ``-0.0``) gives null; ``%`` is the truncated remainder (sign of
-the dividend, IEEE ``fmod`` for floats); comparisons order floats like Spark (NaN equals NaN
+the dividend, IEEE ``fmod`` for floats) and ``//`` the int64 quotient truncated toward zero; comparisons order floats like Spark (NaN equals NaN
 and is greater than every other value, ``-0.0 == 0.0``); ``and``/``or``/``not`` are three-valued.
 """
 
@@ -91,6 +91,18 @@ def remainder(ops, dtype: str, left: Vec, right: Vec) -> Vec:
             divisor = np.where(nonzero & (b.data != -1), b.data, 1)
             return result(np.fmod(a.data, divisor), valid, dtype)
         return result(np.fmod(a.data, np.where(nonzero, b.data, 1.0)), valid, dtype)
+
+
+@implements("binary//")
+def integer_divide(ops, dtype: str, left: Vec, right: Vec) -> Vec:
+    """int64 quotient truncated toward zero; null for a zero divisor and for ``-2**63 // -1``."""
+    a, b = as_dtype(left, "int64"), as_dtype(right, "int64")
+    bad = (b.data == 0) | ((a.data == I64_MIN) & (b.data == -1))
+    divisor = np.where(bad, 1, b.data)
+    floor = np.floor_divide(a.data, divisor)
+    inexact = floor * divisor != a.data
+    quotient = floor + (inexact & ((a.data < 0) != (divisor < 0)))      # floor -> toward zero
+    return result(quotient, a.valid & b.valid & ~bad, "int64")
 
 
 # ------------------------------------------------------------------ comparisons

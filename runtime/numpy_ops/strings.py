@@ -1,4 +1,5 @@
-"""String functions of the NumPy executor: lower, upper, length, substr, concat, split_part.
+"""String functions of the NumPy executor: lower, upper, length, substr, concat, split_part,
+replace, split, size.
 
 Semantics (docs/semantics.md, "Strings") are those of the Spark executor, which uses Spark's
 native expressions; this module reproduces them in Python:
@@ -11,7 +12,11 @@ native expressions; this module reproduces them in Python:
   2. letters whose case pair was added after Unicode 13.0 (Python 3.11 knows Unicode 14.0) are
      left unchanged, as Java 17 leaves them (``JAVA_UNMAPPED_*``).
 - ``length``: code points; ``substr``: Spark's ``substringSQL`` rules with 32-bit clamping;
-  ``split_part``: literal separator, null outside the parts.
+  ``split_part``: literal separator, null outside the parts;
+- ``replace``: literal, left to right; an empty ``search`` leaves the string unchanged (Spark's
+  ``UTF8String.replace``; Python's ``str.replace`` would insert between every character);
+- ``split``: a list value (an object array of tuples, dtype ``list<string>``) that only ``size``
+  consumes.
 """
 
 from __future__ import annotations
@@ -161,3 +166,31 @@ def split_part(ops, dtype, s: Vec, sep: str, index: Vec) -> Vec:
         else:
             out[i] = part
     return Vec(out, valid, "string")
+
+
+@implements("replace")
+def replace(ops, dtype, s: Vec, search: Vec, replacement: Vec) -> Vec:
+    valid = s.valid & search.valid & replacement.valid
+    out = np.full(len(s), "", dtype=object)
+    sd, qd, rd = s.data, search.data, replacement.data
+    for i in np.flatnonzero(valid).tolist():
+        out[i] = sd[i].replace(qd[i], rd[i]) if qd[i] else sd[i]
+    return Vec(out, valid, "string")
+
+
+@implements("split")
+def split(ops, dtype, s: Vec, sep: str) -> Vec:
+    if not isinstance(sep, str) or not sep:
+        raise ValueError(f"split: separator must be a non-empty constant string, got {sep!r}")
+    out = np.full(len(s), None, dtype=object)
+    sd = s.data
+    for i in np.flatnonzero(s.valid).tolist():
+        out[i] = tuple(sd[i].split(sep))
+    return Vec(out, s.valid.copy(), "list<string>")
+
+
+@implements("size")
+def size(ops, dtype, items: Vec) -> Vec:
+    if items.dtype == "null":
+        return Vec.full(None, "int64", len(items))
+    return _map_strings(items, len, "int64", np.int64)

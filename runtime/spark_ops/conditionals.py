@@ -1,4 +1,4 @@
-"""Conditionals of the Spark executor: ``if``, ``coalesce`` (``fillna``), ``is_null``."""
+"""Conditionals of the Spark executor: ``if``, ``coalesce`` (``fillna``), ``is_null``, ``nullif``."""
 
 from __future__ import annotations
 
@@ -37,3 +37,13 @@ def coalesce(ops, dtype: str, *values: SVal) -> SVal:
 @implements("is_null")
 def is_null(ops, dtype: str, x: SVal) -> SVal:
     return SVal(x.col.isNull(), "bool")
+
+
+@implements("nullif")
+def nullif(ops, dtype: str, x: SVal, value: SVal) -> SVal:
+    from pyspark.sql import functions as F
+
+    from mlc.runtime.spark_ops.operators import compare
+
+    equal = compare("==", x, value).col          # Spark's double `=`: NaN = NaN, -0.0 = 0.0
+    return SVal(F.when(equal, F.lit(None)).otherwise(as_type(x, dtype).col), dtype)

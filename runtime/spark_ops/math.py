@@ -53,6 +53,16 @@ def sqrt(ops, dtype: str, x: SVal) -> SVal:
     return SVal(F().when(~(c < 0.0), F().sqrt(c)), "float64")
 
 
+@implements("sin")
+def sin(ops, dtype: str, x: SVal) -> SVal:
+    return SVal(F().sin(_float(x)), "float64")      # java.lang.Math.sin: 1-ulp tolerant (docs/semantics.md)
+
+
+@implements("cos")
+def cos(ops, dtype: str, x: SVal) -> SVal:
+    return SVal(F().cos(_float(x)), "float64")
+
+
 @implements("abs")
 def abs_(ops, dtype: str, x: SVal) -> SVal:
     c = as_type(x, dtype).col

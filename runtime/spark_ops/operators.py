@@ -73,6 +73,15 @@ def divide(ops, dtype: str, left: SVal, right: SVal) -> SVal:
     return SVal(a / b, "float64")   # with ANSI off (required_conf) Spark's `/` is null for a zero divisor
 
 
+@implements("binary//")
+def integer_divide(ops, dtype: str, left: SVal, right: SVal) -> SVal:
+    a, b = as_type(left, "int64").col, as_type(right, "int64").col
+    # Spark's `div` (IntegralDivide): Java long division, truncated; null for 0 with ANSI off. It
+    # wraps -2**63 div -1 to -2**63 instead of failing: that overflow is null here.
+    overflow = (a == I64_MIN) & (b == -1)
+    return SVal(F().when(~overflow, F().call_function("div", a, b)), "int64")
+
+
 @implements("binary%")
 def remainder(ops, dtype: str, left: SVal, right: SVal) -> SVal:
     a, b = as_type(left, dtype).col, as_type(right, dtype).col

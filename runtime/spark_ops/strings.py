@@ -82,3 +82,25 @@ def split_part(ops, dtype, s: SVal, sep: str, index: SVal) -> SVal:
     # element_at fails on index 0 and takes a 32-bit index: out-of-range indexes are null
     in_range = (idx != 0) & (idx >= INT32_MIN + 1) & (idx <= INT32_MAX)
     return SVal(F.when(in_range, F.try_element_at(parts, idx.cast("int"))), "string")
+
+
+@implements("replace")
+def replace(ops, dtype, s: SVal, search: SVal, replacement: SVal) -> SVal:
+    # Spark's StringReplace: literal, left to right; an empty search returns the string itself
+    return SVal(_F().replace(text(s), text(search), text(replacement)), "string")
+
+
+@implements("split")
+def split(ops, dtype, s: SVal, sep: str) -> SVal:
+    if not isinstance(sep, str) or not sep:
+        raise ValueError(f"split: separator must be a non-empty constant string, got {sep!r}")
+    return SVal(_F().split(text(s), java_quote(sep), -1), "list<string>")
+
+
+@implements("size")
+def size(ops, dtype, items: SVal) -> SVal:
+    F = _F()
+    if items.dtype == "null":
+        return SVal(F.lit(None).cast("bigint"), "int64")
+    # Spark's size(null) is -1 (spark.sql.legacy.sizeOfNull): keep null
+    return SVal(F.when(items.col.isNotNull(), F.size(items.col)).cast("bigint"), "int64")

@@ -53,7 +53,7 @@ LEAVES = st.one_of(
     st.just(Literal(None, "null", 0, 0)),
     st.lists(NAMES, min_size=1, max_size=3).map(lambda parts: Ref(tuple(parts), 0, 0)),
 )
-BINARY_OPS = st.sampled_from(["+", "-", "*", "/", "%", "==", "!=", "<", "<=", ">", ">=", "and", "or"])
+BINARY_OPS = st.sampled_from(["+", "-", "*", "/", "//", "%", "==", "!=", "<", "<=", ">", ">=", "and", "or"])
 
 
 def _composite(children):

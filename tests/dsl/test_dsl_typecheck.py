@@ -94,6 +94,10 @@ def test_contexts_accept_valid_expressions(text, context, dtype, scope):
         ("sum(amount) / count()", "aggregation", "E4013", (0, 21)),
         ("sum(avg(amount))", "aggregation", "E4014", (4, 15)),
         ("standardize(vocabulary(city, 10))", "derived", "E4014", (12, 32)),
+        ("quantity // 2.0", "derived", "E4012", (0, 15)),
+        ("to_timestamp(city, 'yyyy-MM-dd EEE')", "derived", "E4015", (31, 34)),
+        ("hour(event_time, 'Mars/Olympus')", "derived", "E4016", (17, 31)),
+        ("is_null(split(city, ','))", "derived", "E4017", (8, 24)),
     ],
 )
 def test_error_codes(text, context, code, span, scope):
@@ -105,7 +109,7 @@ def test_error_codes(text, context, code, span, scope):
 
 def test_every_name_and_type_code_is_produced_somewhere():
     produced = {"E4001", "E4002", "E4003", "E4004", "E4005", "E4006", "E4008", "E4009", "E4010", "E4011", "E4012",
-                "E4013", "E4014"}
+                "E4013", "E4014", "E4015", "E4016", "E4017"}
     assert produced | {"E4007"} == {code for code in CODES if code.startswith("E4")}
 
 
