@@ -108,21 +108,23 @@ def _check_sources(spec: S.Spec, report: Reporter) -> None:
     from mlc.dsl import parse_dtype
 
     for name, source in spec.sources.items():
-        for column, dtype in (source.columns or {}).items():
+        for column, dtype in (source.column_dtypes() or {}).items():
             try:
                 parse_dtype(dtype)
             except ValueError:
                 report.error("E5011", f"unknown dtype `{dtype}` for column `{column}` of source `{name}`",
                              ("sources", name, "columns", column),
                              hint=did_you_mean(dtype, ["bool", "int64", "float64", "string", "timestamp"], "dtypes"))
-        if source.columns is not None:
-            if source.event_time not in source.columns:
+        dtypes = source.column_dtypes()
+        if dtypes is not None and source.event_time is not None:
+            if source.event_time not in dtypes:
                 report.error("E5003", f"event_time column `{source.event_time}` is not declared in source `{name}`",
-                             ("sources", name, "event_time"), hint=did_you_mean(source.event_time, source.columns, "columns"))
-            elif source.columns[source.event_time] not in ("timestamp", "int64"):
+                             ("sources", name, "event_time"), hint=did_you_mean(source.event_time, dtypes, "columns"))
+            elif dtypes[source.event_time] not in ("timestamp", "int64"):
                 report.error("E5023", f"event_time column `{source.event_time}` must be a timestamp or int64 "
-                             f"(unix seconds), not {source.columns[source.event_time]}",
-                             ("sources", name, "columns", source.event_time))
+                             f"(unix seconds), not {dtypes[source.event_time]}",
+                             ("sources", name, "columns", source.event_time),
+                             hint="time in another encoding: `{dtype: timestamp, format: yyMMddHH}`")
 
 
 def _require_columns(spec: S.Spec, report: Reporter, source_name: str, user: str, path: tuple) -> dict[str, str] | None:
@@ -136,7 +138,7 @@ def _require_columns(spec: S.Spec, report: Reporter, source_name: str, user: str
                      ("sources", source_name), at_key=True,
                      hint="add `columns: {name: dtype, ...}` listing at least the columns mlc reads")
         return None
-    return source.columns
+    return source.column_dtypes()
 
 
 # ------------------------------------------------------------- feature groups
@@ -252,7 +254,8 @@ def _check_model_inputs(name: str, model: S.ModelBase, features: set[str], dtype
                 report.error("E5030", f"sparse input `{feature}` has no known number of ids, so its embedding "
                              "table cannot be sized", path,
                              hint=f"derive it with a bucketing function, e.g. `hash_bucket({feature}, 1000)`, "
-                                  "`bucketize(...)` or `vocabulary(..., top_k)`")
+                                  "`bucketize(...)` or `vocabulary(..., top_k)`, or with integer arithmetic of "
+                                  "a known non-negative range: `abs(x) % 1000`, `clip(x, 0, 999)`, `hour(t) // 6`")
             if kind == "dense" and dtype not in _NUMERIC:
                 report.error("E5013", f"dense input `{feature}` is {dtype}; dense inputs must be numeric", path,
                              hint="use it as a sparse input via `hash_bucket`, or convert it with `to_float`")
@@ -267,7 +270,7 @@ def _check_training(name: str, model: S.ModelBase, report: Reporter) -> None:
     base = ("models", name, "training")
     training = model.training
     validation = training.validation
-    if validation is not None:
+    if isinstance(validation, S.TimeValidation):
         if (validation.split_at is None) == (validation.last_fraction is None):
             report.error("E5024", "validation needs exactly one of `split_at` and `last_fraction`", base + ("validation",), at_key=True)
         if validation.split_at is not None and parse_timestamp(validation.split_at) is None:

@@ -32,9 +32,16 @@ class SourceIR:
     name: str
     kind: str
     location: str                  # path relative to the spec directory, or `db.table`
-    event_time: str
+    event_time: str | None         # None: the source has no event time (no feature group reads it)
     columns: tuple[Column, ...] | None
     options: tuple[tuple[str, Any], ...]   # kind-specific settings, sorted by key
+    # column -> its name in the data, only for columns declared with `from` (sorted by column)
+    data_names: tuple[tuple[str, str], ...] = ()
+    # timestamp column -> datetime format (`format`, or a CSV source's `timestamp_format`), sorted
+    formats: tuple[tuple[str, str], ...] = ()
+    # texts read as null (offline, and online for the inputs the source feeds); None in an mldl.json
+    # older than this field: the kind's default ([''] for CSV, none otherwise)
+    null_values: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,10 @@ class InputIR:
     dtype: str
     default: Any
     required: bool
+    # request texts read as null: the `null_values` of the training sources whose column feeds it
+    null_values: tuple[str, ...] = ()
+    # timestamp inputs fed by a formatted column: the datetime format request values are read with
+    format: str | None = None
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,7 @@ def lower(spec: S.Spec, typed: TypedExpressions, declared_in: dict[str, str], sp
         sources=tuple(_source(name, s, declared_in.get(name, spec_file), spec_file)
                       for name, s in sorted(spec.sources.items())),
         feature_groups=tuple(_group(spec, typed, name, g) for name, g in sorted(spec.feature_groups.items())),
-        inputs=tuple(I.InputIR(name, typed.input_dtypes[name], item.default, item.required)
-                     for name, item in sorted(spec.preprocess.inputs.items())),
+        inputs=_inputs(spec, typed, derived),
         derived=derived,
         analyzers=_analyzers(typed, order),
         models=tuple(_model(spec, typed, derived, name, m) for name, m in spec.models.items()),
@@ -69,12 +68,32 @@ def relocate(path: str, declaring_file: str, spec_file: str) -> str:
 
 
 def _source(name: str, source: S.Source, declaring_file: str, spec_file: str) -> I.SourceIR:
-    options = source.model_dump(exclude={"kind", "path", "table", "event_time", "columns", "description"})
+    from mlc.compiler.source_checks import column_format
+
+    options = source.model_dump(exclude={"kind", "path", "table", "event_time", "columns", "description",
+                                         "null_values", "timestamp_format"})
     location = source.table if isinstance(source, S.TableSource) else relocate(source.path, declaring_file, spec_file)
-    columns = None
+    columns, data_names, formats = None, {}, {}
     if source.columns is not None:
-        columns = tuple(I.Column(col, _canonical_dtype(dtype)) for col, dtype in source.columns.items())
-    return I.SourceIR(name, source.kind, location, source.event_time, columns, _pairs(options))
+        entries = {col: S.column_spec(entry) for col, entry in source.columns.items()}
+        columns = tuple(I.Column(col, _canonical_dtype(entry.dtype)) for col, entry in entries.items())
+        data_names = {col: entry.from_ for col, entry in entries.items() if entry.from_ not in (None, col)}
+        formats = {col: column_format(source, col) for col in entries}
+    return I.SourceIR(name, source.kind, location, source.event_time, columns, _pairs(options),
+                      data_names=_pairs(data_names), formats=_pairs(formats), null_values=tuple(source.null_values))
+
+
+def _inputs(spec: S.Spec, typed: TypedExpressions, derived: tuple[I.DerivedIR, ...]) -> tuple[I.InputIR, ...]:
+    """Inputs by name; each with the null values and datetime format of the training-source
+    columns that feed it (the checks refused inputs fed with different rules)."""
+    from mlc.compiler.source_checks import input_rule, input_rules
+
+    rules = input_rules(spec, {d.name: d.depends_on for d in derived})
+    out = []
+    for name, item in sorted(spec.preprocess.inputs.items()):
+        null_values, fmt = input_rule(rules, name)
+        out.append(I.InputIR(name, typed.input_dtypes[name], item.default, item.required, null_values, fmt))
+    return tuple(out)
 
 
 def _canonical_dtype(text: str) -> str:
@@ -91,7 +110,7 @@ def _key_dtype(spec: S.Spec, entity: str, key: str) -> str:
     if key in spec.preprocess.inputs:
         return _canonical_dtype(spec.preprocess.inputs[key].dtype)
     for group in spec.feature_groups.values():
-        columns = spec.sources[group.source].columns or {}
+        columns = spec.sources[group.source].column_dtypes() or {}
         if group.entity == entity and key in columns:
             return _canonical_dtype(columns[key])
     return "string"
@@ -100,7 +119,7 @@ def _key_dtype(spec: S.Spec, entity: str, key: str) -> str:
 def _group(spec: S.Spec, typed: TypedExpressions, name: str, group: S.FeatureGroup) -> I.FeatureGroupIR:
     from mlc.dsl import to_json, to_source
 
-    columns = spec.sources[group.source].columns or {}
+    columns = spec.sources[group.source].column_dtypes() or {}
     keys = tuple(I.Column(k, _canonical_dtype(columns[k])) for k in spec.entities[group.entity].keys)
     aggregations = []
     for feature in sorted(group.features):
@@ -241,7 +260,7 @@ def sparse_buckets(typed: TypedExpressions, feature: str) -> int | None:
 
 def _model(spec: S.Spec, typed: TypedExpressions, derived: tuple[I.DerivedIR, ...], name: str, model: S.ModelBase) -> I.ModelIR:
     dtypes = typed.feature_dtypes()
-    columns = spec.sources[model.training.source].columns or {}
+    columns = spec.sources[model.training.source].column_dtypes() or {}
     dense = tuple(I.Column(f, str(dtypes[f])) for f in model.inputs.dense)
     sparse = tuple(I.SparseIR(f, str(dtypes[f]), sparse_buckets(typed, f)) for f in model.inputs.sparse)
     closure = _closure([c.name for c in dense + sparse], derived)
@@ -255,17 +274,15 @@ def _model(spec: S.Spec, typed: TypedExpressions, derived: tuple[I.DerivedIR, ..
         label=I.Column(model.label, _canonical_dtype(columns.get(model.label, "float64"))),
         dense=dense, sparse=sparse,
         hyperparameters=_pairs(model.hyperparameters.model_dump()),
-        training=_training(model.training),
+        training=_training(model.training, spec.sources[model.training.source].event_time is not None),
         signature_inputs=signature_inputs,
         signature_outputs=(I.TensorIR(output, DENSE_TENSOR, (-1, 1)),),
         raw_inputs=raw_inputs, feature_groups=groups,
     )
 
 
-def _training(training: S.Training) -> I.TrainingIR:
-    validation = training.validation.model_dump() if training.validation else {}
-    if validation.get("split_at"):
-        validation["split_at"] = canonical_timestamp(validation["split_at"])
+def _training(training: S.Training, has_event_time: bool) -> I.TrainingIR:
+    validation = _validation(training.validation, has_event_time)
     return I.TrainingIR(
         source=training.source, epochs=training.epochs, batch_size=training.batch_size,
         optimizer=training.optimizer.name, learning_rate=training.optimizer.learning_rate,
@@ -275,6 +292,19 @@ def _training(training: S.Training) -> I.TrainingIR:
         engine=training.distributed.engine, workers=training.distributed.workers,
         slots_per_worker=training.distributed.slots_per_worker, seed=training.seed,
     )
+
+
+def _validation(validation: Any, has_event_time: bool) -> dict[str, Any]:
+    """The split rule with its resolved `kind`: `last_fraction` without `kind` on a source without
+    event time splits by file order (`order`)."""
+    if validation is None:
+        return {}
+    rule = validation.model_dump()
+    if rule.get("split_at"):
+        rule["split_at"] = canonical_timestamp(rule["split_at"])
+    if rule["kind"] == "time" and not has_event_time:
+        rule["kind"] = "order"
+    return rule
 
 
 # ---------------------------------------------------------------- deployment

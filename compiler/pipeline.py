@@ -84,8 +84,11 @@ def _check(spec: Spec, report: Reporter):
 
     from mlc.compiler.lower import sparse_buckets
 
+    from mlc.compiler.source_checks import check_source_data
+
     typed = typecheck_spec(spec, report)
     check_spec(spec, report, typed.feature_dtypes(), lambda name: sparse_buckets(typed, name))
+    check_source_data(spec, typed, report)
     return typed
 
 

@@ -12,13 +12,21 @@
 - Parquet and catalog (Hive) tables: the data's own column types are checked against the
   declared dtypes (``TYPE_FITS``); a missing column or one of an incompatible type is an error
   naming it, then the declared columns are selected by name and cast.
-CSV and JSON timestamps are ISO-8601 text (or the source's `timestamp_format`, CSV only) or unix
-seconds, read as UTC.
+CSV and JSON timestamps are ISO-8601 text or unix seconds, read as UTC; a column with a datetime
+`format` (or a CSV source's `timestamp_format`) is read in that format, on every kind of source
+(``mlc.runtime.timestamp_formats``: integers as their decimal text).
+
+Column mapping: a column declared with `from` is selected by its data name and renamed to its
+spec name; an error about a missing column names both. Null values: a source's `null_values`
+(texts read as null; CSV: `''` always, as Spark's CSV reader does) are applied to the raw text of
+every column of CSV and JSON sources, and to string columns of Parquet and tables. String values
+are otherwise taken as written (never trimmed), as a request carries them online.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 SPARK_SQL_TYPES = {"bool": "boolean", "int64": "bigint", "float64": "double", "string": "string", "timestamp": "timestamp"}
@@ -43,6 +51,44 @@ def _get(source: Any, key: str) -> Any:
 
 def _declared(source: Any) -> list[tuple[str, str]]:
     return [(_get(c, "name"), _get(c, "dtype")) for c in (_get(source, "columns") or ())]
+
+
+def _pairs_of(source: Any, key: str) -> dict[str, Any]:
+    value = source.get(key) if isinstance(source, dict) else getattr(source, key, None)
+    return dict(value.items() if isinstance(value, dict) else (value or ()))
+
+
+def data_name(source: Any, column: str) -> str:
+    """The name of a declared column in the data (`from`), else its own name."""
+    return _pairs_of(source, "data_names").get(column, column)
+
+
+def column_format(source: Any, column: str) -> str | None:
+    """The datetime format of a timestamp column (an older mldl.json: the CSV `timestamp_format`)."""
+    formats = _pairs_of(source, "formats")
+    if formats:
+        return formats.get(column)
+    dtypes = dict(_declared(source))
+    return _pairs_of(source, "options").get("timestamp_format") if dtypes.get(column) == "timestamp" else None
+
+
+DEFAULT_NULL_VALUES = {"csv": ("",)}
+
+
+def null_values(source: Any) -> tuple[str, ...]:
+    """Texts read as null (an older mldl.json without them: the kind's default)."""
+    value = source.get("null_values") if isinstance(source, dict) else getattr(source, "null_values", None)
+    return tuple(value) if value is not None else DEFAULT_NULL_VALUES.get(_get(source, "kind"), ())
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _nulled(col: Any, texts: tuple[str, ...]) -> Any:
+    from pyspark.sql import functions as F
+
+    return F.when(col.isin(list(texts)), F.lit(None).cast("string")).otherwise(col) if texts else col
 
 
 def read_source(spark: Any, source: Any, spec_dir: str, override: str | None = None) -> Any:
@@ -70,23 +116,39 @@ def _missing_names(columns: Any, source: Any) -> None:
     from mlc.compiler.suggest import did_you_mean
 
     for name, _ in _declared(source):
-        if name not in columns:
-            hint = did_you_mean(name, sorted(columns), "columns in the data") or ""
-            raise SourceError(f"source `{_get(source, 'name')}`: declared column `{name}` is not in the data. {hint}".strip())
+        data = data_name(source, name)
+        if data not in columns:
+            same = [c for c in columns if c.lower() == data.lower()]
+            hint = (f"the data has `{same[0]}`: map it with `{name}: {{dtype: ..., from: {same[0]}}}`" if same
+                    else did_you_mean(data, sorted(columns), "columns in the data") or "")
+            what = f"`{name}`" if data == name else f"`{name}` (data column `{data}`, its `from`)"
+            raise SourceError(f"source `{_get(source, 'name')}`: declared column {what} is not in the data. {hint}".strip())
 
 
 # Spark types a declared dtype accepts (the value is then cast to the dtype exactly).
+INTEGERS = ("tinyint", "smallint", "int", "bigint")
 TYPE_FITS = {
     "bool": ("boolean",),
-    "int64": ("tinyint", "smallint", "int", "bigint"),
-    "float64": ("tinyint", "smallint", "int", "bigint", "float", "double", "decimal"),
-    "string": ("string", "varchar", "char"),
+    "int64": INTEGERS,
+    "float64": INTEGERS + ("float", "double", "decimal"),
+    "string": ("string", "varchar", "char") + INTEGERS + ("decimal(*,0)",),   # ids: their decimal text
     "timestamp": ("timestamp", "timestamp_ntz", "date"),
 }
+FORMATTED_FITS = ("string", "varchar", "char") + INTEGERS     # a timestamp read in a `format`
+
+
+def _fits(actual: str, dtype: str, formatted: bool) -> bool:
+    allowed = FORMATTED_FITS if formatted else TYPE_FITS.get(dtype)
+    if allowed is None:
+        return True
+    if actual.startswith("decimal(") and actual.endswith(",0)") and "decimal(*,0)" in allowed:
+        return True
+    return actual.split("(")[0] in allowed
 
 
 def _checked_select(raw: Any, source: Any) -> Any:
-    """Declared columns by name, after checking the data's types fit the declared dtypes."""
+    """Declared columns by their data name, after checking the data's types fit the declared
+    dtypes; renamed to their spec names, null values of string columns nulled."""
     from pyspark.sql import functions as F
 
     declared = _declared(source)
@@ -94,12 +156,38 @@ def _checked_select(raw: Any, source: Any) -> Any:
         return raw
     _missing(raw, source)
     types = {f.name: f.dataType.simpleString() for f in raw.schema.fields}
-    for name, dtype in declared:
-        actual = types[name]
-        if dtype in TYPE_FITS and actual.split("(")[0] not in TYPE_FITS[dtype]:
-            raise SourceError(f"source `{_get(source, 'name')}`: column `{name}` is {actual} in the data, "
-                              f"but the spec declares {dtype}")
-    return raw.select(*[F.col(f"`{n}`").cast(SPARK_SQL_TYPES[t]).alias(n) for n, t in declared])
+    texts = null_values(source)
+    raws, out = [], []
+    for i, (name, dtype) in enumerate(declared):
+        data, fmt = data_name(source, name), column_format(source, name)
+        actual = types[data]
+        if not _fits(actual, dtype, fmt is not None):
+            raise SourceError(f"source `{_get(source, 'name')}`: column {_both(name, data)} is {actual} in the data, "
+                              f"but the spec declares {dtype}{_type_hint(actual, dtype)}")
+        col = F.col(_quoted(data))
+        text = _nulled(col.cast("string"), texts) if fmt is not None or dtype == "string" else None
+        raws.append((text if fmt is not None else F.lit(None).cast("string")).alias(f"__raw_{i}"))
+        if fmt is not None:
+            out.append(F.col(f"__ts_{i}").alias(name))
+        elif dtype == "string":
+            out.append(text.alias(name))
+        else:
+            out.append(col.cast(SPARK_SQL_TYPES[dtype]).alias(name))
+    if not any(column_format(source, n) for n, _ in declared):
+        return raw.select(*out)
+    staged = _with_formatted(raw.select("*", *raws), source)
+    return _without_bad_rows(staged.select(*[f"__raw_{i}" for i in range(len(declared))], *out), source, {})
+
+
+def _both(name: str, data: str) -> str:
+    return f"`{name}`" if name == data else f"`{name}` (data column `{data}`)"
+
+
+def _type_hint(actual: str, dtype: str) -> str:
+    if dtype == "int64" and actual.startswith("decimal(20,0)"):
+        return ("; it holds unsigned 64-bit integers, which int64 cannot: declare the column `string` and "
+                "hash it with `hash_bucket(column, n)`")
+    return ""
 
 
 def _typed_json(spark: Any, path: str, source: Any, options: dict) -> Any:
@@ -115,10 +203,11 @@ def _typed_json(spark: Any, path: str, source: Any, options: dict) -> Any:
     lines = spark.read.text(path).where(F.trim(F.col("value")) != "")
     keys = F.json_object_keys(F.col("value"))
     malformed = keys.isNull()
+    data_names = list(dict.fromkeys(data_name(source, n) for n, _ in declared))
     stats = lines.agg(F.count(F.when(malformed, 1)).alias("malformed"),
                       *[F.max(F.coalesce(F.array_contains(keys, n), F.lit(False))).alias(f"p{i}")
-                        for i, (n, _) in enumerate(declared)]).first()
-    if not all(stats[f"p{i}"] for i in range(len(declared))):
+                        for i, n in enumerate(data_names)]).first()
+    if not all(stats[f"p{i}"] for i in range(len(data_names))):
         (names,) = lines.where(~malformed).agg(F.array_distinct(F.flatten(F.collect_set(keys)))).first()
         _missing_names(names or [], source)
     name = _get(source, "name")
@@ -129,9 +218,9 @@ def _typed_json(spark: Any, path: str, source: Any, options: dict) -> Any:
             raise SourceError(f"source `{name}`: a line is not a JSON object: {shown} "
                               "(set `on_bad_rows: drop` to skip such rows)")
         lines = lines.where(~malformed)
-    schema = ", ".join(f"`{n.replace('`', '``')}`: string" for n, _ in declared)
+    schema = ", ".join(f"{_quoted(n)}: string" for n in data_names)
     parsed = lines.select(F.from_json(F.col("value"), f"struct<{schema}>").alias("__mlc_json"))
-    raw = parsed.select(*[F.col("__mlc_json").getField(n).alias(n) for n, _ in declared])
+    raw = parsed.select(*[F.col("__mlc_json").getField(n).alias(n) for n in data_names])
     typed = _typed_csv(raw, source, options)
     if options.get("on_bad_rows") == "drop":
         LAST_DROPPED[name] = LAST_DROPPED.get(name, 0) + int(stats["malformed"])
@@ -139,45 +228,88 @@ def _typed_json(spark: Any, path: str, source: Any, options: dict) -> Any:
 
 
 def _typed_csv(raw: Any, source: Any, options: dict) -> Any:
+    """Text columns (CSV, or JSON values as text) -> the declared columns: selected by data name,
+    null values nulled, parsed as the declared dtype, renamed; values that do not parse are bad rows."""
     from pyspark.sql import functions as F
 
     declared = _declared(source)
     if not declared:
         return raw
     _missing(raw, source)
-    fmt = options.get("timestamp_format")
+    texts = null_values(source)
+    raws = [_nulled(F.col(_quoted(data_name(source, n))), texts).alias(f"__raw_{i}") for i, (n, _) in enumerate(declared)]
+    staged = _with_formatted(raw.select(*raws), source)
+    raw_names = [f"__raw_{i}" for i in range(len(declared))]
+    typed = staged.select(*raw_names, *[_cast_text(F.col(f"__raw_{i}"), t, column_format(source, n), i).alias(n)
+                                        for i, (n, t) in enumerate(declared)])
+    return _without_bad_rows(typed, source, options)
 
-    def cast(name: str, dtype: str) -> Any:
-        col = F.trim(F.col(f"`{name}`"))
-        if dtype == "timestamp" and fmt:
-            return F.to_timestamp(col, fmt)
-        if dtype == "timestamp":
-            # ISO-8601 text (a trailing Z is UTC), or unix seconds
-            return F.when(col.rlike(r"^-?[0-9]+$"), F.timestamp_seconds(col.cast("bigint"))).otherwise(col.cast("timestamp"))
-        return col.cast(SPARK_SQL_TYPES[dtype])
 
-    typed = raw.select(*[F.col(f"`{n}`").alias(f"__raw_{i}") for i, (n, _) in enumerate(declared)],
-                       *[cast(n, t).alias(n) for n, t in declared])
+def _with_formatted(staged: Any, source: Any) -> Any:
+    """``__ts_<i>``: the formatted timestamp columns read from their text ``__raw_<i>``."""
+    from mlc.runtime.timestamp_formats import with_parsed
+
+    items = [(f"__ts_{i}", f"__raw_{i}", column_format(source, n)) for i, (n, _) in enumerate(_declared(source))
+             if column_format(source, n) is not None]
+    return with_parsed(staged, items)
+
+
+def _cast_text(col: Any, dtype: str, fmt: str | None, index: int) -> Any:
+    from pyspark.sql import functions as F
+
+    if dtype == "string":
+        return col                                           # as written: requests are not trimmed either
+    if fmt is not None:
+        return F.col(f"__ts_{index}")
+    col = F.trim(col)
+    if dtype == "timestamp":
+        # ISO-8601 text (a trailing Z is UTC), or unix seconds
+        return F.when(col.rlike(r"^-?[0-9]+$"), F.timestamp_seconds(col.cast("bigint"))).otherwise(col.cast("timestamp"))
+    return col.cast(SPARK_SQL_TYPES[dtype])
+
+
+def _without_bad_rows(typed: Any, source: Any, options: dict) -> Any:
+    """``typed`` has ``__raw_<i>`` (text) and the declared columns: a row whose non-blank text did not
+    parse is bad -- dropped and counted, or the first one stops the read with its column and value."""
+    from pyspark.sql import functions as F
+
+    declared = _declared(source)
     bad = F.lit(False)
     for i, (name, dtype) in enumerate(declared):
         if dtype == "string":
             continue                                        # text always parses
-        failed = F.col(f"__raw_{i}").isNotNull() & (F.trim(F.col(f"__raw_{i}")) != "") & F.col(f"`{name}`").isNull()
+        failed = F.col(f"__raw_{i}").isNotNull() & (F.trim(F.col(f"__raw_{i}")) != "") & F.col(_quoted(name)).isNull()
         bad = bad | failed
     name = _get(source, "name")
     if options.get("on_bad_rows") == "drop":
         kept = typed.where(~bad)
         LAST_DROPPED[name] = typed.count() - kept.count()
-        return kept.select(*[n for n, _ in declared])
+        return kept.select(*[_quoted(n) for n, _ in declared])
     first = typed.where(bad).limit(1).collect()
     if first:
         row = first[0]
         for i, (column, dtype) in enumerate(declared):
             value = row[f"__raw_{i}"]
             if value is not None and value.strip() != "" and row[column] is None:
-                raise SourceError(f"source `{name}`: column `{column}` has `{value}`, which is not a {dtype} "
-                                  "(set `on_bad_rows: drop` to skip such rows)")
-    return typed.select(*[n for n, _ in declared])
+                raise SourceError(bad_value_message(source, column, dtype, value))
+    return typed.select(*[_quoted(n) for n, _ in declared])
+
+
+INT_TEXT = re.compile(r"[ \t\n\r\f\x0b]*[+-]?[0-9]+[ \t\n\r\f\x0b]*")
+
+
+def bad_value_message(source: Any, column: str, dtype: str, value: str) -> str:
+    """What to say about a value of ``column`` that is not a ``dtype``."""
+    where = f"source `{_get(source, 'name')}`: column {_both(column, data_name(source, column))}"
+    skip = "(set `on_bad_rows: drop` to skip such rows)"
+    if dtype == "int64" and INT_TEXT.fullmatch(value):
+        return (f"{where} has `{value}`, which is outside int64 (-9223372036854775808 to 9223372036854775807): "
+                f"ids this large (or unsigned 64-bit) are declared `string` and hashed, `hash_bucket({column}, n)` "
+                f"{skip}")
+    fmt = column_format(source, column)
+    if fmt is not None:
+        return f"{where} has `{value}`, which is not a timestamp in the format `{fmt}` {skip}"
+    return f"{where} has `{value}`, which is not a {dtype} {skip}"
 
 
 def _kind_of_file(path: str, default: str) -> str:

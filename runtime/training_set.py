@@ -18,13 +18,19 @@ Per model:
 4. Sharding: with ``deployment.partition_key`` set, one set per shard serving the model: rows
    whose key is in the shard's partitions; the default shard also gets every value listed by no
    other shard, and null keys. Without sharding, one set per shard (the implicit ``main``).
-5. Time split per set (after sharding, so each shard validates on its own latest rows):
-   ``split_at: T`` -- rows with event time ``>= T`` are validation; ``last_fraction: f`` -- with
-   ``n`` rows and ``m = ceil(n * f)``, the cutoff is the m-th largest event time (exact: an
-   ordered top-m, no approximation) and rows with time ``>= cutoff`` are validation. Ties at the
-   cutoff all go to validation, so validation can hold slightly more than ``f`` of the rows but
-   never shares a timestamp with train (max train time < min validation time). No validation
-   rule (or an empty set): the validation frame is empty.
+5. Split per set (after sharding, so each shard validates on its own rows), by the rule's
+   ``kind``. ``time``: ``split_at: T`` -- rows with event time ``>= T`` are validation;
+   ``last_fraction: f`` -- with ``n`` rows and ``m = ceil(n * f)``, the cutoff is the m-th largest
+   event time (exact: an ordered top-m, no approximation) and rows with time ``>= cutoff`` are
+   validation. Ties at the cutoff all go to validation, so validation can hold slightly more than
+   ``f`` of the rows but never shares a timestamp with train (max train time < min validation
+   time). ``order`` (the last rows in file order; `last_fraction` on a source without event
+   time), ``random`` (a hash of a seed and the row's position in file order) and ``hash`` (a hash
+   of a key column): ``mlc.runtime.splits``. No validation rule (or an empty set): the validation
+   frame is empty. ``schema.json`` records the rule (``split``; ``kind`` absent means ``time``).
+
+A source without event time has no point-in-time join (the checks refuse feature groups on such
+a model): its rows are used as they are; ``event_time`` in ``schema.json`` is null.
 
 Native Spark Columns only; the only driver actions are one count and one ``limit``-ed collect
 per set for a ``last_fraction`` cutoff.
@@ -84,13 +90,18 @@ def _read(spark: Any, ir: IR, name: str, spec_dir: str, inputs: Mapping[str, str
 
 
 def labelled_features(spark: Any, ir: IR, model: ModelIR, spec_dir: str,
-                      inputs: Mapping[str, str] | None = None) -> Any:
+                      inputs: Mapping[str, str] | None = None, positions: bool = False) -> Any:
     """The model's label rows (null labels dropped) with every feature group's outputs at the
-    label time (``<group>.<output>`` columns)."""
+    label time (``<group>.<output>`` columns); with ``positions``, each row's place in the
+    source's file order too (``mlc.runtime.splits.POSITION``)."""
     from pyspark.sql import functions as F
+
+    from mlc.runtime.splits import with_positions
 
     source = _source(ir, model.training.source)
     df = _read(spark, ir, source.name, spec_dir, inputs)
+    if positions:
+        df = with_positions(df)
     df = df.where(F.col(f"`{model.label.name}`").isNotNull())
     events_cache: dict[str, Any] = {}
     for group_name in model.feature_groups:
@@ -145,12 +156,17 @@ def _shards_for(ir: IR, model: ModelIR) -> list[tuple[str, Any]]:
     return out
 
 
-def _split(df: Any, time_col: str, rule: dict) -> tuple[Any, Any, dict]:
-    """(train, validation, split description) of ``df`` by event time."""
+def _split(df: Any, time_col: str | None, rule: dict) -> tuple[Any, Any, dict]:
+    """(train, validation, split description) of ``df`` by its rule (event time by default)."""
     from pyspark.sql import functions as F
 
     from mlc.runtime.feature_groups import _as_of_micros, _micros
+    from mlc.runtime.splits import split
 
+    if rule.get("kind", "time") != "time":
+        return split(df, rule)
+    if not rule:
+        return df, df.where(F.lit(False)), {"none": True}
     t = _micros(df, time_col)
     if "split_at" in rule:
         at = _as_of_micros(parse_time(str(rule["split_at"])))
@@ -173,9 +189,8 @@ def training_sets(spark: Any, ir: IR, module: Any, fitted: Mapping[str, Any] | N
                   models: tuple[str, ...] | None = None) -> dict[tuple[str, str], TrainingSet]:
     """``{(model, shard): (train_df, validation_df)}`` for every model (or those in ``models``)
     and every shard serving it. Values are ``TrainingSet`` pairs carrying schema info."""
-    from pyspark.sql import functions as F
-
     from mlc.runtime.preprocess import transform_spark
+    from mlc.runtime.splits import POSITION, needs_positions
 
     key = ir.deployment.partition_key
     out: dict[tuple[str, str], TrainingSet] = {}
@@ -184,29 +199,29 @@ def training_sets(spark: Any, ir: IR, module: Any, fitted: Mapping[str, Any] | N
         if models is not None and model.name not in models:
             continue
         time_col = _source(ir, model.training.source).event_time
-        shared = (model.training.source, model.label.name, tuple(sorted(model.feature_groups)))
+        rule = dict(model.training.validation or ())
+        positions = needs_positions(rule)
+        shared = (model.training.source, model.label.name, tuple(sorted(model.feature_groups)), positions)
         if shared not in joined_by:
-            joined_by[shared] = labelled_features(spark, ir, model, spec_dir, inputs).cache()
+            joined_by[shared] = labelled_features(spark, ir, model, spec_dir, inputs, positions).cache()
         joined = joined_by[shared]
-        keep = []
-        for name in (model.label.name, time_col, key):
-            if name and name not in keep:
-                keep.append(name)
+        keep = _kept_columns(model, time_col, key, rule)
         missing = [k for k in keep if k not in joined.columns]
         if missing:
             raise ValueError(f"training source `{model.training.source}` of model `{model.name}` lacks {missing}")
-        features = transform_spark(module, joined, fitted, keep=tuple(keep))
+        internal = [POSITION] if positions else []       # dropped once the sets are split
+        features = transform_spark(module, joined, fitted, keep=tuple(keep + internal))
         input_names = [c.name for c in model.dense] + [s.name for s in model.sparse]
         columns = list(dict.fromkeys(input_names + keep))
         absent = [c for c in columns if c not in features.columns]
         if absent:
             raise ValueError(f"model `{model.name}` inputs not produced by the preprocessing: {absent}")
-        prepared = features.select(*[F.col(f"`{c}`") for c in columns]).cache()
+        prepared = features.select(*_cols(columns + internal)).cache()
         dtypes = _mlc_dtypes(ir, model, prepared)
-        rule = dict(model.training.validation or ())
         for shard, cond in _shards_for(ir, model):
             rows = prepared if cond is None else prepared.where(cond)
             train, validation, split = _split(rows, time_col, rule)
+            train, validation = train.select(*_cols(columns)), validation.select(*_cols(columns))
             info = {
                 "model": model.name,
                 "shard": shard,
@@ -225,6 +240,22 @@ def training_sets(spark: Any, ir: IR, module: Any, fitted: Mapping[str, Any] | N
             }
             out[(model.name, shard)] = TrainingSet(train, validation, info)
     return out
+
+
+def _kept_columns(model: ModelIR, time_col: str | None, key: str | None, rule: dict) -> list[str]:
+    """Columns a set keeps beside the model's inputs: the label, the event time, the partition key
+    and a hash split's key."""
+    keep: list[str] = []
+    for name in (model.label.name, time_col, key, rule.get("key") if rule.get("kind") == "hash" else None):
+        if name and name not in keep:
+            keep.append(name)
+    return keep
+
+
+def _cols(names: list[str]) -> list[Any]:
+    from pyspark.sql import functions as F
+
+    return [F.col(f"`{c}`") for c in names]
 
 
 def _partitions(ir: IR, shard: str) -> dict:

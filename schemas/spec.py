@@ -109,11 +109,61 @@ class Strict(BaseModel):
 # ------------------------------------------------------------------- sources
 
 
-class SourceBase(Strict):
-    event_time: Line = Field(description="Column holding the event time (UTC).")
-    columns: Optional[dict[str, DTypeName]] = Field(
-        default=None, description="Declared schema: column name -> dtype. Checked against the data.")
+MAX_NULL_VALUES = 64
+NullValue = Annotated[str, Field(pattern=LINE_PATTERN, max_length=256)]
+
+
+class SourceColumn(Strict):
+    """A declared column written as a mapping: its dtype and how it is read."""
+
+    dtype: DTypeName
+    format: Optional[Annotated[Line, Field(min_length=1, max_length=256)]] = Field(
+        default=None, description="timestamp columns: how the data writes them, a Spark datetime pattern "
+                                  "(`yyMMddHH`, `yyyy-MM-dd HH:mm:ss`; see docs/spec.md for the letters); "
+                                  "integers are read as their decimal text. ISO-8601 or unix seconds when absent.")
+    from_: Optional[Annotated[Line, Field(min_length=1, max_length=256)]] = Field(
+        default=None, alias="from", description="The column's name in the data when it differs from the spec "
+                                                "name (`I1`, `device-ip`); the reader renames it.")
     description: Optional[Text] = None
+
+
+def _dtype_or_object(value: object) -> str:
+    return "object" if isinstance(value, (dict, BaseModel)) else "str"
+
+
+ColumnEntry = Annotated[
+    Union[Annotated[DTypeName, Tag("str")], Annotated[SourceColumn, Tag("object")]],
+    Discriminator(_dtype_or_object),
+]
+
+
+class SourceBase(Strict):
+    event_time: Optional[Line] = Field(
+        default=None, description="Column holding the event time (UTC). Without it the source has no time: "
+                                  "no feature group can aggregate it, training uses its rows as they are and "
+                                  "validation splits by file order, at random or by a key's hash.")
+    columns: Optional[dict[str, ColumnEntry]] = Field(
+        default=None, description="Declared schema: column name -> dtype, or {dtype, format, from}. Checked "
+                                  "against the data.")
+    null_values: list[NullValue] = Field(
+        default=[], max_length=MAX_NULL_VALUES,
+        description="Texts read as null, offline in the data and online in requests for the inputs this "
+                    "source feeds. CSV: [''] by default (Spark reads an empty field as null).")
+    description: Optional[Text] = None
+
+    def column_dtypes(self) -> Optional[dict[str, str]]:
+        """Declared column (spec name) -> dtype, or None when no columns are declared."""
+        if self.columns is None:
+            return None
+        return {name: column_spec(entry).dtype for name, entry in self.columns.items()}
+
+    def column(self, name: str) -> "SourceColumn":
+        return column_spec(self.columns[name])
+
+
+def column_spec(entry: object) -> SourceColumn:
+    """A column entry as a SourceColumn (a bare dtype string becomes ``{dtype: ...}``)."""
+    return entry if isinstance(entry, SourceColumn) else SourceColumn(dtype=entry)
 
 
 class ParquetSource(SourceBase):
@@ -127,8 +177,13 @@ class CsvSource(SourceBase):
     header: bool = True
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     on_bad_rows: Literal["fail", "drop"] = "fail"
-    timestamp_format: Optional[Line] = Field(
-        default=None, description="Spark datetime pattern; ISO-8601 or unix seconds when absent.")
+    timestamp_format: Optional[Annotated[Line, Field(min_length=1, max_length=256)]] = Field(
+        default=None, description="Datetime pattern of every timestamp column without its own `format`; "
+                                  "ISO-8601 or unix seconds when absent.")
+    null_values: list[NullValue] = Field(
+        default=[""], max_length=MAX_NULL_VALUES,
+        description="Texts read as null, offline in the data and online in requests for the inputs this "
+                    "source feeds. Must include '' (Spark's CSV reader reads an empty field as null).")
 
 
 class JsonSource(SourceBase):
@@ -215,10 +270,49 @@ class Optimizer(Strict):
     learning_rate: FiniteFloat = Field(default=0.001, gt=0)
 
 
-class Validation(Strict):
+SplitFraction = Annotated[FiniteFloat, Field(gt=0, lt=1)]
+SplitSeed = _int_range(0, INT64_MAX)
+
+
+class TimeValidation(Strict):
+    kind: Literal["time"] = Field(default="time", description="By event time (the default). On a source "
+                                  "without `event_time`, `last_fraction` without `kind` splits by file order.")
     split_at: Optional[Timestamp] = Field(default=None, description="Events at or after this time validate.")
-    last_fraction: Optional[FiniteFloat] = Field(default=None, gt=0, lt=1,
-                                           description="The latest fraction of events (by time) validates.")
+    last_fraction: Optional[SplitFraction] = Field(default=None,
+                                                   description="The latest fraction of events (by time) validates.")
+
+
+class OrderValidation(Strict):
+    kind: Literal["order"]
+    last_fraction: SplitFraction = Field(description="The last fraction of rows in file order validates.")
+
+
+class RandomValidation(Strict):
+    kind: Literal["random"]
+    fraction: SplitFraction = Field(description="Share of rows that validate, drawn by a hash of `seed` and "
+                                                "the row's position in file order (reproducible).")
+    seed: SplitSeed = 0
+
+
+class HashValidation(Strict):
+    kind: Literal["hash"]
+    fraction: SplitFraction = Field(description="Share of `key` values whose rows validate.")
+    key: Line = Field(description="Column of the training source; all rows of one value fall on one side "
+                                  "(xxhash64 of its text, as `hash_bucket`).")
+
+
+def _validation_kind(value: object) -> str:
+    if isinstance(value, dict):
+        kind = value.get("kind", "time")
+        return kind if isinstance(kind, str) else repr(kind)
+    return getattr(value, "kind", "time")
+
+
+Validation = Annotated[
+    Union[Annotated[TimeValidation, Tag("time")], Annotated[OrderValidation, Tag("order")],
+          Annotated[RandomValidation, Tag("random")], Annotated[HashValidation, Tag("hash")]],
+    Discriminator(_validation_kind),
+]
 
 
 class EarlyStopping(Strict):
@@ -366,7 +460,9 @@ class Images(Strict):
 
 
 class Shard(Strict):
-    partitions: list[PartitionValue] = Field(description="Values of the partition key routed to this shard.")
+    partitions: list[PartitionValue] = Field(
+        default_factory=list, description="Values of the partition key routed to this shard. Only the `default` "
+                                          "shard may list none (`[]` or left out): it takes every unlisted value.")
     models: Optional[list[Line]] = Field(default=None, description="Models served by this shard; the deployment's by default.")
     replicas: Optional[Replicas] = None
     resources: Optional[Resources] = None

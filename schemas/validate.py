@@ -156,7 +156,10 @@ def _unwrap(tp: Any) -> Any:
 def _union_members(tp: Any) -> list[Any]:
     tp = _unwrap(tp)
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        return [_unwrap(arg) for arg in typing.get_args(tp) if arg is not type(None)]
+        members = [_unwrap(arg) for arg in typing.get_args(tp) if arg is not type(None)]
+        if len(members) == 1:                 # Optional[a discriminated union]
+            return _union_members(members[0])
+        return members
     return [tp]
 
 
@@ -187,7 +190,8 @@ def _descend(tp: Any, part: Any) -> Any:
         return _branch(tp, part) if isinstance(part, str) else None
     tp = members[0]
     if isinstance(tp, type) and issubclass(tp, BaseModel):
-        field = tp.model_fields.get(part) if isinstance(part, str) else None
+        fields = {f.alias or name: f for name, f in tp.model_fields.items()}
+        field = fields.get(part) if isinstance(part, str) else None
         return field.annotation if field is not None else None
     origin = typing.get_origin(tp)
     if origin is dict:
@@ -200,7 +204,7 @@ def _descend(tp: Any, part: Any) -> Any:
 def _fields_of(tp: Any) -> list[str]:
     members = _union_members(tp)
     if len(members) == 1 and isinstance(members[0], type) and issubclass(members[0], BaseModel):
-        return list(members[0].model_fields)
+        return [field.alias or name for name, field in members[0].model_fields.items()]
     return []
 
 
@@ -293,6 +297,8 @@ def _split_path(path: str) -> tuple[str, str]:
 
 def _tag_diagnostic(kind: str, ctx: dict, where: _Where, path: str) -> Diagnostic:
     discriminator = str(ctx.get("discriminator", "'type'")).strip("'")
+    if discriminator.endswith("()"):        # a callable discriminator (validation): its key is `kind`
+        discriminator = "kind"
     expected = [t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
     if not expected:
         expected = _tags_of(where.model, discriminator)

@@ -19,7 +19,10 @@ Steps, each timed (``Response.timings_ms``, and the ``metrics`` histograms when 
    "NaN and infinities in inputs"): ``NaN``, ``Infinity``, ``-Infinity`` (which Python's json
    reads and writes, but JSON does not have) and numbers beyond the float64 range are field
    errors, as the offline JSON reader rejects them; so are an ``int64`` outside int64 and a
-   ``timestamp`` outside the years 0001-9999.
+   ``timestamp`` outside the years 0001-9999. Inputs read from a training source's column are read
+   like that source reads them (docs/semantics.md, "Reading sources"): a string in the source's
+   ``null_values`` (``''`` for CSV) is null, and a timestamp input of a formatted column takes
+   text (or an integer, read as its text) in that column's datetime format.
 2. ``route``: the value of ``deployment.partition_key`` (after defaults; all rows must agree)
    picks the shard listing it, the default shard for any other value or a null; then
    :meth:`Predictor.assign` picks the model (explicit ``"model"``, else the shard's first model),
@@ -869,7 +872,12 @@ class Predictor:
             return None
         if isinstance(value, str) and self._too_long(value, where, errors):
             return _INVALID
+        spec = self.inputs.get(name)
+        if spec is not None and isinstance(value, str) and value in spec.null_values:
+            return None                 # the training source reads this text as null too
         try:
+            if spec is not None and spec.format and dtype == "timestamp":
+                return _formatted(value, spec.format)
             return _typed(value, dtype)
         except ValueError as err:
             errors[where] = str(err)
@@ -1006,6 +1014,20 @@ def _timestamp(value: Any) -> int:
             raise ValueError("timestamp out of range (years 0001 to 9999 UTC)")
         return micros
     raise ValueError(f"expected a timestamp (ISO-8601 text or integer microseconds), got {_kind(value)}")
+
+
+def _formatted(value: Any, pattern: str) -> int:
+    """A timestamp input fed by a formatted column: text, or an integer read as its text, in the
+    column's datetime format (exactly as the offline reader reads it) -> microseconds."""
+    from mlc.runtime.timestamp_formats import parse
+
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"expected a timestamp in the format `{pattern}` (text or an integer), got {_kind(value)}")
+    micros = parse(value, pattern)
+    if micros is None:
+        shown = _shown_value(value) if isinstance(value, str) else str(value)
+        raise ValueError(f"not a timestamp in the format `{pattern}`: {shown}")
+    return micros
 
 
 def _finite_float(value: int | float) -> float:

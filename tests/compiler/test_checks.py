@@ -144,7 +144,8 @@ def test_e5003_entity_key_not_a_column(run):
 
 def test_e5023_event_time_type(run):
     text = edit(("{ts: timestamp,", "{ts: string,"))
-    one(run, text, "E5023", "string,", "event_time column `ts` must be a timestamp or int64 (unix seconds), not string", None)
+    one(run, text, "E5023", "string,", "event_time column `ts` must be a timestamp or int64 (unix seconds), not string",
+        "time in another encoding: `{dtype: timestamp, format: yyMMddHH}`")
 
 
 # ------------------------------------------------------------- feature groups

@@ -166,6 +166,9 @@ experiments:
       variants: {a: {model: eta, version: 1}, b: {model: eta}}
   layers:""")
 PLACEHOLDER = "__NUMBER_UNDER_TEST__"
+# Required keys of union branches whose keys differ from FULL_SPEC's branch (validation kinds).
+BRANCH_REQUIRED = {("kind", "order"): {"last_fraction": 0.1}, ("kind", "random"): {"fraction": 0.1},
+                   ("kind", "hash"): {"fraction": 0.1, "key": "city"}}
 HUGE = "0x" + "f" * 5000   # 6021 decimal digits: beyond Python's int-to-text limit (hex is exempt)
 
 
@@ -270,7 +273,7 @@ def _tag_of(member) -> tuple | None:
     fields = getattr(member, "model_fields", {})
     for key in ("type", "kind"):
         if key in fields:
-            return key, typing.get_args(fields[key].annotation)[0]
+            return key, typing.get_args(fields[key].annotation)[0], {f.alias or n for n, f in fields.items()}
     return None
 
 
@@ -293,8 +296,13 @@ def site_id(site: Site) -> str:
 def spec_with(site: Site, literal: str) -> tuple[str, tuple[int, int]]:
     """FULL_SPEC with ``literal`` (YAML text) at ``site``, and the (line, col) it is written at."""
     data = yaml.safe_load(FULL_SPEC)
-    for prefix, (key, tag) in site.tags:
-        _descend(data, prefix + (key,))[key] = tag
+    for prefix, (key, tag, fields) in site.tags:
+        branch = _descend(data, prefix + (key,))
+        branch[key] = tag
+        for other in [k for k in branch if k not in fields]:     # keys of another branch (validation kinds)
+            del branch[other]
+        for required, value in BRANCH_REQUIRED.get((key, tag), {}).items():
+            branch.setdefault(required, value)
     parent, last = _descend(data, site.path), site.path[-1]
     if isinstance(parent, list):
         parent[:1] = [PLACEHOLDER]

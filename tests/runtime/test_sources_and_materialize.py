@@ -116,7 +116,7 @@ def test_materialize_and_features_get_commands(tmp_path):
     result = run_mlc("materialize", "s.mlc.yaml", "--as-of", "2024-06-01T11:00:00Z", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "materialized rider_activity: 2 entities" in result.stderr
-    assert (tmp_path / ".mlc" / "online.sqlite").exists()
+    assert (tmp_path / ".mlc" / "demo" / "online.sqlite").exists()
     result = run_mlc("features", "get", "s.mlc.yaml", "rider_activity", "7", "99", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     # one line per output, in the group's `outputs` order, names padded to the longest

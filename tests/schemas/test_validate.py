@@ -103,10 +103,10 @@ def test_root_must_be_mapping():
 
 
 def test_unknown_key_with_did_you_mean_and_missing_key_at_parent():
-    text = replace("    event_time: ts\n", "    event_tme: ts\n")
+    text = replace("    path: data/orders.csv\n", "    pth: data/orders.csv\n")
     assert errors(text) == [
-        ("E2003", 6, 3, "missing required key `event_time` in `sources.orders`", "add `event_time:`"),
-        ("E2002", 9, 5, "unknown key `event_tme` in `sources.orders`", "did you mean `event_time`?"),
+        ("E2003", 6, 3, "missing required key `path` in `sources.orders`", "add `path:`"),
+        ("E2002", 8, 5, "unknown key `pth` in `sources.orders`", "did you mean `path`?"),
     ]
 
 

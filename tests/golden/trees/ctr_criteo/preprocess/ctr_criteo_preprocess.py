@@ -3,6 +3,8 @@
 One module, two executors: `transform(ops)` runs unchanged offline on Spark
 (mlc.runtime.spark_ops) and online on NumPy (mlc.runtime.numpy_ops). Every operation goes
 through `ops`; fitted analyzer constants come from mldl.json, never from here.
+`ops.feature(name, value)` marks each derived feature: it is evaluated once and later features
+read the result (on Spark, a column of a select stage), never a copy of its expression.
 """
 
 MLDL_VERSION = '1.0'
@@ -231,83 +233,130 @@ def transform(ops):
     v['user_clicks.impressions_7d'] = ops.group('user_clicks', 'impressions_7d', 'int64')
     # derived features
     # ad_bucket = hash_bucket(ad_id, 10000)
-    v['ad_bucket'] = ops.call('hash_bucket', 'int64', v['ad_id'], 10000)
+    v['ad_bucket'] = ops.feature('ad_bucket', ops.call('hash_bucket', 'int64', v['ad_id'], 10000))
     # ad_ctr_1d = (fillna(ad_clicks.clicks_1d, 0) + 1.0) / (fillna(ad_clicks.impressions_1d, 0) + 50.0)
-    v['ad_ctr_1d'] = ops.binary(
-        '/',
+    v['ad_ctr_1d'] = ops.feature(
+        'ad_ctr_1d',
         ops.binary(
-            '+',
-            ops.call('coalesce', 'int64', v['ad_clicks.clicks_1d'], ops.const(0, 'int64')),
-            ops.const(1.0, 'float64'),
-            'float64',
-        ),
-        ops.binary(
-            '+',
-            ops.call('coalesce', 'int64', v['ad_clicks.impressions_1d'], ops.const(0, 'int64')),
-            ops.const(50.0, 'float64'),
-            'float64',
-        ),
-        'float64',
-    )
-    # ad_ctr_1d_z = standardize(log(ad_ctr_1d))
-    v['ad_ctr_1d_z'] = ops.analyzer(
-        'standardize',
-        'ad_ctr_1d_z:standardize:0',
-        'float64',
-        ops.call('log', 'float64', v['ad_ctr_1d']),
-    )
-    # ad_ctr_7d = (fillna(ad_clicks.clicks_7d, 0) + 1.0) / (fillna(ad_clicks.impressions_7d, 0) + 50.0)
-    v['ad_ctr_7d'] = ops.binary(
-        '/',
-        ops.binary(
-            '+',
-            ops.call('coalesce', 'int64', v['ad_clicks.clicks_7d'], ops.const(0, 'int64')),
-            ops.const(1.0, 'float64'),
-            'float64',
-        ),
-        ops.binary(
-            '+',
-            ops.call('coalesce', 'int64', v['ad_clicks.impressions_7d'], ops.const(0, 'int64')),
-            ops.const(50.0, 'float64'),
-            'float64',
-        ),
-        'float64',
-    )
-    # ad_ctr_7d_z = standardize(log(ad_ctr_7d))
-    v['ad_ctr_7d_z'] = ops.analyzer(
-        'standardize',
-        'ad_ctr_7d_z:standardize:0',
-        'float64',
-        ops.call('log', 'float64', v['ad_ctr_7d']),
-    )
-    # ad_freshness_1h = standardize(log1p(to_float(fillna(ad_clicks.impressions_1h, 0))))
-    v['ad_freshness_1h'] = ops.analyzer(
-        'standardize',
-        'ad_freshness_1h:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
-            'float64',
-            ops.call(
-                'to_float',
+            '/',
+            ops.binary(
+                '+',
+                ops.call('coalesce', 'int64', v['ad_clicks.clicks_1d'], ops.const(0, 'int64')),
+                ops.const(1.0, 'float64'),
                 'float64',
+            ),
+            ops.binary(
+                '+',
                 ops.call(
                     'coalesce',
                     'int64',
-                    v['ad_clicks.impressions_1h'],
+                    v['ad_clicks.impressions_1d'],
                     ops.const(0, 'int64'),
+                ),
+                ops.const(50.0, 'float64'),
+                'float64',
+            ),
+            'float64',
+        ),
+    )
+    # ad_ctr_1d_z = standardize(log(ad_ctr_1d))
+    v['ad_ctr_1d_z'] = ops.feature(
+        'ad_ctr_1d_z',
+        ops.analyzer(
+            'standardize',
+            'ad_ctr_1d_z:standardize:0',
+            'float64',
+            ops.call('log', 'float64', v['ad_ctr_1d']),
+        ),
+    )
+    # ad_ctr_7d = (fillna(ad_clicks.clicks_7d, 0) + 1.0) / (fillna(ad_clicks.impressions_7d, 0) + 50.0)
+    v['ad_ctr_7d'] = ops.feature(
+        'ad_ctr_7d',
+        ops.binary(
+            '/',
+            ops.binary(
+                '+',
+                ops.call('coalesce', 'int64', v['ad_clicks.clicks_7d'], ops.const(0, 'int64')),
+                ops.const(1.0, 'float64'),
+                'float64',
+            ),
+            ops.binary(
+                '+',
+                ops.call(
+                    'coalesce',
+                    'int64',
+                    v['ad_clicks.impressions_7d'],
+                    ops.const(0, 'int64'),
+                ),
+                ops.const(50.0, 'float64'),
+                'float64',
+            ),
+            'float64',
+        ),
+    )
+    # ad_ctr_7d_z = standardize(log(ad_ctr_7d))
+    v['ad_ctr_7d_z'] = ops.feature(
+        'ad_ctr_7d_z',
+        ops.analyzer(
+            'standardize',
+            'ad_ctr_7d_z:standardize:0',
+            'float64',
+            ops.call('log', 'float64', v['ad_ctr_7d']),
+        ),
+    )
+    # ad_freshness_1h = standardize(log1p(to_float(fillna(ad_clicks.impressions_1h, 0))))
+    v['ad_freshness_1h'] = ops.feature(
+        'ad_freshness_1h',
+        ops.analyzer(
+            'standardize',
+            'ad_freshness_1h:standardize:0',
+            'float64',
+            ops.call(
+                'log1p',
+                'float64',
+                ops.call(
+                    'to_float',
+                    'float64',
+                    ops.call(
+                        'coalesce',
+                        'int64',
+                        v['ad_clicks.impressions_1h'],
+                        ops.const(0, 'int64'),
+                    ),
                 ),
             ),
         ),
     )
     # ad_reach_7d = standardize(log1p(to_float(fillna(ad_clicks.distinct_users_7d, 0))))
-    v['ad_reach_7d'] = ops.analyzer(
-        'standardize',
-        'ad_reach_7d:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['ad_reach_7d'] = ops.feature(
+        'ad_reach_7d',
+        ops.analyzer(
+            'standardize',
+            'ad_reach_7d:standardize:0',
             'float64',
+            ops.call(
+                'log1p',
+                'float64',
+                ops.call(
+                    'to_float',
+                    'float64',
+                    ops.call(
+                        'coalesce',
+                        'int64',
+                        v['ad_clicks.distinct_users_7d'],
+                        ops.const(0, 'int64'),
+                    ),
+                ),
+            ),
+        ),
+    )
+    # ad_reach_bucket = quantile_bucketize(to_float(fillna(ad_clicks.distinct_users_7d, 0)), 10)
+    v['ad_reach_bucket'] = ops.feature(
+        'ad_reach_bucket',
+        ops.analyzer(
+            'quantile_bucketize',
+            'ad_reach_bucket:quantile_bucketize:0',
+            'int64',
             ops.call(
                 'to_float',
                 'float64',
@@ -318,389 +367,457 @@ def transform(ops):
                     ops.const(0, 'int64'),
                 ),
             ),
+            10,
         ),
-    )
-    # ad_reach_bucket = quantile_bucketize(to_float(fillna(ad_clicks.distinct_users_7d, 0)), 10)
-    v['ad_reach_bucket'] = ops.analyzer(
-        'quantile_bucketize',
-        'ad_reach_bucket:quantile_bucketize:0',
-        'int64',
-        ops.call(
-            'to_float',
-            'float64',
-            ops.call(
-                'coalesce',
-                'int64',
-                v['ad_clicks.distinct_users_7d'],
-                ops.const(0, 'int64'),
-            ),
-        ),
-        10,
     )
     # ad_x_c6 = cross(ad_id, c6, 50000)
-    v['ad_x_c6'] = ops.call('cross', 'int64', v['ad_id'], v['c6'], 50000)
+    v['ad_x_c6'] = ops.feature('ad_x_c6', ops.call('cross', 'int64', v['ad_id'], v['c6'], 50000))
     # c14_x_c17 = cross(c14, c17, 1000)
-    v['c14_x_c17'] = ops.call('cross', 'int64', v['c14'], v['c17'], 1000)
+    v['c14_x_c17'] = ops.feature('c14_x_c17', ops.call('cross', 'int64', v['c14'], v['c17'], 1000))
     # cat_c1 = hash_bucket(c1, 2000)
-    v['cat_c1'] = ops.call('hash_bucket', 'int64', v['c1'], 2000)
+    v['cat_c1'] = ops.feature('cat_c1', ops.call('hash_bucket', 'int64', v['c1'], 2000))
     # cat_c10 = hash_bucket(c10, 100000)
-    v['cat_c10'] = ops.call('hash_bucket', 'int64', v['c10'], 100000)
+    v['cat_c10'] = ops.feature('cat_c10', ops.call('hash_bucket', 'int64', v['c10'], 100000))
     # cat_c11 = hash_bucket(c11, 10000)
-    v['cat_c11'] = ops.call('hash_bucket', 'int64', v['c11'], 10000)
+    v['cat_c11'] = ops.feature('cat_c11', ops.call('hash_bucket', 'int64', v['c11'], 10000))
     # cat_c12 = hash_bucket(c12, 1000000)
-    v['cat_c12'] = ops.call('hash_bucket', 'int64', v['c12'], 1000000)
+    v['cat_c12'] = ops.feature('cat_c12', ops.call('hash_bucket', 'int64', v['c12'], 1000000))
     # cat_c13 = hash_bucket(c13, 5000)
-    v['cat_c13'] = ops.call('hash_bucket', 'int64', v['c13'], 5000)
+    v['cat_c13'] = ops.feature('cat_c13', ops.call('hash_bucket', 'int64', v['c13'], 5000))
     # cat_c14 = vocabulary(c14, 30)
-    v['cat_c14'] = ops.analyzer('vocabulary', 'cat_c14:vocabulary:0', 'int64', v['c14'], 30, 1, 0)
+    v['cat_c14'] = ops.feature(
+        'cat_c14',
+        ops.analyzer('vocabulary', 'cat_c14:vocabulary:0', 'int64', v['c14'], 30, 1, 0),
+    )
     # cat_c15 = hash_bucket(c15, 20000)
-    v['cat_c15'] = ops.call('hash_bucket', 'int64', v['c15'], 20000)
+    v['cat_c15'] = ops.feature('cat_c15', ops.call('hash_bucket', 'int64', v['c15'], 20000))
     # cat_c16 = hash_bucket(c16, 1000000)
-    v['cat_c16'] = ops.call('hash_bucket', 'int64', v['c16'], 1000000)
+    v['cat_c16'] = ops.feature('cat_c16', ops.call('hash_bucket', 'int64', v['c16'], 1000000))
     # cat_c17 = vocabulary(c17, 12)
-    v['cat_c17'] = ops.analyzer('vocabulary', 'cat_c17:vocabulary:0', 'int64', v['c17'], 12, 1, 0)
+    v['cat_c17'] = ops.feature(
+        'cat_c17',
+        ops.analyzer('vocabulary', 'cat_c17:vocabulary:0', 'int64', v['c17'], 12, 1, 0),
+    )
     # cat_c18 = hash_bucket(c18, 10000)
-    v['cat_c18'] = ops.call('hash_bucket', 'int64', v['c18'], 10000)
+    v['cat_c18'] = ops.feature('cat_c18', ops.call('hash_bucket', 'int64', v['c18'], 10000))
     # cat_c19 = hash_bucket(c19, 5000)
-    v['cat_c19'] = ops.call('hash_bucket', 'int64', v['c19'], 5000)
+    v['cat_c19'] = ops.feature('cat_c19', ops.call('hash_bucket', 'int64', v['c19'], 5000))
     # cat_c2 = hash_bucket(c2, 1000)
-    v['cat_c2'] = ops.call('hash_bucket', 'int64', v['c2'], 1000)
+    v['cat_c2'] = ops.feature('cat_c2', ops.call('hash_bucket', 'int64', v['c2'], 1000))
     # cat_c20 = vocabulary(c20, 5)
-    v['cat_c20'] = ops.analyzer('vocabulary', 'cat_c20:vocabulary:0', 'int64', v['c20'], 5, 1, 0)
+    v['cat_c20'] = ops.feature(
+        'cat_c20',
+        ops.analyzer('vocabulary', 'cat_c20:vocabulary:0', 'int64', v['c20'], 5, 1, 0),
+    )
     # cat_c21 = hash_bucket(c21, 1000000)
-    v['cat_c21'] = ops.call('hash_bucket', 'int64', v['c21'], 1000000)
+    v['cat_c21'] = ops.feature('cat_c21', ops.call('hash_bucket', 'int64', v['c21'], 1000000))
     # cat_c22 = vocabulary(c22, 20)
-    v['cat_c22'] = ops.analyzer('vocabulary', 'cat_c22:vocabulary:0', 'int64', v['c22'], 20, 1, 0)
+    v['cat_c22'] = ops.feature(
+        'cat_c22',
+        ops.analyzer('vocabulary', 'cat_c22:vocabulary:0', 'int64', v['c22'], 20, 1, 0),
+    )
     # cat_c23 = vocabulary(c23, 16)
-    v['cat_c23'] = ops.analyzer('vocabulary', 'cat_c23:vocabulary:0', 'int64', v['c23'], 16, 1, 0)
+    v['cat_c23'] = ops.feature(
+        'cat_c23',
+        ops.analyzer('vocabulary', 'cat_c23:vocabulary:0', 'int64', v['c23'], 16, 1, 0),
+    )
     # cat_c24 = hash_bucket(c24, 300000)
-    v['cat_c24'] = ops.call('hash_bucket', 'int64', v['c24'], 300000)
+    v['cat_c24'] = ops.feature('cat_c24', ops.call('hash_bucket', 'int64', v['c24'], 300000))
     # cat_c25 = vocabulary(c25, 110)
-    v['cat_c25'] = ops.analyzer('vocabulary', 'cat_c25:vocabulary:0', 'int64', v['c25'], 110, 1, 0)
+    v['cat_c25'] = ops.feature(
+        'cat_c25',
+        ops.analyzer('vocabulary', 'cat_c25:vocabulary:0', 'int64', v['c25'], 110, 1, 0),
+    )
     # cat_c26 = hash_bucket(c26, 200000)
-    v['cat_c26'] = ops.call('hash_bucket', 'int64', v['c26'], 200000)
+    v['cat_c26'] = ops.feature('cat_c26', ops.call('hash_bucket', 'int64', v['c26'], 200000))
     # cat_c3 = hash_bucket(c3, 1000000)
-    v['cat_c3'] = ops.call('hash_bucket', 'int64', v['c3'], 1000000)
+    v['cat_c3'] = ops.feature('cat_c3', ops.call('hash_bucket', 'int64', v['c3'], 1000000))
     # cat_c4 = hash_bucket(c4, 1000000)
-    v['cat_c4'] = ops.call('hash_bucket', 'int64', v['c4'], 1000000)
+    v['cat_c4'] = ops.feature('cat_c4', ops.call('hash_bucket', 'int64', v['c4'], 1000000))
     # cat_c5 = vocabulary(c5, 300)
-    v['cat_c5'] = ops.analyzer('vocabulary', 'cat_c5:vocabulary:0', 'int64', v['c5'], 300, 1, 0)
+    v['cat_c5'] = ops.feature(
+        'cat_c5',
+        ops.analyzer('vocabulary', 'cat_c5:vocabulary:0', 'int64', v['c5'], 300, 1, 0),
+    )
     # cat_c6 = vocabulary(c6, 30)
-    v['cat_c6'] = ops.analyzer('vocabulary', 'cat_c6:vocabulary:0', 'int64', v['c6'], 30, 1, 0)
+    v['cat_c6'] = ops.feature(
+        'cat_c6',
+        ops.analyzer('vocabulary', 'cat_c6:vocabulary:0', 'int64', v['c6'], 30, 1, 0),
+    )
     # cat_c7 = hash_bucket(c7, 20000)
-    v['cat_c7'] = ops.call('hash_bucket', 'int64', v['c7'], 20000)
+    v['cat_c7'] = ops.feature('cat_c7', ops.call('hash_bucket', 'int64', v['c7'], 20000))
     # cat_c8 = hash_bucket(c8, 1000)
-    v['cat_c8'] = ops.call('hash_bucket', 'int64', v['c8'], 1000)
+    v['cat_c8'] = ops.feature('cat_c8', ops.call('hash_bucket', 'int64', v['c8'], 1000))
     # cat_c9 = vocabulary(c9, 5)
-    v['cat_c9'] = ops.analyzer('vocabulary', 'cat_c9:vocabulary:0', 'int64', v['c9'], 5, 1, 0)
+    v['cat_c9'] = ops.feature(
+        'cat_c9',
+        ops.analyzer('vocabulary', 'cat_c9:vocabulary:0', 'int64', v['c9'], 5, 1, 0),
+    )
     # dense_i1 = standardize(log1p(greatest(fillna(i1, 0.0), 0.0)))
-    v['dense_i1'] = ops.analyzer(
-        'standardize',
-        'dense_i1:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['dense_i1'] = ops.feature(
+        'dense_i1',
+        ops.analyzer(
+            'standardize',
+            'dense_i1:standardize:0',
             'float64',
             ops.call(
-                'greatest',
+                'log1p',
                 'float64',
-                ops.call('coalesce', 'float64', v['i1'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
+                ops.call(
+                    'greatest',
+                    'float64',
+                    ops.call('coalesce', 'float64', v['i1'], ops.const(0.0, 'float64')),
+                    ops.const(0.0, 'float64'),
+                ),
             ),
         ),
     )
     # dense_i10 = standardize(log1p(greatest(fillna(i10, 0.0), 0.0)))
-    v['dense_i10'] = ops.analyzer(
-        'standardize',
-        'dense_i10:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['dense_i10'] = ops.feature(
+        'dense_i10',
+        ops.analyzer(
+            'standardize',
+            'dense_i10:standardize:0',
             'float64',
             ops.call(
-                'greatest',
+                'log1p',
                 'float64',
-                ops.call('coalesce', 'float64', v['i10'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
+                ops.call(
+                    'greatest',
+                    'float64',
+                    ops.call('coalesce', 'float64', v['i10'], ops.const(0.0, 'float64')),
+                    ops.const(0.0, 'float64'),
+                ),
             ),
         ),
     )
     # dense_i11 = standardize(log1p(greatest(fillna(i11, 0.0), 0.0)))
-    v['dense_i11'] = ops.analyzer(
-        'standardize',
-        'dense_i11:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['dense_i11'] = ops.feature(
+        'dense_i11',
+        ops.analyzer(
+            'standardize',
+            'dense_i11:standardize:0',
             'float64',
             ops.call(
-                'greatest',
+                'log1p',
                 'float64',
-                ops.call('coalesce', 'float64', v['i11'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
+                ops.call(
+                    'greatest',
+                    'float64',
+                    ops.call('coalesce', 'float64', v['i11'], ops.const(0.0, 'float64')),
+                    ops.const(0.0, 'float64'),
+                ),
             ),
         ),
     )
     # dense_i12 = standardize(log1p(greatest(fillna(i12, 0.0), 0.0)))
-    v['dense_i12'] = ops.analyzer(
-        'standardize',
-        'dense_i12:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['dense_i12'] = ops.feature(
+        'dense_i12',
+        ops.analyzer(
+            'standardize',
+            'dense_i12:standardize:0',
             'float64',
             ops.call(
-                'greatest',
+                'log1p',
                 'float64',
-                ops.call('coalesce', 'float64', v['i12'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
+                ops.call(
+                    'greatest',
+                    'float64',
+                    ops.call('coalesce', 'float64', v['i12'], ops.const(0.0, 'float64')),
+                    ops.const(0.0, 'float64'),
+                ),
             ),
         ),
     )
     # dense_i13 = standardize(log1p(greatest(fillna(i13, 0.0), 0.0)))
-    v['dense_i13'] = ops.analyzer(
-        'standardize',
-        'dense_i13:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['dense_i13'] = ops.feature(
+        'dense_i13',
+        ops.analyzer(
+            'standardize',
+            'dense_i13:standardize:0',
             'float64',
             ops.call(
-                'greatest',
+                'log1p',
                 'float64',
-                ops.call('coalesce', 'float64', v['i13'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
+                ops.call(
+                    'greatest',
+                    'float64',
+                    ops.call('coalesce', 'float64', v['i13'], ops.const(0.0, 'float64')),
+                    ops.const(0.0, 'float64'),
+                ),
             ),
         ),
     )
     # dense_i2 = standardize(log1p(greatest(fillna(i2, 0.0), 0.0)))
-    v['dense_i2'] = ops.analyzer(
-        'standardize',
-        'dense_i2:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['dense_i2'] = ops.feature(
+        'dense_i2',
+        ops.analyzer(
+            'standardize',
+            'dense_i2:standardize:0',
             'float64',
             ops.call(
-                'greatest',
+                'log1p',
                 'float64',
-                ops.call('coalesce', 'float64', v['i2'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
+                ops.call(
+                    'greatest',
+                    'float64',
+                    ops.call('coalesce', 'float64', v['i2'], ops.const(0.0, 'float64')),
+                    ops.const(0.0, 'float64'),
+                ),
             ),
         ),
     )
     # dense_i3 = standardize(log1p(greatest(fillna(i3, 0.0), 0.0)))
-    v['dense_i3'] = ops.analyzer(
-        'standardize',
-        'dense_i3:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['dense_i3'] = ops.feature(
+        'dense_i3',
+        ops.analyzer(
+            'standardize',
+            'dense_i3:standardize:0',
             'float64',
             ops.call(
-                'greatest',
+                'log1p',
                 'float64',
-                ops.call('coalesce', 'float64', v['i3'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
+                ops.call(
+                    'greatest',
+                    'float64',
+                    ops.call('coalesce', 'float64', v['i3'], ops.const(0.0, 'float64')),
+                    ops.const(0.0, 'float64'),
+                ),
             ),
         ),
     )
     # dense_i4 = standardize(log1p(greatest(fillna(i4, 0.0), 0.0)))
-    v['dense_i4'] = ops.analyzer(
-        'standardize',
-        'dense_i4:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['dense_i4'] = ops.feature(
+        'dense_i4',
+        ops.analyzer(
+            'standardize',
+            'dense_i4:standardize:0',
             'float64',
             ops.call(
-                'greatest',
+                'log1p',
                 'float64',
-                ops.call('coalesce', 'float64', v['i4'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
+                ops.call(
+                    'greatest',
+                    'float64',
+                    ops.call('coalesce', 'float64', v['i4'], ops.const(0.0, 'float64')),
+                    ops.const(0.0, 'float64'),
+                ),
             ),
         ),
     )
     # dense_i5 = standardize(log1p(greatest(fillna(i5, 0.0), 0.0)))
-    v['dense_i5'] = ops.analyzer(
-        'standardize',
-        'dense_i5:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['dense_i5'] = ops.feature(
+        'dense_i5',
+        ops.analyzer(
+            'standardize',
+            'dense_i5:standardize:0',
             'float64',
             ops.call(
-                'greatest',
+                'log1p',
                 'float64',
-                ops.call('coalesce', 'float64', v['i5'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
+                ops.call(
+                    'greatest',
+                    'float64',
+                    ops.call('coalesce', 'float64', v['i5'], ops.const(0.0, 'float64')),
+                    ops.const(0.0, 'float64'),
+                ),
             ),
         ),
     )
     # dense_i6 = standardize(log1p(greatest(fillna(i6, 0.0), 0.0)))
-    v['dense_i6'] = ops.analyzer(
-        'standardize',
-        'dense_i6:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['dense_i6'] = ops.feature(
+        'dense_i6',
+        ops.analyzer(
+            'standardize',
+            'dense_i6:standardize:0',
             'float64',
             ops.call(
-                'greatest',
+                'log1p',
                 'float64',
-                ops.call('coalesce', 'float64', v['i6'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
+                ops.call(
+                    'greatest',
+                    'float64',
+                    ops.call('coalesce', 'float64', v['i6'], ops.const(0.0, 'float64')),
+                    ops.const(0.0, 'float64'),
+                ),
             ),
         ),
     )
     # dense_i7 = standardize(log1p(greatest(fillna(i7, 0.0), 0.0)))
-    v['dense_i7'] = ops.analyzer(
-        'standardize',
-        'dense_i7:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['dense_i7'] = ops.feature(
+        'dense_i7',
+        ops.analyzer(
+            'standardize',
+            'dense_i7:standardize:0',
             'float64',
             ops.call(
-                'greatest',
+                'log1p',
                 'float64',
-                ops.call('coalesce', 'float64', v['i7'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
+                ops.call(
+                    'greatest',
+                    'float64',
+                    ops.call('coalesce', 'float64', v['i7'], ops.const(0.0, 'float64')),
+                    ops.const(0.0, 'float64'),
+                ),
             ),
         ),
     )
     # dense_i8 = standardize(log1p(greatest(fillna(i8, 0.0), 0.0)))
-    v['dense_i8'] = ops.analyzer(
-        'standardize',
-        'dense_i8:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['dense_i8'] = ops.feature(
+        'dense_i8',
+        ops.analyzer(
+            'standardize',
+            'dense_i8:standardize:0',
             'float64',
             ops.call(
-                'greatest',
+                'log1p',
                 'float64',
-                ops.call('coalesce', 'float64', v['i8'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
+                ops.call(
+                    'greatest',
+                    'float64',
+                    ops.call('coalesce', 'float64', v['i8'], ops.const(0.0, 'float64')),
+                    ops.const(0.0, 'float64'),
+                ),
             ),
         ),
     )
     # dense_i9 = standardize(log1p(greatest(fillna(i9, 0.0), 0.0)))
-    v['dense_i9'] = ops.analyzer(
-        'standardize',
-        'dense_i9:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['dense_i9'] = ops.feature(
+        'dense_i9',
+        ops.analyzer(
+            'standardize',
+            'dense_i9:standardize:0',
             'float64',
             ops.call(
-                'greatest',
+                'log1p',
                 'float64',
-                ops.call('coalesce', 'float64', v['i9'], ops.const(0.0, 'float64')),
-                ops.const(0.0, 'float64'),
+                ops.call(
+                    'greatest',
+                    'float64',
+                    ops.call('coalesce', 'float64', v['i9'], ops.const(0.0, 'float64')),
+                    ops.const(0.0, 'float64'),
+                ),
             ),
         ),
     )
     # user_activity_1h = standardize(log1p(to_float(fillna(user_clicks.impressions_1h, 0))))
-    v['user_activity_1h'] = ops.analyzer(
-        'standardize',
-        'user_activity_1h:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['user_activity_1h'] = ops.feature(
+        'user_activity_1h',
+        ops.analyzer(
+            'standardize',
+            'user_activity_1h:standardize:0',
             'float64',
             ops.call(
-                'to_float',
+                'log1p',
                 'float64',
                 ops.call(
-                    'coalesce',
-                    'int64',
-                    v['user_clicks.impressions_1h'],
-                    ops.const(0, 'int64'),
+                    'to_float',
+                    'float64',
+                    ops.call(
+                        'coalesce',
+                        'int64',
+                        v['user_clicks.impressions_1h'],
+                        ops.const(0, 'int64'),
+                    ),
                 ),
             ),
         ),
     )
     # user_breadth_7d = standardize(log1p(to_float(fillna(user_clicks.distinct_ads_7d, 0))))
-    v['user_breadth_7d'] = ops.analyzer(
-        'standardize',
-        'user_breadth_7d:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['user_breadth_7d'] = ops.feature(
+        'user_breadth_7d',
+        ops.analyzer(
+            'standardize',
+            'user_breadth_7d:standardize:0',
             'float64',
             ops.call(
-                'to_float',
+                'log1p',
                 'float64',
                 ops.call(
-                    'coalesce',
-                    'int64',
-                    v['user_clicks.distinct_ads_7d'],
-                    ops.const(0, 'int64'),
+                    'to_float',
+                    'float64',
+                    ops.call(
+                        'coalesce',
+                        'int64',
+                        v['user_clicks.distinct_ads_7d'],
+                        ops.const(0, 'int64'),
+                    ),
                 ),
             ),
         ),
     )
     # user_bucket = hash_bucket(user_id, 100000)
-    v['user_bucket'] = ops.call('hash_bucket', 'int64', v['user_id'], 100000)
+    v['user_bucket'] = ops.feature('user_bucket', ops.call('hash_bucket', 'int64', v['user_id'], 100000))
     # user_ctr_1d = (fillna(user_clicks.clicks_1d, 0) + 1.0) / (fillna(user_clicks.impressions_1d, 0) + 50.0)
-    v['user_ctr_1d'] = ops.binary(
-        '/',
+    v['user_ctr_1d'] = ops.feature(
+        'user_ctr_1d',
         ops.binary(
-            '+',
-            ops.call('coalesce', 'int64', v['user_clicks.clicks_1d'], ops.const(0, 'int64')),
-            ops.const(1.0, 'float64'),
-            'float64',
-        ),
-        ops.binary(
-            '+',
-            ops.call(
-                'coalesce',
-                'int64',
-                v['user_clicks.impressions_1d'],
-                ops.const(0, 'int64'),
+            '/',
+            ops.binary(
+                '+',
+                ops.call('coalesce', 'int64', v['user_clicks.clicks_1d'], ops.const(0, 'int64')),
+                ops.const(1.0, 'float64'),
+                'float64',
             ),
-            ops.const(50.0, 'float64'),
+            ops.binary(
+                '+',
+                ops.call(
+                    'coalesce',
+                    'int64',
+                    v['user_clicks.impressions_1d'],
+                    ops.const(0, 'int64'),
+                ),
+                ops.const(50.0, 'float64'),
+                'float64',
+            ),
             'float64',
         ),
-        'float64',
     )
     # user_ctr_1d_z = standardize(log(user_ctr_1d))
-    v['user_ctr_1d_z'] = ops.analyzer(
-        'standardize',
-        'user_ctr_1d_z:standardize:0',
-        'float64',
-        ops.call('log', 'float64', v['user_ctr_1d']),
+    v['user_ctr_1d_z'] = ops.feature(
+        'user_ctr_1d_z',
+        ops.analyzer(
+            'standardize',
+            'user_ctr_1d_z:standardize:0',
+            'float64',
+            ops.call('log', 'float64', v['user_ctr_1d']),
+        ),
     )
     # user_ctr_7d = (fillna(user_clicks.clicks_7d, 0) + 1.0) / (fillna(user_clicks.impressions_7d, 0) + 50.0)
-    v['user_ctr_7d'] = ops.binary(
-        '/',
+    v['user_ctr_7d'] = ops.feature(
+        'user_ctr_7d',
         ops.binary(
-            '+',
-            ops.call('coalesce', 'int64', v['user_clicks.clicks_7d'], ops.const(0, 'int64')),
-            ops.const(1.0, 'float64'),
-            'float64',
-        ),
-        ops.binary(
-            '+',
-            ops.call(
-                'coalesce',
-                'int64',
-                v['user_clicks.impressions_7d'],
-                ops.const(0, 'int64'),
+            '/',
+            ops.binary(
+                '+',
+                ops.call('coalesce', 'int64', v['user_clicks.clicks_7d'], ops.const(0, 'int64')),
+                ops.const(1.0, 'float64'),
+                'float64',
             ),
-            ops.const(50.0, 'float64'),
+            ops.binary(
+                '+',
+                ops.call(
+                    'coalesce',
+                    'int64',
+                    v['user_clicks.impressions_7d'],
+                    ops.const(0, 'int64'),
+                ),
+                ops.const(50.0, 'float64'),
+                'float64',
+            ),
             'float64',
         ),
-        'float64',
     )
     # user_ctr_7d_z = standardize(log(user_ctr_7d))
-    v['user_ctr_7d_z'] = ops.analyzer(
-        'standardize',
-        'user_ctr_7d_z:standardize:0',
-        'float64',
-        ops.call('log', 'float64', v['user_ctr_7d']),
+    v['user_ctr_7d_z'] = ops.feature(
+        'user_ctr_7d_z',
+        ops.analyzer(
+            'standardize',
+            'user_ctr_7d_z:standardize:0',
+            'float64',
+            ops.call('log', 'float64', v['user_ctr_7d']),
+        ),
     )
     # user_x_ad = cross(user_id, ad_id, 1000000)
-    v['user_x_ad'] = ops.call('cross', 'int64', v['user_id'], v['ad_id'], 1000000)
+    v['user_x_ad'] = ops.feature('user_x_ad', ops.call('cross', 'int64', v['user_id'], v['ad_id'], 1000000))
     return {name: v[name] for name in FEATURES}

@@ -7,7 +7,7 @@ passed through unparsed. Under `horovodrun`/`mpirun` every rank runs this same f
 Model: lr (classification), label clicked
     dense inputs: dense_i1, dense_i2, dense_i3, dense_i4, dense_i5, dense_i6, dense_i7, dense_i8, dense_i9, dense_i10, dense_i11, dense_i12, dense_i13, user_ctr_1d_z, user_ctr_7d_z, ad_ctr_1d_z, ad_ctr_7d_z, user_activity_1h, user_breadth_7d, ad_freshness_1h, ad_reach_7d
     sparse inputs: cat_c1, cat_c2, cat_c3, cat_c4, cat_c5, cat_c6, cat_c7, cat_c8, cat_c9, cat_c10, cat_c11, cat_c12, cat_c13, cat_c14, cat_c15, cat_c16, cat_c17, cat_c18, cat_c19, cat_c20, cat_c21, cat_c22, cat_c23, cat_c24, cat_c25, cat_c26, user_bucket, ad_bucket, ad_reach_bucket, user_x_ad, c14_x_c17, ad_x_c6
-Training: 5 epochs, batch 256, ftrl (learning rate 0.05), seed 42, validation split_at=2024-06-08T00:00:00Z
+Training: 5 epochs, batch 256, ftrl (learning rate 0.05), seed 42, validation kind=time, split_at=2024-06-08T00:00:00Z
 Distributed: none (single process)
 Shards (one training set each, DATA/ctr_lr/<shard>/): main
 

@@ -3,6 +3,8 @@
 One module, two executors: `transform(ops)` runs unchanged offline on Spark
 (mlc.runtime.spark_ops) and online on NumPy (mlc.runtime.numpy_ops). Every operation goes
 through `ops`; fitted analyzer constants come from mldl.json, never from here.
+`ops.feature(name, value)` marks each derived feature: it is evaluated once and later features
+read the result (on Spark, a column of a select stage), never a copy of its expression.
 """
 
 MLDL_VERSION = '1.0'
@@ -156,115 +158,122 @@ def transform(ops):
     v['user_history.orders_7d'] = ops.group('user_history', 'orders_7d', 'int64')
     # derived features
     # city_id = hash_bucket(city, 64)
-    v['city_id'] = ops.call('hash_bucket', 'int64', v['city'], 64)
+    v['city_id'] = ops.feature('city_id', ops.call('hash_bucket', 'int64', v['city'], 64))
     # expected_prep_minutes = coalesce(merchant_performance.avg_prep_minutes_1h, merchant_performance.avg_prep_minutes_1d, merchant_performance.avg_prep_minutes_7d, 12.0)
-    v['expected_prep_minutes'] = ops.call(
-        'coalesce',
-        'float64',
-        v['merchant_performance.avg_prep_minutes_1h'],
-        v['merchant_performance.avg_prep_minutes_1d'],
-        v['merchant_performance.avg_prep_minutes_7d'],
-        ops.const(12.0, 'float64'),
-    )
-    # items_z = standardize(log1p(to_float(item_count)))
-    v['items_z'] = ops.analyzer(
-        'standardize',
-        'items_z:standardize:0',
-        'float64',
-        ops.call('log1p', 'float64', ops.call('to_float', 'float64', v['item_count'])),
-    )
-    # lon_km_per_degree = if(city == 'beijing', 85.0, if(city in ['shenzhen', 'hong_kong', 'riyadh'], 102.0, 96.0))
-    v['lon_km_per_degree'] = ops.call(
-        'if',
-        'float64',
-        ops.binary('==', v['city'], ops.const('beijing', 'string'), 'bool'),
-        ops.const(85.0, 'float64'),
-        ops.call(
-            'if',
-            'float64',
-            ops.isin(
-                v['city'],
-                [ops.const('shenzhen', 'string'), ops.const('hong_kong', 'string'), ops.const('riyadh', 'string')],
-                False,
-                'bool',
-            ),
-            ops.const(102.0, 'float64'),
-            ops.const(96.0, 'float64'),
-        ),
-    )
-    # distance_km = sqrt(pow((user_lat - merchant_lat) * 111.0, 2) + pow((user_lon - merchant_lon) * lon_km_per_degree, 2))
-    v['distance_km'] = ops.call(
-        'sqrt',
-        'float64',
-        ops.binary(
-            '+',
-            ops.call(
-                'pow',
-                'float64',
-                ops.binary(
-                    '*',
-                    ops.binary('-', v['user_lat'], v['merchant_lat'], 'float64'),
-                    ops.const(111.0, 'float64'),
-                    'float64',
-                ),
-                ops.const(2, 'int64'),
-            ),
-            ops.call(
-                'pow',
-                'float64',
-                ops.binary(
-                    '*',
-                    ops.binary('-', v['user_lon'], v['merchant_lon'], 'float64'),
-                    v['lon_km_per_degree'],
-                    'float64',
-                ),
-                ops.const(2, 'int64'),
-            ),
-            'float64',
-        ),
-    )
-    # distance_bucket = bucketize(distance_km, [0.5, 1, 1.5, 2, 3, 4, 5, 7, 10])
-    v['distance_bucket'] = ops.call('bucketize', 'int64', v['distance_km'], [0.5, 1, 1.5, 2, 3, 4, 5, 7, 10])
-    # distance_z = standardize(log1p(distance_km))
-    v['distance_z'] = ops.analyzer(
-        'standardize',
-        'distance_z:standardize:0',
-        'float64',
-        ops.call('log1p', 'float64', v['distance_km']),
-    )
-    # merchant_avg_minutes_z = standardize(coalesce(merchant_performance.avg_delivery_minutes_1d, merchant_performance.avg_delivery_minutes_7d, 35.0))
-    v['merchant_avg_minutes_z'] = ops.analyzer(
-        'standardize',
-        'merchant_avg_minutes_z:standardize:0',
-        'float64',
+    v['expected_prep_minutes'] = ops.feature(
+        'expected_prep_minutes',
         ops.call(
             'coalesce',
             'float64',
-            v['merchant_performance.avg_delivery_minutes_1d'],
-            v['merchant_performance.avg_delivery_minutes_7d'],
-            ops.const(35.0, 'float64'),
+            v['merchant_performance.avg_prep_minutes_1h'],
+            v['merchant_performance.avg_prep_minutes_1d'],
+            v['merchant_performance.avg_prep_minutes_7d'],
+            ops.const(12.0, 'float64'),
+        ),
+    )
+    # items_z = standardize(log1p(to_float(item_count)))
+    v['items_z'] = ops.feature(
+        'items_z',
+        ops.analyzer(
+            'standardize',
+            'items_z:standardize:0',
+            'float64',
+            ops.call('log1p', 'float64', ops.call('to_float', 'float64', v['item_count'])),
+        ),
+    )
+    # lon_km_per_degree = if(city == 'beijing', 85.0, if(city in ['shenzhen', 'hong_kong', 'riyadh'], 102.0, 96.0))
+    v['lon_km_per_degree'] = ops.feature(
+        'lon_km_per_degree',
+        ops.call(
+            'if',
+            'float64',
+            ops.binary('==', v['city'], ops.const('beijing', 'string'), 'bool'),
+            ops.const(85.0, 'float64'),
+            ops.call(
+                'if',
+                'float64',
+                ops.isin(
+                    v['city'],
+                    [ops.const('shenzhen', 'string'), ops.const('hong_kong', 'string'), ops.const('riyadh', 'string')],
+                    False,
+                    'bool',
+                ),
+                ops.const(102.0, 'float64'),
+                ops.const(96.0, 'float64'),
+            ),
+        ),
+    )
+    # distance_km = sqrt(pow((user_lat - merchant_lat) * 111.0, 2) + pow((user_lon - merchant_lon) * lon_km_per_degree, 2))
+    v['distance_km'] = ops.feature(
+        'distance_km',
+        ops.call(
+            'sqrt',
+            'float64',
+            ops.binary(
+                '+',
+                ops.call(
+                    'pow',
+                    'float64',
+                    ops.binary(
+                        '*',
+                        ops.binary('-', v['user_lat'], v['merchant_lat'], 'float64'),
+                        ops.const(111.0, 'float64'),
+                        'float64',
+                    ),
+                    ops.const(2, 'int64'),
+                ),
+                ops.call(
+                    'pow',
+                    'float64',
+                    ops.binary(
+                        '*',
+                        ops.binary('-', v['user_lon'], v['merchant_lon'], 'float64'),
+                        v['lon_km_per_degree'],
+                        'float64',
+                    ),
+                    ops.const(2, 'int64'),
+                ),
+                'float64',
+            ),
+        ),
+    )
+    # distance_bucket = bucketize(distance_km, [0.5, 1, 1.5, 2, 3, 4, 5, 7, 10])
+    v['distance_bucket'] = ops.feature(
+        'distance_bucket',
+        ops.call('bucketize', 'int64', v['distance_km'], [0.5, 1, 1.5, 2, 3, 4, 5, 7, 10]),
+    )
+    # distance_z = standardize(log1p(distance_km))
+    v['distance_z'] = ops.feature(
+        'distance_z',
+        ops.analyzer(
+            'standardize',
+            'distance_z:standardize:0',
+            'float64',
+            ops.call('log1p', 'float64', v['distance_km']),
+        ),
+    )
+    # merchant_avg_minutes_z = standardize(coalesce(merchant_performance.avg_delivery_minutes_1d, merchant_performance.avg_delivery_minutes_7d, 35.0))
+    v['merchant_avg_minutes_z'] = ops.feature(
+        'merchant_avg_minutes_z',
+        ops.analyzer(
+            'standardize',
+            'merchant_avg_minutes_z:standardize:0',
+            'float64',
+            ops.call(
+                'coalesce',
+                'float64',
+                v['merchant_performance.avg_delivery_minutes_1d'],
+                v['merchant_performance.avg_delivery_minutes_7d'],
+                ops.const(35.0, 'float64'),
+            ),
         ),
     )
     # merchant_backlog_z = standardize(to_float(fillna(merchant_load.orders_30m, 0)))
-    v['merchant_backlog_z'] = ops.analyzer(
-        'standardize',
-        'merchant_backlog_z:standardize:0',
-        'float64',
-        ops.call(
-            'to_float',
-            'float64',
-            ops.call('coalesce', 'int64', v['merchant_load.orders_30m'], ops.const(0, 'int64')),
-        ),
-    )
-    # merchant_bucket = hash_bucket(merchant_id, 200000)
-    v['merchant_bucket'] = ops.call('hash_bucket', 'int64', v['merchant_id'], 200000)
-    # merchant_users_1d_z = standardize(log1p(to_float(fillna(merchant_load.distinct_users_1d, 0))))
-    v['merchant_users_1d_z'] = ops.analyzer(
-        'standardize',
-        'merchant_users_1d_z:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['merchant_backlog_z'] = ops.feature(
+        'merchant_backlog_z',
+        ops.analyzer(
+            'standardize',
+            'merchant_backlog_z:standardize:0',
             'float64',
             ops.call(
                 'to_float',
@@ -272,138 +281,142 @@ def transform(ops):
                 ops.call(
                     'coalesce',
                     'int64',
-                    v['merchant_load.distinct_users_1d'],
+                    v['merchant_load.orders_30m'],
                     ops.const(0, 'int64'),
+                ),
+            ),
+        ),
+    )
+    # merchant_bucket = hash_bucket(merchant_id, 200000)
+    v['merchant_bucket'] = ops.feature('merchant_bucket', ops.call('hash_bucket', 'int64', v['merchant_id'], 200000))
+    # merchant_users_1d_z = standardize(log1p(to_float(fillna(merchant_load.distinct_users_1d, 0))))
+    v['merchant_users_1d_z'] = ops.feature(
+        'merchant_users_1d_z',
+        ops.analyzer(
+            'standardize',
+            'merchant_users_1d_z:standardize:0',
+            'float64',
+            ops.call(
+                'log1p',
+                'float64',
+                ops.call(
+                    'to_float',
+                    'float64',
+                    ops.call(
+                        'coalesce',
+                        'int64',
+                        v['merchant_load.distinct_users_1d'],
+                        ops.const(0, 'int64'),
+                    ),
                 ),
             ),
         ),
     )
     # order_value_z = standardize(log1p(fillna(order_value, 0.0)))
-    v['order_value_z'] = ops.analyzer(
-        'standardize',
-        'order_value_z:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['order_value_z'] = ops.feature(
+        'order_value_z',
+        ops.analyzer(
+            'standardize',
+            'order_value_z:standardize:0',
             'float64',
-            ops.call('coalesce', 'float64', v['order_value'], ops.const(0.0, 'float64')),
+            ops.call(
+                'log1p',
+                'float64',
+                ops.call('coalesce', 'float64', v['order_value'], ops.const(0.0, 'float64')),
+            ),
         ),
     )
     # prep_bucket = quantile_bucketize(expected_prep_minutes, 8)
-    v['prep_bucket'] = ops.analyzer(
-        'quantile_bucketize',
-        'prep_bucket:quantile_bucketize:0',
-        'int64',
-        v['expected_prep_minutes'],
-        8,
+    v['prep_bucket'] = ops.feature(
+        'prep_bucket',
+        ops.analyzer(
+            'quantile_bucketize',
+            'prep_bucket:quantile_bucketize:0',
+            'int64',
+            v['expected_prep_minutes'],
+            8,
+        ),
     )
     # prep_z = standardize(expected_prep_minutes)
-    v['prep_z'] = ops.analyzer('standardize', 'prep_z:standardize:0', 'float64', v['expected_prep_minutes'])
-    # rider_avg_minutes_z = standardize(coalesce(rider_performance.avg_delivery_minutes_1d, rider_performance.avg_delivery_minutes_7d, 35.0))
-    v['rider_avg_minutes_z'] = ops.analyzer(
-        'standardize',
-        'rider_avg_minutes_z:standardize:0',
-        'float64',
-        ops.call(
-            'coalesce',
+    v['prep_z'] = ops.feature(
+        'prep_z',
+        ops.analyzer(
+            'standardize',
+            'prep_z:standardize:0',
             'float64',
-            v['rider_performance.avg_delivery_minutes_1d'],
-            v['rider_performance.avg_delivery_minutes_7d'],
-            ops.const(35.0, 'float64'),
+            v['expected_prep_minutes'],
+        ),
+    )
+    # rider_avg_minutes_z = standardize(coalesce(rider_performance.avg_delivery_minutes_1d, rider_performance.avg_delivery_minutes_7d, 35.0))
+    v['rider_avg_minutes_z'] = ops.feature(
+        'rider_avg_minutes_z',
+        ops.analyzer(
+            'standardize',
+            'rider_avg_minutes_z:standardize:0',
+            'float64',
+            ops.call(
+                'coalesce',
+                'float64',
+                v['rider_performance.avg_delivery_minutes_1d'],
+                v['rider_performance.avg_delivery_minutes_7d'],
+                ops.const(35.0, 'float64'),
+            ),
         ),
     )
     # rider_breadth_z = standardize(log1p(to_float(fillna(rider_performance.distinct_merchants_7d, 0))))
-    v['rider_breadth_z'] = ops.analyzer(
-        'standardize',
-        'rider_breadth_z:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['rider_breadth_z'] = ops.feature(
+        'rider_breadth_z',
+        ops.analyzer(
+            'standardize',
+            'rider_breadth_z:standardize:0',
             'float64',
             ops.call(
-                'to_float',
+                'log1p',
                 'float64',
                 ops.call(
-                    'coalesce',
-                    'int64',
-                    v['rider_performance.distinct_merchants_7d'],
-                    ops.const(0, 'int64'),
+                    'to_float',
+                    'float64',
+                    ops.call(
+                        'coalesce',
+                        'int64',
+                        v['rider_performance.distinct_merchants_7d'],
+                        ops.const(0, 'int64'),
+                    ),
                 ),
             ),
         ),
     )
     # rider_bucket = hash_bucket(rider_id, 50000)
-    v['rider_bucket'] = ops.call('hash_bucket', 'int64', v['rider_id'], 50000)
+    v['rider_bucket'] = ops.feature('rider_bucket', ops.call('hash_bucket', 'int64', v['rider_id'], 50000))
     # rider_experience_z = standardize(log1p(to_float(fillna(rider_performance.deliveries_7d, 0))))
-    v['rider_experience_z'] = ops.analyzer(
-        'standardize',
-        'rider_experience_z:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['rider_experience_z'] = ops.feature(
+        'rider_experience_z',
+        ops.analyzer(
+            'standardize',
+            'rider_experience_z:standardize:0',
             'float64',
             ops.call(
-                'to_float',
+                'log1p',
                 'float64',
                 ops.call(
-                    'coalesce',
-                    'int64',
-                    v['rider_performance.deliveries_7d'],
-                    ops.const(0, 'int64'),
+                    'to_float',
+                    'float64',
+                    ops.call(
+                        'coalesce',
+                        'int64',
+                        v['rider_performance.deliveries_7d'],
+                        ops.const(0, 'int64'),
+                    ),
                 ),
             ),
         ),
     )
     # rider_load_1h_z = standardize(to_float(fillna(rider_load.assigned_1h, 0)))
-    v['rider_load_1h_z'] = ops.analyzer(
-        'standardize',
-        'rider_load_1h_z:standardize:0',
-        'float64',
-        ops.call(
-            'to_float',
-            'float64',
-            ops.call('coalesce', 'int64', v['rider_load.assigned_1h'], ops.const(0, 'int64')),
-        ),
-    )
-    # rider_orders_30m = to_float(fillna(rider_load.assigned_30m, 0))
-    v['rider_orders_30m'] = ops.call(
-        'to_float',
-        'float64',
-        ops.call('coalesce', 'int64', v['rider_load.assigned_30m'], ops.const(0, 'int64')),
-    )
-    # naive_eta_minutes = expected_prep_minutes + distance_km * 1.3 / 0.3 + 2.5 * rider_orders_30m
-    v['naive_eta_minutes'] = ops.binary(
-        '+',
-        ops.binary(
-            '+',
-            v['expected_prep_minutes'],
-            ops.binary(
-                '/',
-                ops.binary('*', v['distance_km'], ops.const(1.3, 'float64'), 'float64'),
-                ops.const(0.3, 'float64'),
-                'float64',
-            ),
-            'float64',
-        ),
-        ops.binary('*', ops.const(2.5, 'float64'), v['rider_orders_30m'], 'float64'),
-        'float64',
-    )
-    # naive_eta_z = standardize(naive_eta_minutes)
-    v['naive_eta_z'] = ops.analyzer('standardize', 'naive_eta_z:standardize:0', 'float64', v['naive_eta_minutes'])
-    # rider_load_30m_z = standardize(rider_orders_30m)
-    v['rider_load_30m_z'] = ops.analyzer(
-        'standardize',
-        'rider_load_30m_z:standardize:0',
-        'float64',
-        v['rider_orders_30m'],
-    )
-    # user_orders_7d_z = standardize(log1p(to_float(fillna(user_history.orders_7d, 0))))
-    v['user_orders_7d_z'] = ops.analyzer(
-        'standardize',
-        'user_orders_7d_z:standardize:0',
-        'float64',
-        ops.call(
-            'log1p',
+    v['rider_load_1h_z'] = ops.feature(
+        'rider_load_1h_z',
+        ops.analyzer(
+            'standardize',
+            'rider_load_1h_z:standardize:0',
             'float64',
             ops.call(
                 'to_float',
@@ -411,58 +424,154 @@ def transform(ops):
                 ops.call(
                     'coalesce',
                     'int64',
-                    v['user_history.orders_7d'],
+                    v['rider_load.assigned_1h'],
                     ops.const(0, 'int64'),
                 ),
             ),
         ),
     )
-    # utc_offset_hours = if(city == 'riyadh', 3, 8)
-    v['utc_offset_hours'] = ops.call(
-        'if',
-        'int64',
-        ops.binary('==', v['city'], ops.const('riyadh', 'string'), 'bool'),
-        ops.const(3, 'int64'),
-        ops.const(8, 'int64'),
+    # rider_orders_30m = to_float(fillna(rider_load.assigned_30m, 0))
+    v['rider_orders_30m'] = ops.feature(
+        'rider_orders_30m',
+        ops.call(
+            'to_float',
+            'float64',
+            ops.call('coalesce', 'int64', v['rider_load.assigned_30m'], ops.const(0, 'int64')),
+        ),
     )
-    # local_time = to_timestamp(unix_seconds(created_at) + utc_offset_hours * 3600)
-    v['local_time'] = ops.call(
-        'to_timestamp',
-        'timestamp',
+    # naive_eta_minutes = expected_prep_minutes + distance_km * 1.3 / 0.3 + 2.5 * rider_orders_30m
+    v['naive_eta_minutes'] = ops.feature(
+        'naive_eta_minutes',
         ops.binary(
             '+',
-            ops.call('unix_seconds', 'int64', v['created_at']),
-            ops.binary('*', v['utc_offset_hours'], ops.const(3600, 'int64'), 'int64'),
+            ops.binary(
+                '+',
+                v['expected_prep_minutes'],
+                ops.binary(
+                    '/',
+                    ops.binary('*', v['distance_km'], ops.const(1.3, 'float64'), 'float64'),
+                    ops.const(0.3, 'float64'),
+                    'float64',
+                ),
+                'float64',
+            ),
+            ops.binary('*', ops.const(2.5, 'float64'), v['rider_orders_30m'], 'float64'),
+            'float64',
+        ),
+    )
+    # naive_eta_z = standardize(naive_eta_minutes)
+    v['naive_eta_z'] = ops.feature(
+        'naive_eta_z',
+        ops.analyzer(
+            'standardize',
+            'naive_eta_z:standardize:0',
+            'float64',
+            v['naive_eta_minutes'],
+        ),
+    )
+    # rider_load_30m_z = standardize(rider_orders_30m)
+    v['rider_load_30m_z'] = ops.feature(
+        'rider_load_30m_z',
+        ops.analyzer(
+            'standardize',
+            'rider_load_30m_z:standardize:0',
+            'float64',
+            v['rider_orders_30m'],
+        ),
+    )
+    # user_orders_7d_z = standardize(log1p(to_float(fillna(user_history.orders_7d, 0))))
+    v['user_orders_7d_z'] = ops.feature(
+        'user_orders_7d_z',
+        ops.analyzer(
+            'standardize',
+            'user_orders_7d_z:standardize:0',
+            'float64',
+            ops.call(
+                'log1p',
+                'float64',
+                ops.call(
+                    'to_float',
+                    'float64',
+                    ops.call(
+                        'coalesce',
+                        'int64',
+                        v['user_history.orders_7d'],
+                        ops.const(0, 'int64'),
+                    ),
+                ),
+            ),
+        ),
+    )
+    # utc_offset_hours = if(city == 'riyadh', 3, 8)
+    v['utc_offset_hours'] = ops.feature(
+        'utc_offset_hours',
+        ops.call(
+            'if',
             'int64',
+            ops.binary('==', v['city'], ops.const('riyadh', 'string'), 'bool'),
+            ops.const(3, 'int64'),
+            ops.const(8, 'int64'),
+        ),
+    )
+    # local_time = to_timestamp(unix_seconds(created_at) + utc_offset_hours * 3600)
+    v['local_time'] = ops.feature(
+        'local_time',
+        ops.call(
+            'to_timestamp',
+            'timestamp',
+            ops.binary(
+                '+',
+                ops.call('unix_seconds', 'int64', v['created_at']),
+                ops.binary('*', v['utc_offset_hours'], ops.const(3600, 'int64'), 'int64'),
+                'int64',
+            ),
         ),
     )
     # local_dow = day_of_week(local_time)
-    v['local_dow'] = ops.call('day_of_week', 'int64', v['local_time'])
+    v['local_dow'] = ops.feature('local_dow', ops.call('day_of_week', 'int64', v['local_time']))
     # dow_id = vocabulary(local_dow, 7)
-    v['dow_id'] = ops.analyzer('vocabulary', 'dow_id:vocabulary:0', 'int64', v['local_dow'], 7, 1, 0)
+    v['dow_id'] = ops.feature(
+        'dow_id',
+        ops.analyzer('vocabulary', 'dow_id:vocabulary:0', 'int64', v['local_dow'], 7, 1, 0),
+    )
     # is_weekend = local_dow in [6, 7]
-    v['is_weekend'] = ops.isin(v['local_dow'], [ops.const(6, 'int64'), ops.const(7, 'int64')], False, 'bool')
+    v['is_weekend'] = ops.feature(
+        'is_weekend',
+        ops.isin(v['local_dow'], [ops.const(6, 'int64'), ops.const(7, 'int64')], False, 'bool'),
+    )
     # local_hour = hour(local_time)
-    v['local_hour'] = ops.call('hour', 'int64', v['local_time'])
+    v['local_hour'] = ops.feature('local_hour', ops.call('hour', 'int64', v['local_time']))
     # city_x_hour = cross(city, local_hour, 1024)
-    v['city_x_hour'] = ops.call('cross', 'int64', v['city'], v['local_hour'], 1024)
+    v['city_x_hour'] = ops.feature('city_x_hour', ops.call('cross', 'int64', v['city'], v['local_hour'], 1024))
     # day_part = bucketize(local_hour, [6, 10, 14, 17, 21])
-    v['day_part'] = ops.call('bucketize', 'int64', v['local_hour'], [6, 10, 14, 17, 21])
+    v['day_part'] = ops.feature(
+        'day_part',
+        ops.call('bucketize', 'int64', v['local_hour'], [6, 10, 14, 17, 21]),
+    )
     # is_peak = local_hour in [11, 12, 17, 18, 19]
-    v['is_peak'] = ops.isin(
-        v['local_hour'],
-        [ops.const(11, 'int64'), ops.const(12, 'int64'), ops.const(17, 'int64'), ops.const(18, 'int64'), ops.const(19, 'int64')],
-        False,
-        'bool',
+    v['is_peak'] = ops.feature(
+        'is_peak',
+        ops.isin(
+            v['local_hour'],
+            [ops.const(11, 'int64'), ops.const(12, 'int64'), ops.const(17, 'int64'), ops.const(18, 'int64'), ops.const(19, 'int64')],
+            False,
+            'bool',
+        ),
     )
     # peak_flag = to_float(is_peak)
-    v['peak_flag'] = ops.call('to_float', 'float64', v['is_peak'])
+    v['peak_flag'] = ops.feature('peak_flag', ops.call('to_float', 'float64', v['is_peak']))
     # peak_x_distance = cross(is_peak, distance_bucket, 64)
-    v['peak_x_distance'] = ops.call('cross', 'int64', v['is_peak'], v['distance_bucket'], 64)
+    v['peak_x_distance'] = ops.feature(
+        'peak_x_distance',
+        ops.call('cross', 'int64', v['is_peak'], v['distance_bucket'], 64),
+    )
     # weather_id = hash_bucket(weather, 16)
-    v['weather_id'] = ops.call('hash_bucket', 'int64', v['weather'], 16)
+    v['weather_id'] = ops.feature('weather_id', ops.call('hash_bucket', 'int64', v['weather'], 16))
     # weather_x_distance = cross(weather, distance_bucket, 256)
-    v['weather_x_distance'] = ops.call('cross', 'int64', v['weather'], v['distance_bucket'], 256)
+    v['weather_x_distance'] = ops.feature(
+        'weather_x_distance',
+        ops.call('cross', 'int64', v['weather'], v['distance_bucket'], 256),
+    )
     # weekend_flag = to_float(is_weekend)
-    v['weekend_flag'] = ops.call('to_float', 'float64', v['is_weekend'])
+    v['weekend_flag'] = ops.feature('weekend_flag', ops.call('to_float', 'float64', v['is_weekend']))
     return {name: v[name] for name in FEATURES}

@@ -7,7 +7,7 @@ passed through unparsed. Under `horovodrun`/`mpirun` every rank runs this same f
 Model: dnn (regression), label delivery_minutes
     dense inputs: distance_z, naive_eta_z, prep_z, items_z, order_value_z, peak_flag, weekend_flag, rider_load_30m_z, rider_load_1h_z, rider_avg_minutes_z, rider_experience_z, rider_breadth_z, merchant_backlog_z, merchant_users_1d_z, merchant_avg_minutes_z, user_orders_7d_z
     sparse inputs: city_id, weather_id, rider_bucket, merchant_bucket, distance_bucket, day_part, dow_id, prep_bucket, city_x_hour, weather_x_distance, peak_x_distance
-Training: 3 epochs, batch 256, adam (learning rate 0.001), seed 7, validation last_fraction=0.2
+Training: 3 epochs, batch 256, adam (learning rate 0.001), seed 7, validation kind=time, last_fraction=0.2
 Distributed: Horovod, 2 worker(s) x 1 slot(s) = 2 rank(s)
 Shards (one training set each, DATA/eta_dnn/<shard>/): north_west, east, south
 
