@@ -182,13 +182,14 @@ def pandas_udf_columns(fitted: dict):
 
 
 def interleaved_runs(df, variants: dict, runs: int) -> dict[str, list[float]]:
-    """Each run times every variant once, in turn, so machine noise hits all of them alike;
-    the first run warms the JVM and is dropped."""
+    """Each run times every variant (``(frame, columns)``: the columns are selected from that frame,
+    ``df`` or the generated module's staged frame over it) once, in turn, so machine noise hits all
+    of them alike; the first run warms the JVM and is dropped."""
     samples: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(runs + 1):
-        for name, columns in variants.items():
+        for name, (frame, columns) in variants.items():
             start = time.perf_counter()
-            df.select(*columns).write.format("noop").mode("overwrite").save()
+            frame.select(*columns).write.format("noop").mode("overwrite").save()
             samples[name].append(time.perf_counter() - start)
     return {name: values[1:] for name, values in samples.items()}
 
@@ -198,17 +199,18 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    from mlc.runtime.preprocess import spark_columns
+    from mlc.runtime.preprocess import spark_features
     from mlc.runtime.spark_session import local_session
 
     ir, module = compiled()
     fitted = fitted_constants(ir, module)
     spark = local_session("bench-offline")
     df = input_data(spark, args.rows)
-    generated = [col.alias(name) for name, col in spark_columns(module, df, fitted).items()]
-    variants = {"generated (Spark executor)": generated, "hand-written native PySpark": native_columns(fitted)}
+    frame, generated = spark_features(module, df, fitted)   # derived features in select stages over df
+    variants = {"generated (Spark executor)": (frame, [col.alias(name) for name, col in generated.items()]),
+                "hand-written native PySpark": (df, native_columns(fitted))}
     try:
-        variants["pandas UDF (same logic)"] = pandas_udf_columns(fitted)
+        variants["pandas UDF (same logic)"] = (df, pandas_udf_columns(fitted))
     except ImportError as exc:
         print(f"pandas UDF variant skipped: {exc}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, Python {platform.python_version()}, "

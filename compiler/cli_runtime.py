@@ -165,42 +165,142 @@ def cmd_check_parity(args: Any, report) -> int:
     if prepared is None:
         return 1
     result, spark, module, df = prepared
+    source = training_source(result.ir)
+    missing = parity_check.missing_inputs(result.ir, df)
+    if missing and not getattr(args, "allow_missing_inputs", False):
+        report([_missing_inputs(args, result, source, missing)], result.sources, "text")
+        return 1
     try:
-        ir = fitted_ir(result.ir, module, df)
-        outcome = parity_check.check(spark, ir, module, df, args.rows, fitted_from_ir(ir))
+        # the rows compared, with the feature groups' outputs point in time (as training sets);
+        # the analyzers are fitted on them, so standardized group outputs are not all 0.0
+        sample = parity_check.sample_rows(result.ir, df, args.rows, source, _events_reader(spark, result, args, source, df))
+        ir = fitted_ir(result.ir, module, sample.df)
+        outcome = parity_check.check(spark, ir, module, sample.df, args.rows, fitted_from_ir(ir), sample)
     except Exception as exc:
         return _reported(exc, report, result.sources)
+    if outcome.rows == 0:
+        where = f"`{source.name}`" if source is not None else args.data
+        report([RuntimeProblem("E7251", f"the data of {where} has no rows: nothing compared").diagnostic],
+               result.sources, "text")
+        return 1
     sys.stdout.write(render_report(outcome))
     return 0 if outcome.ok else 1
+
+
+def _missing_inputs(args: Any, result: Any, source: Any, missing: list[str]) -> Diagnostic:
+    """E7250 at the training source's declaration: the inputs the features read that the data lacks."""
+    from mlc.compiler.diagnostics import SourceMap
+    from mlc.schemas.compose import compose
+    from mlc.schemas.yamlpos import find
+
+    names = ", ".join(f"`{n}`" for n in missing)
+    root = compose(args.spec, SourceMap(), args.env).root
+    if source is None:   # a data file that is no declared source: point at the first input's declaration
+        key, _ = find(root, ("preprocess", "inputs", missing[0]))
+        return Diagnostic("E7250", f"{len(missing)} preprocess input(s) read by the features are not columns of "
+                          f"{args.data}: {names}; both executors would compare nulls, which proves nothing",
+                          span=key.span if key is not None else None,
+                          hint="add the columns to the data, or pass --allow-missing-inputs to compare them as null")
+    key, _ = find(root, ("sources", source.name))
+    data = f" (read from {args.data})" if args.data else ""
+    return Diagnostic("E7250", f"{len(missing)} preprocess input(s) read by the features are not columns of source "
+                      f"`{source.name}`{data}: {names}; both executors would compare nulls, which proves nothing",
+                      span=key.span if key is not None else None,
+                      hint="add the columns to the data (or map a column of another name with `from`), or pass "
+                           "--allow-missing-inputs to compare them as null")
+
+
+def _events_reader(spark: Any, result: Any, args: Any, source: Any, df: Any) -> Any:
+    """Source name -> its DataFrame, for the feature groups' events (the training source: ``df``,
+    which honours ``--data``)."""
+    from mlc.runtime.sources import SourceError, read_source
+
+    spec_dir = os.path.dirname(os.path.abspath(args.spec))
+    by_name = {s.name: s for s in result.ir.sources}
+
+    def read(name: str) -> Any:
+        if source is not None and name == source.name:
+            return df
+        try:
+            return read_source(spark, by_name[name], spec_dir)
+        except SourceError as exc:
+            raise RuntimeProblem("E7003", str(exc)) from None
+
+    return read
+
+
+def _listed(names: list[str], limit: int = 6) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def render_report(outcome: Any) -> str:
     width = max([len(f.name) for f in outcome.features] + [7])
     lines = [f"parity: NumPy executor vs Spark executor on {outcome.rows} rows", ""]
-    lines.append(f"{'feature':<{width}}  {'dtype':<9} {'compared':>8} {'mismatches':>10}")
+    lines.append(f"{'feature':<{width}}  {'dtype':<9} {'compared':>8} {'mismatches':>10} {'null':>8}")
     for f in outcome.features:
-        lines.append(f"{f.name:<{width}}  {f.dtype:<9} {f.compared:>8} {f.mismatches:>10}")
+        lines.append(f"{f.name:<{width}}  {f.dtype:<9} {f.compared:>8} {f.mismatches:>10} {f.nulls:>8}")
     for f in outcome.features:
         for row, numpy_value, spark_value in f.examples:
             lines.append(f"  {f.name} row {row}: numpy={numpy_value!r} spark={spark_value!r}")
+    warnings = []
     if outcome.missing:
-        shown = ", ".join(outcome.missing[:6]) + (f" and {len(outcome.missing) - 6} more" if len(outcome.missing) > 6 else "")
-        lines.append("")
-        lines.append(f"not in the data, evaluated as null ({len(outcome.missing)}): {shown}")
+        lines += ["", f"warning: inputs not in the data, compared as null (--allow-missing-inputs) "
+                      f"({len(outcome.missing)}): {_listed(outcome.missing)}"]
+        warnings.append(f"{len(outcome.missing)} input(s) null")
+    lines += _group_lines(outcome)
+    uncovered = [g.name for g in outcome.uncovered]
+    if uncovered:
+        lines += ["", f"warning: feature-group outputs not covered, null on every row compared ({len(uncovered)}): "
+                      f"{_listed(uncovered)}"]
+        warnings.append(f"{len(uncovered)} group output(s) not covered")
+    all_null = [f.name for f in outcome.all_null]
+    if all_null:
+        lines += ["", f"warning: features null on every one of the {outcome.rows} rows compared, so their "
+                      f"comparison proves nothing ({len(all_null)}): {_listed(all_null)}"]
+        warnings.append(f"{len(all_null)} feature(s) always null")
     bad = sum(1 for f in outcome.features if f.mismatches)
     lines.append("")
-    lines.append("OK: every feature identical" if outcome.ok else f"MISMATCH in {bad} feature(s)")
+    if not outcome.ok:
+        lines.append(f"MISMATCH in {bad} feature(s)")
+    else:
+        lines.append("OK: every feature identical" + (f" (but {'; '.join(warnings)}: see above)" if warnings else ""))
     return "\n".join(lines) + "\n"
+
+
+def _group_lines(outcome: Any) -> list[str]:
+    """Per feature group: how its outputs were obtained, and each output's rows with a value / null."""
+    if not outcome.groups:
+        return []
+    width = max(len(g.name) for g in outcome.groups)
+    lines = ["", f"feature-group outputs read by the features (rows with a value / null, of {outcome.rows}):"]
+    seen = None
+    for g in outcome.groups:
+        group = g.name.split(".", 1)[0]
+        if group != seen:
+            seen = group
+            lines.append(f"  {group}: " + (g.source if g.source else f"NOT COVERED: {g.reason}"))
+        lines.append(f"    {g.name:<{width}}  {g.values:>6} / {g.nulls}")
+    return lines
 
 
 # ------------------------------------------------------------- online store
 
 
 def default_store_url(spec_path: str) -> str:
-    """The embedded default online store: SQLite beside the spec, in `.mlc/online.sqlite`."""
-    folder = os.path.join(os.path.dirname(os.path.abspath(spec_path)), ".mlc")
+    """The embedded default online store: SQLite beside the spec, in `.mlc/<app>/online.sqlite`
+    (one per application, `mlc.runtime.app_state`)."""
+    from mlc.runtime.app_state import app_dir
+
+    folder = app_dir(spec_path)
     os.makedirs(folder, exist_ok=True)
     return "sqlite:" + os.path.join(folder, "online.sqlite")
+
+
+def default_run_dir(spec_path: str) -> str:
+    """The default run folder (`--output`): `.mlc/<app>/data` beside the spec."""
+    from mlc.runtime.app_state import run_dir
+
+    return run_dir(spec_path)
 
 
 def _parse_time(text: str) -> Any:
@@ -339,7 +439,7 @@ def cmd_run(args: Any, report) -> int:
     report(result.diagnostics, result.sources, "text")
     if not result.ok:
         return 1
-    output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.spec)), ".mlc", "data")
+    output = args.output or default_run_dir(args.spec)
     if args.step != "train":
         code = _feature_job(args, result, output, report)
         if code != 0 or args.step != "all":
@@ -458,9 +558,9 @@ def run_mldl(ir: Any, output: str) -> str:
 def run_training(args: Any, result: Any, output: str) -> int:
     """Train every selected (model, shard) from ``<output>/training`` into ``<output>/models``:
     with Horovod (``horovodrun --gloo`` on localhost) when more than one rank is asked for and
-    Horovod works, else in this process."""
-    import subprocess
-
+    Horovod works, else in this process. A (model, shard) whose training set has no training
+    rows is skipped with the reason (recorded in ``<output>/models/skipped.json``), the others
+    still train; E7260 when every selected one is skipped."""
     ir = result.ir
     if not ir.models:
         sys.stderr.write("no models in the spec: nothing to train\n")
@@ -478,31 +578,71 @@ def run_training(args: Any, result: Any, output: str) -> int:
     mldl = run_mldl(ir, os.path.abspath(output))
     models = os.path.join(os.path.abspath(output), "models")
     workers, epochs = getattr(args, "workers", None), getattr(args, "epochs", None)
-    for job in jobs:
-        training = job.model.training
-        ranks = workers or (training.workers if training.engine == "horovod" else 1)
-        argv = ["--mldl", mldl, "--data", sets, "--model", job.model.name, "--shard", job.shard,
-                "--output", models, "--spec-hash", result.spec_sha256()]
-        argv += ["--epochs", str(epochs)] if epochs else []
-        runner, why = horovod_launcher(ranks)
-        label = f"{job.model.name}/{job.shard}"
-        if runner is not None:
-            sys.stderr.write(f"training {label} with Horovod: {ranks} ranks over Gloo on localhost\n")
-            sys.stderr.flush()
-            command = [runner, "-np", str(ranks), "-H", f"localhost:{ranks}", "--gloo",
-                       sys.executable, "-m", "mlc.runtime.training", *argv]
-            code = subprocess.run(command).returncode
-        else:
-            sys.stderr.write(f"training {label} single process" + (f" ({why})" if why else "") + "\n")
-            sys.stderr.flush()
-            from mlc.runtime.training.main import main as train
+    trained, skipped = [], {}
+    try:
+        for job in jobs:
+            reason = empty_training_set(os.path.join(sets, job.model.name, job.shard))
+            if reason:
+                skipped[(job.model.name, job.shard)] = reason
+                sys.stderr.write(f"skipped {job.model.name}/{job.shard}: no training rows: {reason}\n")
+                continue
+            argv = ["--mldl", mldl, "--data", sets, "--model", job.model.name, "--shard", job.shard,
+                    "--output", models, "--spec-hash", result.spec_sha256()]
+            _train_job(job, argv + (["--epochs", str(epochs)] if epochs else []), workers)
+            trained.append((job.model.name, job.shard))
+    finally:
+        from mlc.runtime.training.skipped import record_skipped
 
-            code = train(argv)
-        if code != 0:
-            raise RuntimeProblem("E7008", f"training `{job.model.name}` on shard `{job.shard}` failed (exit code {code})",
-                                 "see the training output above")
-    sys.stderr.write(f"trained {len(jobs)} model(s) -> {models}\n")
+        record_skipped(models, trained, skipped)
+    if skipped and not trained:
+        shown = "; ".join(skipped.values())
+        raise RuntimeProblem("E7260", f"nothing to train: {shown}",
+                             "fix the data or the spec (shard partitions, `validation`), then rebuild the training "
+                             f"sets: mlc run {args.spec} --step training")
+    sys.stderr.write(f"trained {len(trained)} model(s) -> {models}"
+                     + (f"; skipped {len(skipped)} without training rows" if skipped else "") + "\n")
     return 0
+
+
+def empty_training_set(set_dir: str) -> str | None:
+    """Why the training set at ``set_dir`` has no training rows (its schema.json records 0), or None."""
+    import json
+
+    try:
+        with open(os.path.join(set_dir, "schema.json"), encoding="utf-8") as handle:
+            rows = (json.load(handle).get("rows") or {}).get("train")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if rows != 0:
+        return None
+    from mlc.runtime.training.data import no_training_rows
+
+    return no_training_rows(set_dir) or f"the train split of {set_dir} is empty"
+
+
+def _train_job(job: Any, argv: list[str], workers: int | None) -> None:
+    """Train one (model, shard): Horovod on localhost for several ranks when it works, else here."""
+    import subprocess
+
+    training = job.model.training
+    ranks = workers or (training.workers if training.engine == "horovod" else 1)
+    runner, why = horovod_launcher(ranks)
+    label = f"{job.model.name}/{job.shard}"
+    if runner is not None:
+        sys.stderr.write(f"training {label} with Horovod: {ranks} ranks over Gloo on localhost\n")
+        sys.stderr.flush()
+        command = [runner, "-np", str(ranks), "-H", f"localhost:{ranks}", "--gloo",
+                   sys.executable, "-m", "mlc.runtime.training", *argv]
+        code = subprocess.run(command).returncode
+    else:
+        sys.stderr.write(f"training {label} single process" + (f" ({why})" if why else "") + "\n")
+        sys.stderr.flush()
+        from mlc.runtime.training.main import main as train
+
+        code = train(argv)
+    if code != 0:
+        raise RuntimeProblem("E7008", f"training `{job.model.name}` on shard `{job.shard}` failed (exit code {code})",
+                             "see the training output above")
 
 
 # ------------------------------------------------------------------------------- mlc serve
@@ -518,7 +658,7 @@ def cmd_serve(args: Any, report) -> int:
     report(result.diagnostics, result.sources, "text")
     if not result.ok:
         return 1
-    output = os.path.abspath(args.output or os.path.join(os.path.dirname(os.path.abspath(args.spec)), ".mlc", "data"))
+    output = os.path.abspath(args.output or default_run_dir(args.spec))
     tritons: list = []           # filled as they start, so a later failure stops every one
     try:
         running = _start_serving(args, result, output, tritons)
@@ -607,6 +747,25 @@ def _experiments(args: Any, build_dir: str, output: str) -> Any:
     return router
 
 
+def _require_exports(ir: Any, repository: str, output: str) -> None:
+    """Every (shard, model) served needs an exported version; one missing is E7007 with its cause
+    (training skipped it: no training rows), not a Triton that refuses to start."""
+    from mlc.runtime.training.skipped import read_skipped
+
+    skipped = read_skipped(os.path.join(output, "models"))
+    sharded = ir.deployment.partition_key is not None
+    for shard in ir.deployment.shards:
+        for model in shard.models:
+            folder = os.path.join(repository, shard.name, model) if sharded else os.path.join(repository, model)
+            if os.path.isdir(folder) and any(name.isdigit() for name in os.listdir(folder)):
+                continue
+            why = skipped.get((model, shard.name))
+            raise RuntimeProblem("E7007", f"no exported version of model `{model}` for shard `{shard.name}`"
+                                 + (f": its training was skipped: {why}" if why else f" in {folder}"),
+                                 "fix the data or the spec, then train: mlc run SPEC --step all; `mlc deploy` "
+                                 "serves the other shards meanwhile" if why else "train first: mlc run SPEC --step all")
+
+
 def _start_serving(args: Any, result: Any, output: str, tritons: list) -> Any:
     """The gateway serving in a thread; every local Triton started is appended to ``tritons``."""
     import tempfile
@@ -624,6 +783,7 @@ def _start_serving(args: Any, result: Any, output: str, tritons: list) -> Any:
     repository = os.path.join(output, "models", "repository")
     if not os.path.isdir(repository):
         raise RuntimeProblem("E7007", f"no exported models in {repository}", "train first: mlc run SPEC --step all")
+    _require_exports(ir, repository, output)
     if args.embedded:
         backend: Any = OnnxBackend(repository)
         sys.stderr.write("inference: in-process ONNX Runtime (--embedded)\n")

@@ -67,7 +67,8 @@ def fit(ir: IR, module: Any, df: Any) -> dict[str, dict[str, Any]]:
         for level in analyzer_levels(ir):
             ops = _recording_ops(cached, fitted, set(level))
             module.transform(ops)
-            fitted.update(fit_analyzers(cached, ops.requests))
+            # the requests' Columns read the derived features materialised in ops.frame()
+            fitted.update(fit_analyzers(ops.frame(), ops.requests))
     finally:
         cached.unpersist()
     return fitted

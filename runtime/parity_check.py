@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 ROW_ID = "__mlc_row_id"
 # Functions whose float results may differ by one ulp between the executors (docs/semantics.md).
-ULP_TOLERANT: frozenset[str] = frozenset({"pow"})
+ULP_TOLERANT: frozenset[str] = frozenset({"pow", "sin", "cos"})
 _SPARK_KINDS = {"bool": "BooleanType", "int64": "LongType", "float64": "DoubleType",
                 "string": "StringType", "timestamp": "LongType"}
 
@@ -51,13 +51,12 @@ def spark_frame(spark: Any, module: Any, rows: Sequence[Mapping[str, Any]]) -> A
 def spark_outputs(spark: Any, module: Any, rows: Sequence[Mapping[str, Any]], fitted: Mapping | None = None) -> dict[str, list]:
     from pyspark.sql import functions as F
 
-    from mlc.runtime.preprocess import spark_columns
+    from mlc.runtime.preprocess import spark_features
 
-    df = spark_frame(spark, module, rows)
-    columns = spark_columns(module, df, fitted)
+    frame, columns = spark_features(module, spark_frame(spark, module, rows), fitted)
     selected = [(F.unix_micros(c) if module.FEATURES[n] == "timestamp" else c).alias(f"f{i}")
                 for i, (n, c) in enumerate(columns.items())]
-    result = df.select(F.col(ROW_ID), *selected).orderBy(ROW_ID).collect()
+    result = frame.select(F.col(ROW_ID), *selected).orderBy(ROW_ID).collect()
     return {name: [row[f"f{i}"] for row in result] for i, name in enumerate(columns)}
 
 
@@ -107,17 +106,44 @@ class FeatureParity:
     compared: int
     mismatches: int = 0
     examples: list[tuple[int, Any, Any]] = field(default_factory=list)   # (row, numpy, spark)
+    nulls: int = 0                     # rows where the NumPy executor gave null
+
+    @property
+    def all_null(self) -> bool:
+        """Null on every row compared: the comparison of this feature proves nothing."""
+        return self.compared > 0 and self.nulls == self.compared
+
+
+@dataclass
+class OutputCoverage:
+    """A feature-group output read by the features, over the rows compared."""
+
+    name: str                          # `group.output`
+    values: int                        # rows with a value
+    nulls: int                         # rows with null
+    source: str | None = None          # how the values were obtained; None: not obtained
+    reason: str | None = None          # why not (then every row is null)
 
 
 @dataclass
 class ParityReport:
     rows: int
     features: list[FeatureParity]
-    missing: list[str] = field(default_factory=list)     # inputs/group outputs absent from the data
+    missing: list[str] = field(default_factory=list)     # inputs read by the features, absent from the data
+    groups: list[OutputCoverage] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return all(f.mismatches == 0 for f in self.features)
+
+    @property
+    def all_null(self) -> list[FeatureParity]:
+        return [f for f in self.features if f.all_null]
+
+    @property
+    def uncovered(self) -> list[OutputCoverage]:
+        """Group outputs with no value on any row compared."""
+        return [g for g in self.groups if g.values == 0]
 
 
 def compare(numpy_out: Mapping[str, list], spark_out: Mapping[str, list], dtypes: Mapping[str, str],
@@ -125,7 +151,7 @@ def compare(numpy_out: Mapping[str, list], spark_out: Mapping[str, list], dtypes
     report = []
     for name, dtype in dtypes.items():
         left, right = numpy_out[name], spark_out[name]
-        feature = FeatureParity(name, dtype, len(left))
+        feature = FeatureParity(name, dtype, len(left), nulls=sum(1 for a in left if a is None))
         for i, (a, b) in enumerate(zip(left, right)):
             if not same(a, b, dtype, name in tolerant):
                 feature.mismatches += 1
@@ -154,11 +180,96 @@ def tolerant_features(ir: Any) -> frozenset[str]:
     return frozenset(found)
 
 
-def check(spark: Any, ir: Any, module: Any, df: Any, limit: int, fitted: Mapping | None) -> ParityReport:
+def check(spark: Any, ir: Any, module: Any, df: Any, limit: int, fitted: Mapping | None,
+          sample: "Sample | None" = None) -> ParityReport:
+    """Both executors on up to ``limit`` rows of ``df``. ``sample`` (from :func:`sample_rows`, whose
+    ``df`` is then passed here) says how the feature-group outputs were obtained."""
     rows = collect_rows(df, module, limit)
-    declared = {**module.INPUTS, **module.GROUP_OUTPUTS}
-    missing = [n for n in declared if n not in df.columns]
+    missing = missing_inputs(ir, df)
     numpy_out = numpy_outputs(module, rows, fitted)
     spark_out = spark_outputs(spark, module, rows, fitted)
     features = compare(numpy_out, spark_out, module.FEATURES, tolerant_features(ir))
-    return ParityReport(len(rows), features, missing)
+    groups, used = [], read_outputs(ir)
+    for group in referenced_groups(ir):
+        for output in group.outputs:
+            name = f"{group.name}.{output.name}"
+            if name not in used:
+                continue
+            if sample is not None and (group.name in sample.how or group.name in sample.uncovered):
+                how, reason = sample.how.get(group.name), sample.uncovered.get(group.name)
+            else:
+                how, reason = ("columns of the data", None) if name in df.columns else (None, "not in the data")
+            values = sum(1 for row in rows if row.get(name) is not None)
+            groups.append(OutputCoverage(name, values, len(rows) - values, how, reason))
+    return ParityReport(len(rows), features, missing, groups)
+
+
+# ------------------------------------------------- what the rows compared cover
+
+
+def read_outputs(ir: Any) -> set[str]:
+    """Inputs and ``group.output`` names read by the derived features."""
+    return {name for d in ir.derived for name in d.depends_on}
+
+
+def missing_inputs(ir: Any, df: Any) -> list[str]:
+    """Preprocess inputs read by the features that are not columns of ``df`` (in spec order)."""
+    used = read_outputs(ir)
+    return [i.name for i in ir.inputs if i.name in used and i.name not in df.columns]
+
+
+def referenced_groups(ir: Any) -> list[Any]:
+    """Feature groups with an output read by the features, in spec order."""
+    used = read_outputs(ir)
+    return [g for g in ir.feature_groups if any(f"{g.name}.{o.name}" in used for o in g.outputs)]
+
+
+@dataclass
+class Sample:
+    """The rows to compare: at most ``limit`` rows of the data, with the outputs of every
+    feature group the features read. ``how``/``uncovered``: group -> how its outputs were obtained,
+    or why they could not be (they are then null)."""
+
+    df: Any
+    how: dict[str, str] = field(default_factory=dict)
+    uncovered: dict[str, str] = field(default_factory=dict)
+
+
+def sample_rows(ir: Any, df: Any, limit: int, source: Any, read_events: Any) -> Sample:
+    """The first ``limit`` rows of ``df`` (the rows of ``source``, the training source, or of a
+    data file when ``source`` is None) with each read feature group's outputs computed point in
+    time at the row's event time (``feature_groups.point_in_time``: events strictly before it,
+    as training sets do), from the events ``read_events(source_name)`` returns. Outputs already
+    columns of ``df`` are kept. Materialised once (``localCheckpoint``), so fitting and the
+    comparison see the same rows."""
+    from mlc.runtime.feature_groups import point_in_time
+
+    sample = df.limit(limit)
+    how: dict[str, str] = {}
+    uncovered: dict[str, str] = {}
+    label_time = source.event_time if source is not None else None
+    sources = {s.name: s for s in ir.sources}
+    for group in referenced_groups(ir):
+        names = [f"{group.name}.{o.name}" for o in group.outputs]
+        keys = [k.name for k in group.keys if k.name not in df.columns]
+        events_source = sources.get(group.source)
+        if all(n in df.columns for n in names):
+            how[group.name] = "columns of the data"
+        elif source is None:
+            uncovered[group.name] = "the data is not a declared source, so it has no event time to join the group at"
+        elif label_time is None:
+            uncovered[group.name] = f"the training source `{source.name}` declares no `event_time`"
+        elif label_time not in df.columns:
+            uncovered[group.name] = f"the data has no event time column `{label_time}`"
+        elif keys:
+            uncovered[group.name] = f"the data lacks the key column(s) {', '.join(f'`{k}`' for k in keys)}"
+        elif events_source is None or events_source.event_time is None:
+            uncovered[group.name] = f"its source `{group.source}` declares no `event_time`"
+        else:
+            events = read_events(group.source)
+            present = [n for n in names if n in sample.columns]
+            sample = point_in_time(sample.drop(*present) if present else sample, label_time, events, group,
+                                   events_source.event_time)
+            how[group.name] = (f"point in time from `{group.source}` events before each row's `{label_time}`"
+                               + ("" if events.limit(1).count() else f" (but `{group.source}` has no events)"))
+    return Sample(sample.localCheckpoint(), how, uncovered)

@@ -4,6 +4,7 @@
     out = transform_numpy(module, {"distance_km": [1.5, None]}, fitted)      # online, a batch
     row = transform_row(module, {"distance_km": 1.5}, fitted)                # online, one row
     df2 = transform_spark(module, df, fitted)                                # offline, Columns only
+    frame, columns = spark_features(module, df, fitted)                      # offline, Columns over frame
 
 ``fitted`` maps analyzer ids to their constants (``fitted_constants(mldl)`` reads them from a
 ``mldl.json`` document).
@@ -65,11 +66,25 @@ def transform_row(module: types.ModuleType, row: Mapping[str, Any],
     return {name: vec.to_list()[0] for name, vec in out.items()}
 
 
-def spark_columns(module: types.ModuleType, df: Any, fitted: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Every derived feature as a Spark Column over ``df`` (name -> Column)."""
+def spark_features(module: types.ModuleType, df: Any, fitted: Mapping[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """``(frame, columns)``: ``frame`` is ``df`` (every column kept) with the derived features
+    materialised in select stages (``SparkOps.frame``), ``columns`` maps every derived feature to
+    a Column over ``frame``. Each feature is evaluated once however many features use it, so the
+    plan grows linearly with the spec."""
     from mlc.runtime.spark_ops import SparkOps
 
-    return {name: value.col for name, value in module.transform(SparkOps(df, fitted)).items()}
+    ops = SparkOps(df, fitted)
+    values = module.transform(ops)
+    return ops.frame(), {name: value.col for name, value in values.items()}
+
+
+def spark_columns(module: types.ModuleType, df: Any, fitted: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Every derived feature as a Spark Column over ``df`` itself (name -> Column), each feature's
+    expression inlined into every feature that uses it: the plan can grow exponentially with a
+    chain of features. Prefer :func:`spark_features` (or :func:`transform_spark`)."""
+    from mlc.runtime.spark_ops import SparkOps
+
+    return {name: value.col for name, value in module.transform(SparkOps(df, fitted, staging=False)).items()}
 
 
 def transform_spark(module: types.ModuleType, df: Any, fitted: Mapping[str, Any] | None = None,
@@ -77,5 +92,5 @@ def transform_spark(module: types.ModuleType, df: Any, fitted: Mapping[str, Any]
     """``df`` with one column per derived feature (plus the ``keep`` columns), native Columns only."""
     from pyspark.sql import functions as F
 
-    columns = spark_columns(module, df, fitted)
-    return df.select(*[F.col(f"`{k}`") for k in keep], *[col.alias(name) for name, col in columns.items()])
+    frame, columns = spark_features(module, df, fitted)
+    return frame.select(*[F.col(f"`{k}`") for k in keep], *[col.alias(name) for name, col in columns.items()])

@@ -22,7 +22,10 @@ def _statements(ir: IR) -> tuple[list[str], list[str], list[str]]:
     group_lines = [f"v[{f'{g.name}.{o.name}'!r}] = ops.group({g.name!r}, {o.name!r}, {o.dtype!r})" for g, o in groups]
     feature_lines = []
     for derived in ir.derived:
-        code = Generator(refs, list(derived.analyzers)).render(derived.tree, indent=1)
+        # ops.feature: the executor evaluates the feature once for all its users (Spark: a column
+        # of a select stage), instead of copying its expression into each of them
+        generator = Generator(refs, list(derived.analyzers))
+        code = generator._wrap("ops.feature", [repr(derived.name), generator.render(derived.tree, indent=2)], 1)
         feature_lines.append(f"# {_comment(derived.name)} = {_comment(derived.expression)}")
         feature_lines.append(f"v[{derived.name!r}] = {code}")
     return input_lines, group_lines, feature_lines

@@ -37,14 +37,29 @@ class SVal:
 
 class SparkOps:
     """Build Columns over ``df``. Input and ``group.output`` columns are looked up by name (a
-    missing group output is a typed null); ``fitted`` maps analyzer ids to constants."""
+    missing group output is a typed null); ``fitted`` maps analyzer ids to constants.
+
+    Derived features (``feature``) are materialised in select stages: a feature becomes a column
+    ``__mlc_f_<name>`` of an intermediate DataFrame and later features read it with ``F.col``,
+    so an expression is never copied into each feature that uses it (copies compound: a chain of
+    features each using the previous one twice doubles at every step). Stage ``k`` holds every
+    feature whose expression reads features of stages below ``k`` only (a topological level);
+    :meth:`frame` is ``df`` with every stage applied, and the Columns returned after any
+    ``feature`` call are Columns over :meth:`frame`, not over ``df``. ``staging=False`` inlines
+    instead (Columns over ``df``; only for small expression sets)."""
 
     def __init__(self, df: Any, fitted: Mapping[str, Mapping[str, Any]] | None = None,
-                 column_names: Mapping[str, str] | None = None):
+                 column_names: Mapping[str, str] | None = None, staging: bool = True):
         REGISTRY.load()
         self.df = df
         self.fitted = fitted or {}
         self.column_names = column_names or {}
+        self.staging = staging
+        self._levels: dict[int, tuple[SVal, int]] = {}   # id(value) -> (value, stage it reads up to)
+        self._plain: set[int] = set()                     # ids of column references (nothing to share)
+        self._stages: dict[int, list[tuple[str, Any]]] = {}
+        self._top = 0
+        self._frame: Any = None
 
     def input(self, name: str, dtype: str) -> SVal:
         return self._column(name, dtype)
@@ -57,8 +72,8 @@ class SparkOps:
 
         actual = self.column_names.get(name, name)
         if actual in self.df.columns:
-            return SVal(F.col(f"`{actual}`").cast(SPARK_TYPES[dtype]), dtype)
-        return SVal(F.lit(None).cast(SPARK_TYPES[dtype]), dtype)
+            return self._note(SVal(F.col(f"`{actual}`").cast(SPARK_TYPES[dtype]), dtype), 0, plain=True)
+        return self._note(SVal(F.lit(None).cast(SPARK_TYPES[dtype]), dtype), 0, plain=True)
 
     def const(self, value: Any, dtype: str) -> SVal:
         return self._dispatch("const", dtype, value)
@@ -80,8 +95,55 @@ class SparkOps:
             raise KeyError(f"analyzer `{analyzer_id}` has no fitted constants; run `mlc fit` first")
         return self._dispatch(f"apply_{function}", dtype, x, self.fitted[analyzer_id], *params)
 
+    def feature(self, name: str, value: SVal) -> SVal:
+        """Materialise the derived feature ``name`` in the first stage after everything it reads;
+        returns a reference to that column (a column reference or literal is returned as is)."""
+        from pyspark.sql import functions as F
+
+        if not self.staging or not isinstance(value, SVal) or id(value) in self._plain \
+                or value.literal is not None or value.dtype == "null":
+            return value
+        stage = self._level(value) + 1
+        taken = set(self.df.columns) | {c for cols in self._stages.values() for c, _ in cols}
+        column, i = f"__mlc_f_{name}", 1
+        while column in taken:
+            column, i = f"__mlc_f_{name}_{i}", i + 1
+        self._stages.setdefault(stage, []).append((column, value.col))
+        self._frame = None
+        return self._note(SVal(F.col(f"`{column}`"), value.dtype), stage, plain=True)
+
+    def frame(self) -> Any:
+        """``df`` with every materialised feature, one ``select`` per stage (stages in order)."""
+        if self._frame is None:
+            frame = self.df
+            for stage in sorted(self._stages):
+                frame = frame.select("*", *[col.alias(name) for name, col in self._stages[stage]])
+            self._frame = frame
+        return self._frame
+
+    def _note(self, value: Any, level: int, plain: bool = False) -> Any:
+        if isinstance(value, SVal):
+            self._levels[id(value)] = (value, level)
+            self._top = max(self._top, level)
+            if plain:
+                self._plain.add(id(value))
+        return value
+
+    def _level(self, value: Any) -> int:
+        """The highest stage ``value`` reads; a value this executor did not make (built by an
+        implementation from its arguments) is placed after every stage so far (always safe)."""
+        if isinstance(value, SVal):
+            known = self._levels.get(id(value))
+            return known[1] if known is not None and known[0] is value else self._top
+        if isinstance(value, (list, tuple)):
+            return max((self._level(v) for v in value), default=0)
+        return 0
+
     def _dispatch(self, name: str, dtype: str, *args: Any) -> SVal:
-        return REGISTRY.lookup(name)(self, dtype, *args)
+        result = REGISTRY.lookup(name)(self, dtype, *args)
+        if id(result) in self._levels and self._levels[id(result)][0] is result:
+            return result         # an argument returned as it is keeps what it reads
+        return self._note(result, self._level(args))
 
 
 def null_of(dtype: str) -> SVal:

@@ -11,7 +11,7 @@ import pytest
 from conftest import EXAMPLES, run_mlc
 from mlc.compiler.pipeline import build
 
-OPS_METHODS = {"input", "group", "const", "unary", "binary", "isin", "call", "analyzer"}
+OPS_METHODS = {"input", "group", "const", "unary", "binary", "isin", "call", "analyzer", "feature"}
 ALLOWED_NAMES = {"ops", "v", "FEATURES", "name"}
 
 

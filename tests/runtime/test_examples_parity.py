@@ -4,6 +4,7 @@ and the Spark plan is native (no Python or pandas UDF)."""
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -60,8 +61,12 @@ def test_check_parity_command_on_an_example(tmp_path):
     result = run_mlc("check-parity", str(EXAMPLES / "delivery_eta" / "delivery.mlc.yaml"), "--rows", "300",
                      env={"PYSPARK_PYTHON": os.sys.executable})
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "OK: every feature identical" in result.stdout
+    assert result.stdout.rstrip().endswith("OK: every feature identical")   # no warning
     assert "distance_km" in result.stdout
+    # feature-group outputs computed point in time from the sources' events, so they are compared
+    assert "rider_performance: point in time from `deliveries` events before each row's `created_at`" in result.stdout
+    covered = dict((m[0], int(m[1])) for m in re.findall(r"    ([a-z_]+\.[a-z_0-9]+)\s+(\d+) / \d+", result.stdout))
+    assert len(covered) == 14 and all(covered.values()), covered
     sample = EXAMPLES / "delivery_eta" / "data" / "orders_dev.csv"
     result = run_mlc("check-parity", str(EXAMPLES / "delivery_eta" / "delivery.mlc.yaml"), "--data", str(sample),
                      "--rows", "50", env={"PYSPARK_PYTHON": os.sys.executable})

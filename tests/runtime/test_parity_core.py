@@ -189,10 +189,9 @@ def spark_outputs_codegen(spark, module, rows):
     from pyspark.sql import functions as F
 
     from mlc.runtime.parity_check import ROW_ID, spark_frame
-    from mlc.runtime.preprocess import spark_columns
+    from mlc.runtime.preprocess import spark_features
 
-    df = spark_frame(spark, module, rows).repartition(2)
-    columns = spark_columns(module, df)
+    df, columns = spark_features(module, spark_frame(spark, module, rows).repartition(2))
     selected = [(F.unix_micros(c) if module.FEATURES[n] == "timestamp" else c).alias(f"f{i}")
                 for i, (n, c) in enumerate(columns.items())]
     result = df.select(F.col(ROW_ID), *selected).orderBy(ROW_ID).collect()

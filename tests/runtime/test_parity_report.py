@@ -24,12 +24,23 @@ def test_report_lists_mismatches_with_examples():
     numpy_out = {"a": [1, 2, 3], "b": ["x", None, "z"]}
     spark_out = {"a": [1, 2, 4], "b": ["x", None, "z"]}
     features = compare(numpy_out, spark_out, {"a": "int64", "b": "string"})
-    report = ParityReport(3, features, missing=["rider_load.assigned_30m"])
+    report = ParityReport(3, features, missing=["distance_km"])
     assert not report.ok
     text = render_report(report)
-    assert "a        int64            3          1" in text
+    assert "a        int64            3          1        0" in text
+    assert "b        string           3          0        1" in text     # the null column: NumPy nulls
     assert "  a row 2: numpy=3 spark=4" in text
-    assert "not in the data, evaluated as null (1): rider_load.assigned_30m" in text
+    assert "warning: inputs not in the data, compared as null (--allow-missing-inputs) (1): distance_km" in text
     assert text.rstrip().endswith("MISMATCH in 1 feature(s)")
     ok = ParityReport(3, compare(numpy_out, numpy_out, {"a": "int64", "b": "string"}))
     assert ok.ok and render_report(ok).rstrip().endswith("OK: every feature identical")
+
+
+def test_report_names_features_null_on_every_row():
+    out = {"a": [1, 2, 3], "b": [None, None, None]}
+    report = ParityReport(3, compare(out, out, {"a": "int64", "b": "string"}))
+    assert report.ok and [f.name for f in report.all_null] == ["b"]
+    text = render_report(report)
+    assert ("warning: features null on every one of the 3 rows compared, so their comparison proves nothing "
+            "(1): b") in text
+    assert text.rstrip().endswith("OK: every feature identical (but 1 feature(s) always null: see above)")
