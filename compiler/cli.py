@@ -105,7 +105,7 @@ def _add_experiment(commands) -> None:
 def _add_registry(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--registry", metavar="URL",
                         help="model registry: sqlite:PATH or redis://HOST:PORT/DB (default: $MLC_REGISTRY, "
-                             "else .mlc/registry.sqlite beside the spec)")
+                             "else .mlc/<name>/registry.sqlite beside the spec)")
     parser.add_argument("--env", help="environment overlay to apply")
 
 
@@ -148,8 +148,8 @@ def _add_deploy(commands) -> None:
     deploy.add_argument("--target", choices=("local", "k8s"), default="local")
     deploy.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     deploy.add_argument("--wait", action="store_true", help="k8s: wait for rollouts and readiness (roll back on failure)")
-    deploy.add_argument("--output", metavar="DIR", help="the run folder of `mlc run` (default: .mlc/data beside the spec)")
-    deploy.add_argument("--store", metavar="URL", help="online store (default: sqlite .mlc/online.sqlite beside the spec)")
+    deploy.add_argument("--output", metavar="DIR", help="the run folder of `mlc run` (default: .mlc/<name>/data beside the spec)")
+    deploy.add_argument("--store", metavar="URL", help="online store (default: sqlite .mlc/<name>/online.sqlite beside the spec)")
     deploy.add_argument("--port", type=int, help="local: gateway port on 127.0.0.1 (default: the port of the running "
                                                 "gateway, else 8080; 0 = the running gateway's, else any free)")
     deploy.add_argument("--replicas", type=_positive, metavar="N", help="local: Triton replicas per shard (default 1)")
@@ -227,6 +227,8 @@ def build_parser() -> _Parser:
     parity.add_argument("spec", metavar="SPEC")
     parity.add_argument("--data", metavar="FILE", help="data sample (default: the spec's training source)")
     parity.add_argument("--rows", type=int, default=1000, metavar="N", help="rows to compare (default 1000)")
+    parity.add_argument("--allow-missing-inputs", action="store_true",
+                        help="compare inputs the data lacks as null instead of failing (E7250); the summary lists them")
     parity.add_argument("--env", help="environment overlay to apply")
     parity.add_argument("--catalog-dir", metavar="DIR",
                      help="local Hive metastore and warehouse for `table` sources (default: $MLC_CATALOG_DIR, else ~/.cache/mlc/catalog)")
@@ -240,7 +242,7 @@ def build_parser() -> _Parser:
     run.add_argument("--step", choices=("features", "training", "train", "all"), default=None,
                      help="only the offline part: feature-group snapshots, training sets, model training, "
                           "or all three")
-    run.add_argument("--output", metavar="DIR", help="output folder (default: .mlc/data beside the spec)")
+    run.add_argument("--output", metavar="DIR", help="output folder (default: .mlc/<name>/data beside the spec)")
     run.add_argument("--as-of", metavar="TS", help="snapshot time, ISO-8601 (default: just after the latest event)")
     run.add_argument("--input", action="append", metavar="SOURCE=PATH", help="read a source from another path")
     run.add_argument("--env", help="environment overlay to apply")
@@ -252,14 +254,14 @@ def build_parser() -> _Parser:
     run.add_argument("--model", metavar="MODEL", help="train: only this model (default: every model)")
     run.add_argument("--shard", metavar="SHARD", help="train: only this shard (default: every shard serving the model)")
     run.add_argument("--epochs", type=_positive, metavar="N", help="train: override training.epochs")
-    run.add_argument("--store", metavar="URL", help="online store (default: sqlite .mlc/online.sqlite beside the spec)")
-    run.add_argument("--registry", metavar="URL", help="model registry (default: $MLC_REGISTRY, else .mlc/registry.sqlite)")
+    run.add_argument("--store", metavar="URL", help="online store (default: sqlite .mlc/<name>/online.sqlite beside the spec)")
+    run.add_argument("--registry", metavar="URL", help="model registry (default: $MLC_REGISTRY, else .mlc/<name>/registry.sqlite)")
     run.add_argument("--port", type=int, help="deploy: gateway port on 127.0.0.1 (default: the port of the running "
                                              "gateway, else 8080; 0 = the running gateway's, else any free)")
 
     materialize = commands.add_parser("materialize", help="load feature-group snapshots into the online store (Spark)")
     materialize.add_argument("spec", metavar="SPEC")
-    materialize.add_argument("--store", metavar="URL", help="sqlite:PATH (default: .mlc/online.sqlite beside the spec)")
+    materialize.add_argument("--store", metavar="URL", help="sqlite:PATH (default: .mlc/<name>/online.sqlite beside the spec)")
     materialize.add_argument("--as-of", metavar="TS", help="ISO-8601 time (default: just after the latest event)")
     materialize.add_argument("--incremental", action="store_true", help="only entities changed since the last run")
     materialize.add_argument("--namespace", help="key namespace (default: the spec name)")
@@ -273,7 +275,7 @@ def build_parser() -> _Parser:
     get.add_argument("spec", metavar="SPEC")
     get.add_argument("group", metavar="GROUP")
     get.add_argument("keys", nargs="+", metavar="KEY", help="entity key (`a,b` for multi-column keys)")
-    get.add_argument("--store", metavar="URL", help="sqlite:PATH (default: .mlc/online.sqlite beside the spec)")
+    get.add_argument("--store", metavar="URL", help="sqlite:PATH (default: .mlc/<name>/online.sqlite beside the spec)")
     get.add_argument("--namespace", help="key namespace (default: the spec name)")
     get.add_argument("--timeout", type=float, default=1.0, help="store timeout in seconds (default 1)")
     get.add_argument("--env", help="environment overlay to apply")
@@ -284,9 +286,9 @@ def build_parser() -> _Parser:
     mode.add_argument("--local", action="store_true",
                       help="a real Triton per shard from the nvidia-pytriton wheel (the default)")
     mode.add_argument("--embedded", action="store_true", help="ONNX Runtime inside the gateway instead of Triton")
-    serve.add_argument("--output", metavar="DIR", help="the run folder of `mlc run` (default: .mlc/data beside the spec)")
+    serve.add_argument("--output", metavar="DIR", help="the run folder of `mlc run` (default: .mlc/<name>/data beside the spec)")
     serve.add_argument("--port", type=int, default=8080, help="gateway port on 127.0.0.1 (default 8080; 0 = any free)")
-    serve.add_argument("--store", metavar="URL", help="online store (default: sqlite .mlc/online.sqlite beside the spec)")
+    serve.add_argument("--store", metavar="URL", help="online store (default: sqlite .mlc/<name>/online.sqlite beside the spec)")
     serve.add_argument("--store-timeout", type=float, default=0.05, help="seconds per store call (default 0.05)")
     serve.add_argument("--triton-timeout", type=float, default=1.0, help="seconds per Triton call (default 1)")
     serve.add_argument("--namespace", help="online-store key namespace (default: the spec name)")

@@ -17,9 +17,6 @@ from typing import Any
 
 from mlc.compiler.diagnostics import Diagnostic
 
-MLC_DATA = os.path.join(".mlc", "data")
-
-
 class _Problem(Exception):
     def __init__(self, code: str, message: str, hint: str | None = None):
         super().__init__(message)
@@ -40,8 +37,16 @@ def _built(args: Any, report) -> Any:
 
 
 def _output(args: Any) -> str:
-    return os.path.abspath(getattr(args, "output", None) or
-                           os.path.join(os.path.dirname(os.path.abspath(args.spec)), MLC_DATA))
+    from mlc.compiler.cli_runtime import default_run_dir
+
+    return os.path.abspath(getattr(args, "output", None) or default_run_dir(args.spec))
+
+
+def _skipped(output: str) -> dict:
+    """The (model, shard) pairs the run's training skipped (no training rows), with why."""
+    from mlc.runtime.training.skipped import read_skipped
+
+    return read_skipped(os.path.join(output, "models"))
 
 
 def _registry(args: Any, app: str) -> tuple[Any, str]:
@@ -131,7 +136,7 @@ def cmd_deploy(args: Any, report) -> int:
         for version in created:
             _out(f"registered {version.shard}/{version.model} version {version.version}")
         deployment = _deployment(args, result, registry, url, build_dir, output, _options(args))
-        desired, notes = desired_versions(registry, result.ir, promote=not args.dry_run)
+        desired, notes = desired_versions(registry, result.ir, promote=not args.dry_run, skipped=_skipped(output))
         for note in notes:
             _out(note)
         if args.dry_run:
@@ -303,7 +308,8 @@ def _k8s_deploy(args: Any, report) -> int:
             registry, _ = _registry(args, result.ir.name)
             from mlc.runtime.deploy.local import desired_versions
 
-            desired, _ = desired_versions(registry, result.ir, promote=not args.dry_run)
+            desired, _ = desired_versions(registry, result.ir, promote=not args.dry_run,
+                                          skipped=_skipped(_output(args)))
             versions = {f"{model}@{shard}": version for (shard, model), version in desired.items()}
             registry.close()
         except Exception as err:  # the registry is optional for k8s: the build's versions then

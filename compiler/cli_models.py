@@ -2,7 +2,7 @@
 
 The spec is built only for the application name (the registry's namespace) and to check the
 model and shard names; the registry is ``--registry``, else ``$MLC_REGISTRY``, else
-``sqlite:.mlc/registry.sqlite`` beside the spec. Problems are diagnostics (exit 1), never
+``sqlite:.mlc/<app>/registry.sqlite`` beside the spec. Problems are diagnostics (exit 1), never
 tracebacks: E7201 unknown model/shard, E7202 ambiguous shard, E7203 registry unreachable,
 E7204 the registry refused (unknown version, nothing to roll back to ...).
 """
@@ -203,8 +203,11 @@ def _range(v: Any) -> str:
 
 
 def _metrics(metrics: dict) -> str:
-    """The key validation metrics (auc/logloss or mae/rmse of the final epoch)."""
-    final = metrics.get("final") if isinstance(metrics.get("final"), dict) else metrics
+    """The key validation metrics (auc/logloss or mae/rmse) of the exported epoch (the best one with
+    early stopping), else of the final epoch (versions exported before `metrics.exported`)."""
+    exported = metrics.get("exported") if isinstance(metrics.get("exported"), dict) else {}
+    final = exported.get("validation") if isinstance(exported.get("validation"), dict) else \
+        metrics.get("final") if isinstance(metrics.get("final"), dict) else metrics
     shown = [(k, final[k]) for k in KEY_METRICS if isinstance(final.get(k), (int, float))]
     if not shown:
         shown = [(k, v) for k, v in sorted(final.items())

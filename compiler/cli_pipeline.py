@@ -77,7 +77,9 @@ def cmd_pipeline(args: argparse.Namespace, report: Callable) -> int:
     report(result.diagnostics, result.sources, "text")
     if not result.ok:
         return 1
-    output = os.path.abspath(args.output or os.path.join(os.path.dirname(os.path.abspath(args.spec)), ".mlc", "data"))
+    from mlc.compiler.cli_runtime import default_run_dir
+
+    output = os.path.abspath(args.output or default_run_dir(args.spec))
     run = Run(args, result, output, report)
     results = [StepResult(name) for name in STEPS]
     code = _run_steps(run, steps, results)
@@ -149,7 +151,20 @@ def step_train(run: Run) -> str:
         raise
     except Exception as exc:
         raise StepFailed(_reported(exc, run.report, run.result.sources)) from None
-    return f"{len(jobs)} model(s) trained and exported -> {os.path.join(run.output, 'models')}"
+    skipped = _skipped(run)
+    chosen = {(t.model.name, t.shard) for t in jobs}
+    left_out = sum(1 for pair in skipped if pair in chosen)
+    return (f"{len(jobs) - left_out} model(s) trained and exported"
+            + (f", {left_out} skipped (no training rows)" if left_out else "")
+            + f" -> {os.path.join(run.output, 'models')}")
+
+
+def _skipped(run: Run) -> dict[tuple[str, str], str]:
+    """The (model, shard) pairs the train step skipped (``<run>/models/skipped.json``), with why."""
+    from mlc.runtime.training.skipped import read_skipped
+
+    run.facts["skipped"] = read_skipped(os.path.join(run.output, "models"))
+    return run.facts["skipped"]
 
 
 def step_materialize(run: Run) -> str:
@@ -189,6 +204,7 @@ def step_register(run: Run) -> str:
         raise StepFailed(_reported(RuntimeProblem("E7200", err.message, err.hint), run.report,
                                    run.result.sources)) from None
     run.facts["versions"] = [v for v, _ in registered]
+    _skipped(run)
     created = sum(1 for _, new in registered if new)
     return f"{len(registered)} version(s) in {redact_url(url)} ({created} new)"
 
@@ -201,6 +217,7 @@ def step_deploy(run: Run) -> str:
                               port=run.args.port, replicas=None, kube_context=None, timeout=600.0,
                               registry=run.facts.get("registry") or getattr(run.args, "registry", None))
     _checked(run, cmd_deploy(args, run.report))
+    _skipped(run)
     from mlc.runtime.deploy.state import load_state
 
     state = load_state(run.args.spec) or {}
@@ -280,7 +297,8 @@ def sample_request(ir: Any, spec_dir: str, items: int = 3) -> dict:
     fields = {i.name for i in ir.inputs}
     for group in model.feature_groups:
         fields.update(k.name for k in ir.group(group).keys)
-    rows = [{k: v for k, v in row.items() if k in fields} for row in rows]
+    renamed = {data: name for name, data in (getattr(source, "data_names", None) or ())}   # `from:`
+    rows = [{renamed.get(k, k): v for k, v in row.items() if renamed.get(k, k) in fields} for row in rows]
     key = ir.deployment.partition_key
     if key and rows:                # one request goes to one shard: rows of one partition value
         rows = [r for r in rows if r.get(key) == rows[0].get(key)]
@@ -292,9 +310,12 @@ def _source_rows(source: Any, spec_dir: str, limit: int = 1000) -> list[dict]:
     """The first rows of a file source with pyarrow (csv, parquet, json lines); none otherwise."""
     path = source.location if os.path.isabs(source.location) else os.path.join(spec_dir, source.location)
     if source.kind == "csv":
+        import pyarrow as pa
         import pyarrow.csv as pacsv
 
-        table = pacsv.read_csv(path)
+        names = dict(getattr(source, "data_names", None) or ())          # string columns stay text (ids)
+        text = {names.get(c.name, c.name): pa.string() for c in (source.columns or ()) if c.dtype == "string"}
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=text))
     elif source.kind == "parquet":
         import pyarrow.parquet as pq
 
@@ -325,6 +346,7 @@ def render_summary(run: Run, results: list[StepResult], code: int) -> str:
         lines.append(f"  {r.name:<12} {mark:<7} {seconds}  {r.detail}")
     lines.append("")
     lines += _metrics_lines(run)
+    lines += _skipped_lines(run)
     lines += _where_lines(run)
     failed = next((r.name for r in results if r.status == "failed"), None)
     if failed:
@@ -339,9 +361,22 @@ def _metrics_lines(run: Run) -> list[str]:
         return []
     lines = ["models:"]
     for v in versions:
-        final = (v.metrics or {}).get("final") or v.metrics or {}
+        metrics = v.metrics or {}
+        exported = metrics.get("exported") if isinstance(metrics.get("exported"), dict) else {}
+        final = exported.get("validation") or metrics.get("final") or metrics
         shown = ", ".join(f"{k} {val:.4g}" for k, val in sorted(final.items()) if isinstance(val, (int, float)))
-        lines.append(f"  {v.model}@{v.shard} v{v.version}: {shown or 'no metrics'}")
+        epoch = f" (weights of epoch {exported['epoch']}{', the best' if exported.get('restored_best') else ''})" \
+            if exported.get("epoch") is not None else ""
+        lines.append(f"  {v.model}@{v.shard} v{v.version}: {shown or 'no metrics'}{epoch}")
+    return lines + [""]
+
+
+def _skipped_lines(run: Run) -> list[str]:
+    skipped = run.facts.get("skipped") or {}
+    if not skipped:
+        return []
+    lines = ["skipped (no training rows, so no version):"]
+    lines += [f"  {model}@{shard}: {reason}" for (model, shard), reason in sorted(skipped.items())]
     return lines + [""]
 
 

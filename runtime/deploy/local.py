@@ -6,10 +6,10 @@
     deployment.status()                        # desired, routed, each replica's report
     stop(spec_path)                            # stop what state.json lists
 
-Services (all on 127.0.0.1, recorded in ``.mlc/deploy/state.json``, logs in ``.mlc/deploy/logs``):
+Services (all on 127.0.0.1, recorded in ``.mlc/<app>/deploy/state.json``, logs in ``.mlc/<app>/deploy/logs``):
 
 * a Triton per shard replica (``<shard>-<i>``), the server bundled with nvidia-pytriton, in
-  explicit model-control mode, over its own repository ``.mlc/deploy/tritons/<replica>/repository``
+  explicit model-control mode, over its own repository ``.mlc/<app>/deploy/tritons/<replica>/repository``
   (assembled from the build and the run's exports; new versions are copied in from the
   registry's artifact folders). Started once; a later deploy reuses a replica that still answers,
   and restarts one that does not (on the same ports when they are free);
@@ -118,15 +118,24 @@ def targets(ir: Any) -> list[tuple[str, str]]:
     return [(shard.name, model) for shard in ir.deployment.shards for model in shard.models]
 
 
-def desired_versions(registry: Any, ir: Any, promote: bool = True) -> tuple[dict[tuple[str, str], int], list[str]]:
+def desired_versions(registry: Any, ir: Any, promote: bool = True,
+                     skipped: Mapping[tuple[str, str], str] | None = None) -> tuple[dict[tuple[str, str], int], list[str]]:
     """The ``production`` version of every (shard, model); a model without one gets its latest
     registered version, promoted with reason "first deploy" (when ``promote``). Returns (desired,
-    notes)."""
-    desired, notes = {}, []
+    notes). ``skipped``: ``{(model, shard): reason}`` of the pairs training skipped (no training
+    rows, ``mlc.runtime.training.skipped``): one without any version is left out with a note
+    (its requests answer 503), as long as something else is deployed."""
+    desired, notes, missing = {}, [], []
+    skipped = skipped or {}
     for shard, model in targets(ir):
         version = _registry_call("reading aliases", lambda: registry.resolve(model, shard, PRODUCTION))
         if version is None:
             latest = _registry_call("reading versions", lambda: registry.latest(model, shard))
+            if latest is None and (model, shard) in skipped:
+                missing.append(f"{shard}/{model}: {skipped[(model, shard)]}")
+                notes.append(f"{shard}/{model}: no version to deploy, its training was skipped "
+                             f"({skipped[(model, shard)]}); its requests answer 503 until a version is registered")
+                continue
             if latest is None:
                 raise DeployError("E7221", f"no registered version of model `{model}` for shard `{shard}`",
                                   "export one first: mlc run SPEC --step all")
@@ -137,6 +146,9 @@ def desired_versions(registry: Any, ir: Any, promote: bool = True) -> tuple[dict
             else:
                 notes.append(f"{shard}/{model}: version {version} would be promoted to production (first deploy)")
         desired[(shard, model)] = int(version)
+    if missing and not desired:
+        raise DeployError("E7221", "no registered version to deploy: training skipped every model: " + "; ".join(missing),
+                          "fix the data or the spec, then: mlc run SPEC --step all")
     return desired, notes
 
 
@@ -298,7 +310,7 @@ class LocalDeployment:
             if not os.path.isdir(repository):
                 partial = repository + ".partial"
                 shutil.rmtree(partial, ignore_errors=True)
-                assemble_repository(self.build_dir, self._models_dir(shard), shard, partial)
+                assemble_repository(self.build_dir, self._models_dir(shard), shard, partial, missing_ok=True)
                 os.replace(partial, repository)
             triton = start_replica(repository, os.path.join(self.root, "logs", f"triton-{rid}"),
                                    os.path.join(self.root, "work"), (record or {}).get("ports"))
@@ -319,7 +331,7 @@ class LocalDeployment:
             self._save()
             if failures:
                 raise DeployError("E7213", "Triton could not be started: " + "; ".join(failures),
-                                  "see the server log under .mlc/deploy/logs/")
+                                  f"see the server log under {os.path.join(self.root, 'logs')}")
         return {rid: tritons[rid] for ids in wanted.values() for rid in ids}
 
     def gateway_argv(self, tritons: Mapping[str, Mapping[str, Any]], port: int) -> list[str]:
@@ -570,13 +582,50 @@ class LocalDeployment:
 
 
 def stop(spec_path: str, say: Callable[[str], None] = lambda line: None) -> int:
-    """Stop every service ``state.json`` lists (the gateway first); returns how many were running."""
+    """Stop every service this application's ``state.json`` lists (the gateway first), and those an
+    older shared ``.mlc/deploy/state.json`` recorded for this spec or app; returns how many were
+    running. Another application's services (another spec in the folder) are never touched."""
+    from mlc.runtime.app_state import app_name
+
+    app = app_name(spec_path)
     try:
         found = state_file.load_state(spec_path)
     except ValueError as err:
         raise DeployError("E7219", str(err))
-    if found is None:
-        raise DeployError("E7217", "nothing deployed from here (no .mlc/deploy/state.json beside the spec)")
+    states = [(None, found)] if found is not None else []
+    legacy = _legacy_state(spec_path, app)
+    if legacy is not None:
+        states.append(legacy)
+    if not states:
+        raise DeployError("E7217", f"nothing deployed from here by `{app}` (no .mlc/{app}/deploy/state.json "
+                                   f"beside the spec)")
+    stopped = 0
+    for path, recorded in states:
+        stopped += _stop_recorded(recorded, say)
+        recorded["gateway"] = {}
+        recorded["tritons"] = {}
+        state_file.save_state(spec_path, recorded, path)
+    return stopped
+
+
+def _legacy_state(spec_path: str, app: str) -> tuple[str, dict[str, Any]] | None:
+    """(path, state) of the older shared layout's ``.mlc/deploy/state.json`` when it records
+    services of this spec (same file) or app; None otherwise."""
+    from mlc.runtime.app_state import legacy_state_path
+
+    path = legacy_state_path(spec_path)
+    if not os.path.isfile(path):
+        return None
+    try:
+        found = state_file.load_state(spec_path, path)
+    except ValueError:
+        return None
+    if found is None or (found.get("spec") != os.path.abspath(spec_path) and found.get("app") != app):
+        return None
+    return path, found
+
+
+def _stop_recorded(found: dict[str, Any], say: Callable[[str], None]) -> int:
     stopped = 0
     gateway = found.get("gateway") or {}
     if gateway and stop_pid(gateway.get("pid"), gateway.get("started"), grace=10.0, group=True):
@@ -590,7 +639,4 @@ def stop(spec_path: str, say: Callable[[str], None] = lambda line: None) -> int:
             if was:
                 stopped += 1
                 say(f"triton {rid} (pid {record.get('pid')}): stopped")
-    found["gateway"] = {}
-    found["tritons"] = {}
-    state_file.save_state(spec_path, found)
     return stopped

@@ -1,7 +1,9 @@
-"""``.mlc/deploy/state.json`` beside the spec: what ``mlc deploy --target local`` started.
+"""``.mlc/<app>/deploy/state.json`` beside the spec (``mlc.runtime.app_state``): what ``mlc deploy
+--target local`` started for that application. One per application, so two specs in one folder
+never see (or stop) each other's services.
 
     {"version": 1, "app": "demo", "spec": "/abs/s.mlc.yaml", "registry": "sqlite:...",
-     "store": "sqlite:...", "build": "/abs/.mlc/data/serve/build",
+     "store": "sqlite:...", "build": "/abs/.mlc/demo/data/serve/build",
      "tritons": {"east-0": {"shard", "replica", "pid", "started", "grpc", "http", "ports",
                             "repository", "workdir", "log"}, ...},
      "gateway": {"pid", "started", "port", "url", "argv", "log"}}
@@ -21,21 +23,25 @@ from typing import Any
 STATE_VERSION = 1
 
 
-def deploy_dir(spec_path: str) -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(spec_path)), ".mlc", "deploy")
+def deploy_dir(spec_path: str, app: str | None = None) -> str:
+    """``<spec folder>/.mlc/<app>/deploy`` (``app``: the spec's name unless given)."""
+    from mlc.runtime.app_state import app_dir
+
+    return os.path.join(app_dir(spec_path, app), "deploy")
 
 
-def state_path(spec_path: str) -> str:
-    return os.path.join(deploy_dir(spec_path), "state.json")
+def state_path(spec_path: str, app: str | None = None) -> str:
+    return os.path.join(deploy_dir(spec_path, app), "state.json")
 
 
 def empty_state(spec_path: str, app: str | None = None) -> dict[str, Any]:
     return {"version": STATE_VERSION, "app": app, "spec": os.path.abspath(spec_path), "tritons": {}, "gateway": {}}
 
 
-def load_state(spec_path: str) -> dict[str, Any] | None:
-    """The recorded state, or None when nothing was deployed from this spec's folder."""
-    path = state_path(spec_path)
+def load_state(spec_path: str, path: str | None = None) -> dict[str, Any] | None:
+    """The recorded state, or None when this application deployed nothing from this folder.
+    ``path``: another state file (the older shared layout's ``.mlc/deploy/state.json``)."""
+    path = path or state_path(spec_path)
     try:
         with open(path, encoding="utf-8") as handle:
             state = json.load(handle)
@@ -51,8 +57,8 @@ def load_state(spec_path: str) -> dict[str, Any] | None:
     return state
 
 
-def save_state(spec_path: str, state: dict[str, Any]) -> str:
-    path = state_path(spec_path)
+def save_state(spec_path: str, state: dict[str, Any], path: str | None = None) -> str:
+    path = path or state_path(spec_path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".state-", suffix=".json", dir=os.path.dirname(path))
     try:

@@ -3,7 +3,7 @@ atomically with a history, replica heartbeats and small state documents; SQLite 
 file beside the spec) or Redis. See README.md and docs/deploy.md ("Registry").
 
     registry = open_registry(default_registry_url("app.mlc.yaml"), ir.name)
-    registry.register_run(ir, ".mlc/data")
+    registry.register_run(ir, ".mlc/app/data")
     registry.promote("eta_dnn", "east", 4, reason="better MAE")
 """
 

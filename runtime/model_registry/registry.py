@@ -20,11 +20,14 @@ LATEST = "latest"
 
 
 def default_registry_url(spec_path: str) -> str:
-    """``$MLC_REGISTRY`` when set, else ``sqlite:<spec dir>/.mlc/registry.sqlite``."""
+    """``$MLC_REGISTRY`` when set, else ``sqlite:<spec dir>/.mlc/<app>/registry.sqlite`` (one per
+    application: ``mlc.runtime.app_state``)."""
     env = os.environ.get("MLC_REGISTRY")
     if env:
         return env
-    return "sqlite:" + os.path.join(os.path.dirname(os.path.abspath(spec_path)), ".mlc", "registry.sqlite")
+    from mlc.runtime.app_state import app_dir
+
+    return "sqlite:" + os.path.join(app_dir(spec_path), "registry.sqlite")
 
 
 def open_registry(url: str, app: str, clock: Callable[[], float] = time.time) -> "Registry":

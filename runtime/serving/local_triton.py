@@ -104,7 +104,7 @@ def _versions(directory: str) -> list[str]:
                   key=int)
 
 
-def assemble_repository(build_dir: str, models_dir: str, shard: Any, out_dir: str) -> str:
+def assemble_repository(build_dir: str, models_dir: str, shard: Any, out_dir: str, missing_ok: bool = False) -> str:
     """Assemble the servable repository of ``shard`` for the local (python-backend-only) Triton.
 
     ``build_dir``: the compiled build tree (after ``mlc fit``: its ``mldl.json`` has every
@@ -112,7 +112,9 @@ def assemble_repository(build_dir: str, models_dir: str, shard: Any, out_dir: st
     (``<output>/repository/`` unsharded, ``<output>/repository/<shard>/`` sharded), holding
     ``<model>/<version>/model.onnx``. ``out_dir`` must not exist or be empty. Every exported
     version directory is copied (``model.py`` is written into each); a model without any exported
-    version is an error (Triton would refuse to start). Returns ``out_dir`` (absolute).
+    version is an error (Triton would refuse to start), unless ``missing_ok`` (a server in explicit
+    model-control mode loads nothing at start: ``mlc deploy`` of a shard whose training was
+    skipped). Returns ``out_dir`` (absolute).
     """
     from mlc.runtime.feature_job import load_ir
 
@@ -128,7 +130,7 @@ def assemble_repository(build_dir: str, models_dir: str, shard: Any, out_dir: st
         if copy.origin == "export":              # `M/*` -> `M/*`: every exported version
             model = copy.source.split("/")[0]
             versions = _versions(os.path.join(models_dir, model))
-            if not versions:
+            if not versions and not missing_ok:
                 raise LocalTritonError(f"no exported version of model `{model}` in {os.path.join(models_dir, model)}")
             for version in versions:
                 shutil.copytree(os.path.join(models_dir, model, version), os.path.join(out_dir, model, version))

@@ -203,6 +203,56 @@ def split_time_range(files: list[str], event_time: str | None) -> tuple[str, str
     return iso_time(bounds["min"].as_py()), iso_time(bounds["max"].as_py())
 
 
+def split_rows(set_dir: str, split: str) -> int:
+    """Rows of a split, from the parquet footers (no data read); 0 when the split is absent."""
+    return sum(g.rows for g in row_groups(split_files(set_dir, split)))
+
+
+def no_training_rows(set_dir: str) -> str | None:
+    """None when the set's train split has rows; else the real cause, for the user: the shard's
+    partitions match no labelled row, or the time split put every row in validation (and why:
+    every row has the same event time, a ``split_at`` before every row, a ``last_fraction`` cutoff
+    that is the earliest event time). Reads the footers, schema.json and, when needed, the
+    validation split's event-time column."""
+    if split_rows(set_dir, "train"):
+        return None
+    schema = read_schema(set_dir)
+    where = f"model `{schema.get('model')}` shard `{schema.get('shard')}`"
+    validation = split_rows(set_dir, "validation")
+    if validation == 0:
+        return f"{where} has no rows: {_no_rows_cause(schema)}"
+    split = schema.get("split") or {}
+    times = split_time_range(split_files(set_dir, "validation"), schema.get("event_time"))
+    by_time = "split_at" in split or "last_fraction" in split
+    said = f"{where}: the {'time' if by_time else 'validation'} split put all {validation} row(s) in validation"
+    if by_time and times and times[0] == times[1]:
+        cause = f"every row has the same event time ({times[0]})"
+    elif "split_at" in split:
+        earliest = f" (the earliest is {times[0]})" if times else ""
+        cause = f"every row's event time is at or after `split_at: {split['split_at']}`{earliest}"
+    elif "last_fraction" in split and times:
+        cause = (f"the `last_fraction: {split['last_fraction']}` cutoff is the earliest event time ({times[0]}) and "
+                 f"rows at the cutoff all go to validation (many rows share that time)")
+    else:
+        rule = ", ".join(f"{k}: {v}" for k, v in sorted(split.items())) or "none recorded"
+        cause = f"the validation rule ({rule}) selected every row"
+    return f"{said}: {cause}"
+
+
+def _no_rows_cause(schema: dict) -> str:
+    key = schema.get("partition_key")
+    partitions = schema.get("partitions") or {}
+    values = list(partitions.get("values") or [])
+    label = (schema.get("label") or {}).get("name")
+    if not key:
+        return f"the training source has no row with a label (`{label}` not null)"
+    listed = f"`{key}` in {values}" if values else None
+    if partitions.get("is_default"):
+        others = f"a `{key}` value no other shard lists"
+        return f"no labelled row of the training source has {listed + ' or ' + others if listed else others}"
+    return f"no labelled row of the training source has {listed}"
+
+
 def iso_time(value: Any) -> str:
     """A timestamp as ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z`` (naive means UTC); other values as text."""
     if isinstance(value, datetime):

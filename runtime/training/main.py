@@ -152,7 +152,8 @@ def report(result: Any) -> None:
         return
     metrics = ", ".join(f"{k} {v:.5g}" for k, v in (result.final_metrics or {}).items()
                         if isinstance(v, float))
-    exported = f"; exported version {result.version} to {result.export.path}" if result.export else ""
+    best = f" (weights of the best epoch, {result.exported_epoch})" if getattr(result, "restored_best", False) else ""
+    exported = f"; exported version {result.version}{best} to {result.export.path}" if result.export else ""
     print(f"trained `{result.model}` shard `{result.shard}` on {result.workers} worker(s): epochs "
           f"{result.first_epoch}..{result.last_epoch}" + (" (early stop)" if result.stopped_early else "")
           + (f"; validation {metrics}" if metrics else "") + exported)

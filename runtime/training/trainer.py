@@ -27,8 +27,11 @@ lockstep and end bit-identical (README.md, "Training loop"):
    AUC, logloss sums; regression: absolute and squared error sums), plus the mean loss, so
    every rank computes the identical metrics. Early stopping is decided from them, and rank 0's
    decision is broadcast. Rank 0 checkpoints model + optimizer + epoch.
-7. End: rank 0 writes ``history.json`` and exports the final weights as the next version; every
-   rank writes ``rank<r>_final.json`` (weights sha256, its view of the final metrics).
+7. End: with early stopping, the best epoch's weights are put back (rank 0 kept a copy at that
+   epoch and broadcasts it; the best epoch itself is broadcast from rank 0 every epoch), so the
+   export holds the best epoch, not the last; rank 0 writes ``history.json`` and exports as the
+   next version (``exported_epoch``, ``metrics.exported`` in its metadata); every rank writes
+   ``rank<r>_final.json`` (weights sha256, its view of the final metrics, the exported epoch).
 
 Paths under ``output_dir``: ``checkpoints/<model>/<shard>/``, ``runs/<model>/<shard>/``,
 ``repository/<model>/<version>/`` (sharded deployments: ``repository/<shard>/<model>/<version>/``,
@@ -65,6 +68,11 @@ class TrainingError(RuntimeError):
     not fit the model, ...). The message is meant for the user; no traceback needed."""
 
 
+class NoTrainingRows(TrainingError):
+    """The train split of the (model, shard) is empty; the message says why (``data.no_training_rows``:
+    partitions that match no row, a time split that put every row in validation)."""
+
+
 @dataclass
 class TrainResult:
     model: str
@@ -80,10 +88,14 @@ class TrainResult:
     history: list[dict]
     final_metrics: dict | None         # validation metrics after the last epoch (allreduced)
     best: dict | None                  # {"metric", "value", "epoch"} when early stopping is on
-    weights_sha256: str
+    weights_sha256: str                # the last epoch's weights
     warm_start: dict | None            # what was restored, if anything
     version: int | None = None         # exported version (rank 0)
     export: Any = None                 # export_model's result (rank 0)
+    exported_epoch: int | None = None  # whose weights are exported: the best epoch with early stopping, else the last
+    exported_metrics: dict | None = None       # that epoch's validation metrics (allreduced)
+    exported_weights_sha256: str | None = None  # == weights_sha256 unless the best epoch was restored
+    restored_best: bool = False        # the best epoch was not the last: its weights were put back
     paths: dict = field(default_factory=dict)
 
 
@@ -166,8 +178,13 @@ class _Loop:
         c = self.cluster
         self.train_data = read_split(self.set_dir, "train", self.model, c.rank, c.size)
         self.val_data = read_split(self.set_dir, "validation", self.model, c.rank, c.size)
-        self.steps = self._steps_per_epoch()
         self.train_rows, self.val_rows = (int(n) for n in c.allreduce_sum([self.train_data.rows, self.val_data.rows]))
+        if self.train_rows == 0:                 # the same on every rank: all raise, no collective waits
+            from mlc.runtime.training.data import no_training_rows
+
+            raise NoTrainingRows(no_training_rows(self.set_dir) or
+                                 f"model `{self.model.name}` shard `{self.shard}`: the train split is empty")
+        self.steps = self._steps_per_epoch()
         self._build()
         warm = self._warm_start()
         start = int(self.epoch_var.numpy())
@@ -177,13 +194,17 @@ class _Loop:
                  self.lr["scaled"], self.lr["warmup_steps"])
         history, stop_state = [], EarlyStopping.from_ir(self.stopping, self.model.task, self.val_rows)
         step_in_run = 0
+        self._best_weights = None                   # rank 0: the best epoch's weights so far
         for epoch in range(start + 1, start + epochs + 1):
             began = time.monotonic()
             train_loss, step_in_run = self._train_epoch(epoch, step_in_run)
             c.allreduce_mean_variables(self.keras_model.non_trainable_variables)
             metrics = self._validate()
             stop = stop_state.update(metrics, epoch)
-            stop = bool(c.broadcast_object(stop, root=0))
+            # every rank decided on the same allreduced metrics; rank 0's decision is the one kept
+            stop, stop_state.best_epoch = c.broadcast_object((bool(stop), stop_state.best_epoch), root=0)
+            if c.is_chief and stop_state.best_epoch == epoch:
+                self._best_weights = self.keras_model.get_weights()      # copies
             self.epoch_var.assign(epoch)
             record = {"epoch": epoch, "train_loss": train_loss, "validation": metrics,
                       "learning_rate": current_learning_rate(self.optimizer), "steps": self.steps,
@@ -194,6 +215,7 @@ class _Loop:
             if stop:
                 break
         result = self._result(history, stop_state, warm, start, epochs)
+        self._restore_best(result)
         if c.is_chief:
             self._write_json("history.json", self._history_doc(result))
         self._write_json(f"rank{c.rank}_final.json", self._rank_doc(result))
@@ -204,14 +226,35 @@ class _Loop:
             result.export, result.version = self._export(result)
         return result
 
+    def _restore_best(self, result: TrainResult) -> None:
+        """With early stopping the export holds the BEST epoch's weights, not the last one's: rank 0
+        kept a copy at the best epoch (``_best_weights``), puts it back and broadcasts every model
+        variable, so all ranks hold and report the exported weights. The best epoch was broadcast
+        from rank 0 every epoch, so every rank takes the same branch here (same collectives)."""
+        best = (result.best or {}).get("epoch")
+        restore = best is not None and best != result.last_epoch
+        if restore:
+            if self.cluster.is_chief:
+                self.keras_model.set_weights(self._best_weights)
+            self.cluster.broadcast_variables(self.keras_model.variables, root=0)
+            log.info("model `%s` shard `%s`: restored the best epoch %d (%s %s) over the last epoch %d",
+                     self.model.name, self.shard, best, result.best["metric"], result.best["value"], result.last_epoch)
+        self._best_weights = None
+        epoch = best if best is not None else result.last_epoch
+        record = next((h for h in result.history if h["epoch"] == epoch), None)
+        result.exported_epoch = epoch if record else None
+        result.exported_metrics = record["validation"] if record else None
+        result.restored_best = restore
+        result.exported_weights_sha256 = weights_sha256(self.keras_model) if restore else result.weights_sha256
+
     def _steps_per_epoch(self) -> int:
         batch = self.training.batch_size
         local = math.ceil(self.train_data.rows / batch)
         steps = int(self.cluster.allreduce_min([local])[0])
-        if steps < 1:
-            raise TrainingError(f"model `{self.model.name}` shard `{self.shard}`: a rank has no training rows "
-                                f"({self.train_data.rows} here, {self.cluster.size} workers); train on fewer "
-                                f"workers or on more data")
+        if steps < 1:        # rows exist (checked before), but fewer than the workers
+            raise TrainingError(f"model `{self.model.name}` shard `{self.shard}`: {self.train_rows} training row(s) "
+                                f"for {self.cluster.size} workers, a rank got none; train on at most "
+                                f"{self.train_rows} worker(s) or on more data")
         return steps
 
     def _build(self) -> None:
@@ -324,14 +367,21 @@ class _Loop:
                 "batch_size": self.training.batch_size, "learning_rate": result.learning_rate,
                 "first_epoch": result.first_epoch, "last_epoch": result.last_epoch,
                 "stopped_early": result.stopped_early, "best": result.best, "warm_start": result.warm_start,
-                "epochs": result.history}
+                "exported": self._exported_doc(result), "epochs": result.history}
+
+    @staticmethod
+    def _exported_doc(result: TrainResult) -> dict:
+        """Which epoch's weights the export holds, and that epoch's validation metrics."""
+        return {"epoch": result.exported_epoch, "restored_best": result.restored_best,
+                "validation": result.exported_metrics}
 
     def _rank_doc(self, result: TrainResult) -> dict:
         return {"rank": result.rank, "workers": result.workers, "weights_sha256": result.weights_sha256,
                 "final_metrics": result.final_metrics, "last_epoch": result.last_epoch,
                 "epochs_run": result.epochs_run, "train_rows": self.train_data.rows,
                 "validation_rows": self.val_data.rows, "steps_per_epoch": result.steps_per_epoch,
-                "learning_rate": result.learning_rate}
+                "learning_rate": result.learning_rate, "exported_epoch": result.exported_epoch,
+                "exported_weights_sha256": result.exported_weights_sha256}
 
     def _export(self, result: TrainResult) -> tuple[Any, int]:
         from mlc.runtime.training.export import export_model, next_version
@@ -340,16 +390,18 @@ class _Loop:
         version = next_version(repository, self.model.name)
         metadata = {   # export_model adds model, version, type (model type), task, signature
             "shard": self.shard, "spec_hash": self.spec_hash, "data": self._time_ranges(),
-            "metrics": {"final": result.final_metrics, "best": result.best},
+            "metrics": {"final": result.final_metrics, "best": result.best, "exported": self._exported_doc(result)},
+            "exported_epoch": result.exported_epoch,
             "epochs_run": result.epochs_run, "first_epoch": result.first_epoch, "last_epoch": result.last_epoch,
             "stopped_early": result.stopped_early, "workers": result.workers,
             "batch_size": self.training.batch_size, "learning_rate": result.learning_rate,
             "optimizer": self.training.optimizer, "seed": self.training.seed,
             "warm_start": portable_warm_start(result.warm_start),
-            "weights_sha256": result.weights_sha256,
+            "weights_sha256": result.exported_weights_sha256,
         }
         exported = export_model(self.keras_model, self.model, repository, version, metadata)
-        log.info("exported `%s` version %d to %s", self.model.name, version, repository)
+        log.info("exported `%s` version %d (weights of epoch %s) to %s", self.model.name, version,
+                 result.exported_epoch, repository)
         return exported, version
 
     def _write_json(self, name: str, doc: dict) -> None:

@@ -38,11 +38,11 @@ def test_offline_part_then_a_failing_step_is_named_and_earlier_outputs_stay(proj
     assert result.returncode == 0, result.stderr[-3000:]
     assert "features     ok" in result.stderr and "train        ok" in result.stderr
     assert "register     -" in result.stderr
-    exported = project / ".mlc" / "data" / "models" / "repository" / "m" / "1" / "model.onnx"
+    exported = project / ".mlc" / "tiny" / "data" / "models" / "repository" / "m" / "1" / "model.onnx"
     assert exported.is_file()
-    mldl = (project / ".mlc" / "data" / "mldl.json").read_bytes()
+    mldl = (project / ".mlc" / "tiny" / "data" / "mldl.json").read_bytes()
     # the training sets disappear: `train` fails, is named, and nothing written before changes
-    sets = project / ".mlc" / "data" / "training"
+    sets = project / ".mlc" / "tiny" / "data" / "training"
     hidden = project / ".mlc" / "hidden-training"
     sets.rename(hidden)
     try:
@@ -53,7 +53,7 @@ def test_offline_part_then_a_failing_step_is_named_and_earlier_outputs_stay(proj
     assert "E7007" in failed.stderr and "train        FAILED" in failed.stderr
     assert "step `train` failed; the outputs of the steps before it are intact" in failed.stderr
     assert "mlc run t.mlc.yaml --from train" in failed.stderr
-    assert exported.is_file() and (project / ".mlc" / "data" / "mldl.json").read_bytes() == mldl
+    assert exported.is_file() and (project / ".mlc" / "tiny" / "data" / "mldl.json").read_bytes() == mldl
 
 
 def test_usage_errors(project):
@@ -83,5 +83,5 @@ def test_the_whole_pipeline_serves_a_sample_request(project):
     finally:
         stopped = run_mlc("stop", "t.mlc.yaml", cwd=project)
     assert stopped.returncode == 0, stopped.stderr
-    assert not os.path.exists(project / ".mlc" / "deploy" / "state.json") or \
-        not json.loads((project / ".mlc" / "deploy" / "state.json").read_text()).get("gateway")
+    assert not os.path.exists(project / ".mlc" / "tiny" / "deploy" / "state.json") or \
+        not json.loads((project / ".mlc" / "tiny" / "deploy" / "state.json").read_text()).get("gateway")

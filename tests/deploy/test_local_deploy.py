@@ -56,7 +56,7 @@ def mlc(root: Path, *args: str, env: dict | None = None, timeout: float = 150) -
 
 
 def make_project(root: Path) -> Path:
-    """The spec, a run folder (.mlc/data: fitted mldl.json, models/repository) and the default
+    """The spec, a run folder (.mlc/demo/data: fitted mldl.json, models/repository) and the default
     online store (as `mlc materialize` leaves it, here with no record) beside it."""
     from mlc.compiler.cli_runtime import default_store_url
     from mlc.compiler.pipeline import build
@@ -69,7 +69,7 @@ def make_project(root: Path) -> Path:
     spec.write_text(MINIMAL_SPEC + SHARDING, encoding="utf-8")
     result = build(str(spec))
     assert result.ok, [d.message for d in result.diagnostics]
-    write_run_mldl(with_fitted(result.ir, FITTED), str(root / ".mlc" / "data"))
+    write_run_mldl(with_fitted(result.ir, FITTED), str(root / ".mlc" / "demo" / "data"))
     open_store(default_store_url(str(spec)), create=True).close()
     return spec
 
@@ -83,7 +83,7 @@ def export(root: Path, version: int, shards=("north", "south")) -> None:
     ir = build(str(root / "s.mlc.yaml")).ir
     model = ir.model("eta")
     for shard in shards:
-        target = root / ".mlc" / "data" / "models" / "repository" / shard
+        target = root / ".mlc" / "demo" / "data" / "models" / "repository" / shard
         export_model(build_model(model, seed=version, output_bias=float(version)), model, str(target), version, {})
 
 
@@ -94,7 +94,7 @@ def promote(root: Path, version: int, shard: str) -> None:
 
     spec = str(root / "s.mlc.yaml")
     with open_registry(default_registry_url(spec), "demo") as registry:
-        registry.register_run(build(spec).ir, str(root / ".mlc" / "data"))
+        registry.register_run(build(spec).ir, str(root / ".mlc" / "demo" / "data"))
         registry.promote("eta", shard, version, "production", "test")
 
 
@@ -110,7 +110,7 @@ def predict(url: str, body: dict, timeout: float = 10.0) -> tuple[int, dict]:
 
 
 def state(root: Path) -> dict:
-    return json.loads((root / ".mlc" / "deploy" / "state.json").read_text())
+    return json.loads((root / ".mlc" / "demo" / "deploy" / "state.json").read_text())
 
 
 def status(root: Path) -> dict:
@@ -190,7 +190,7 @@ def project(tmp_path_factory):
     make_project(root)
     export(root, 1)
     yield root
-    if (root / ".mlc" / "deploy" / "state.json").exists():      # a test failed before `mlc stop`
+    if (root / ".mlc" / "demo" / "deploy" / "state.json").exists():      # a test failed before `mlc stop`
         mlc(root, "stop", "s.mlc.yaml")
 
 
@@ -199,7 +199,7 @@ def test_deploy_then_switch_under_load_without_a_failed_request(project):
     plan = mlc(project, "deploy", "s.mlc.yaml", "--replicas", "2", "--port", "0", "--dry-run")
     assert plan.returncode == 0, plan.stderr
     assert "plan: north/eta: - -> 1" in plan.stderr and "plan: triton north-1: start" in plan.stderr
-    assert not (project / ".mlc" / "deploy" / "state.json").exists()     # a dry run starts nothing
+    assert not (project / ".mlc" / "demo" / "deploy" / "state.json").exists()     # a dry run starts nothing
 
     first = mlc(project, "deploy", "s.mlc.yaml", "--replicas", "2", "--port", "0")
     assert first.returncode == 0, first.stderr

@@ -344,7 +344,7 @@ def test_sqlite_schema_is_versioned(tmp_path):
 def test_default_registry_url(tmp_path, monkeypatch):
     spec = tmp_path / "app.mlc.yaml"
     monkeypatch.delenv("MLC_REGISTRY", raising=False)
-    assert default_registry_url(str(spec)) == f"sqlite:{tmp_path / '.mlc' / 'registry.sqlite'}"
+    assert default_registry_url(str(spec)) == f"sqlite:{tmp_path / '.mlc' / 'app' / 'registry.sqlite'}"
     monkeypatch.setenv("MLC_REGISTRY", "redis://r:6379/2")
     assert default_registry_url(str(spec)) == "redis://r:6379/2"
 
