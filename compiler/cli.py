@@ -218,14 +218,16 @@ def build_parser() -> _Parser:
     fit = commands.add_parser("fit", help="fit the preprocessing analyzers on data (Spark) and write a build")
     fit.add_argument("spec", metavar="SPEC")
     fit.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (replaced atomically)")
-    fit.add_argument("--data", metavar="FILE", help="training data (default: the models' training source)")
+    fit.add_argument("--data", metavar="FILE",
+                     help="data of the default model's training source (other sources: from the spec)")
     fit.add_argument("--env", help="environment overlay to apply")
     fit.add_argument("--catalog-dir", metavar="DIR",
                      help="local Hive metastore and warehouse for `table` sources (default: $MLC_CATALOG_DIR, else ~/.cache/mlc/catalog)")
 
     parity = commands.add_parser("check-parity", help="run the Spark and NumPy executors on data and compare")
     parity.add_argument("spec", metavar="SPEC")
-    parity.add_argument("--data", metavar="FILE", help="data sample (default: the spec's training source)")
+    parity.add_argument("--data", metavar="FILE",
+                        help="data sample of the default model's training source (other sources: from the spec)")
     parity.add_argument("--rows", type=int, default=1000, metavar="N", help="rows to compare (default 1000)")
     parity.add_argument("--allow-missing-inputs", action="store_true",
                         help="compare inputs the data lacks as null instead of failing (E7250); the summary lists them")

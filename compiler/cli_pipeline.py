@@ -171,9 +171,9 @@ def step_materialize(run: Run) -> str:
     from mlc.compiler.cli_runtime import cmd_materialize, default_store_url
 
     store = getattr(run.args, "store", None) or default_store_url(run.args.spec)
-    run.facts["store"] = store
     if not any(g.online for g in run.result.ir.feature_groups):
-        return "no online feature group"
+        return "no online feature group"                 # no store to fill, or to show in the summary
+    run.facts["store"] = store
     _checked(run, cmd_materialize(_namespace(run, store=store), run.report))
     return f"online store {redact_url(store)}"
 
@@ -288,51 +288,12 @@ STEP_FUNCTIONS: dict[str, Callable[[Run], str]] = {
 
 
 def sample_request(ir: Any, spec_dir: str, items: int = 3) -> dict:
-    """A request built from the first rows of the first model's training source (raw data, as
-    clients send it): the preprocess inputs and entity keys found among its columns; with
-    sharding, rows of one partition value, so it routes like real traffic."""
-    model = ir.models[0]
-    source = next(s for s in ir.sources if s.name == model.training.source)
-    rows = _source_rows(source, spec_dir)
-    fields = {i.name for i in ir.inputs}
-    for group in model.feature_groups:
-        fields.update(k.name for k in ir.group(group).keys)
-    renamed = {data: name for name, data in (getattr(source, "data_names", None) or ())}   # `from:`
-    rows = [{renamed.get(k, k): v for k, v in row.items() if renamed.get(k, k) in fields} for row in rows]
-    key = ir.deployment.partition_key
-    if key and rows:                # one request goes to one shard: rows of one partition value
-        rows = [r for r in rows if r.get(key) == rows[0].get(key)]
-    rows = rows[:items]
-    return {"model": model.name, "items": [{k: _json_value(v) for k, v in row.items() if v is not None} for row in rows]}
+    """A request for the default model (``IR.default_model``) from the first rows of its training
+    source (raw data, as clients send it: ``mlc.runtime.serving.sample_requests``)."""
+    from mlc.runtime.serving.sample_requests import request_rows
 
-
-def _source_rows(source: Any, spec_dir: str, limit: int = 1000) -> list[dict]:
-    """The first rows of a file source with pyarrow (csv, parquet, json lines); none otherwise."""
-    path = source.location if os.path.isabs(source.location) else os.path.join(spec_dir, source.location)
-    if source.kind == "csv":
-        import pyarrow as pa
-        import pyarrow.csv as pacsv
-
-        names = dict(getattr(source, "data_names", None) or ())          # string columns stay text (ids)
-        text = {names.get(c.name, c.name): pa.string() for c in (source.columns or ()) if c.dtype == "string"}
-        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=text))
-    elif source.kind == "parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path)
-    elif source.kind == "json":                   # JSON lines
-        import pyarrow.json as pajson
-
-        table = pajson.read_json(path)
-    else:
-        return []
-    return table.slice(0, limit).to_pylist()
-
-
-def _json_value(value: Any) -> Any:
-    if hasattr(value, "isoformat"):
-        return value.isoformat().replace("+00:00", "Z")
-    return value
+    model = ir.default_model()
+    return {"model": model.name, "items": request_rows(ir, model, spec_dir, items)}
 
 
 # ----------------------------------------------------------------------------------- summary

@@ -27,11 +27,12 @@ def require_spark() -> None:
 
 
 def training_source(ir: Any) -> Any:
-    """The source the analyzers are fitted on: the models' training source (the first model's
-    when they differ), else the first source declaring every preprocess input."""
+    """The source `--data` stands for: the default model's training source (``IR.default_model``),
+    else the first source declaring every preprocess input (where `mlc fit` fits a spec without
+    models)."""
     by_name = {s.name: s for s in ir.sources}
     if ir.models:
-        return by_name[ir.models[0].training.source]
+        return by_name[ir.default_model().training.source]
     inputs = {i.name for i in ir.inputs}
     for source in ir.sources:
         if source.columns and inputs <= {c.name for c in source.columns}:
@@ -39,10 +40,11 @@ def training_source(ir: Any) -> Any:
     return None
 
 
-def load_data(spark: Any, ir: Any, spec_path: str, data: str | None) -> Any:
+def load_data(spark: Any, ir: Any, spec_path: str, data: str | None, source: Any = None) -> Any:
+    """The data of ``source`` (default: ``training_source``), ``data`` replacing its location."""
     from mlc.runtime.sources import read_source
 
-    source = training_source(ir)
+    source = source or training_source(ir)
     if data is not None and not os.path.exists(data) and "://" not in data:
         raise RuntimeProblem("E7002", f"data file not found: {data}")
     if source is None:
@@ -65,10 +67,23 @@ def load_data(spark: Any, ir: Any, spec_path: str, data: str | None) -> Any:
         raise RuntimeProblem("E7003", f"cannot read the data of source `{source.name}`: {str(exc).splitlines()[0]}")
 
 
-def fitted_ir(ir: Any, module: Any, df: Any) -> Any:
-    from mlc.runtime.fitting import fit, with_fitted
+def planned_fit(spark: Any, ir: Any, module: Any, spec_path: str, data: str | None, df: Any) -> Any:
+    """The IR with every analyzer fitted by the fitting plan (``fitting.fit_by_plan``, as the
+    feature job does): each on the label rows of the models that read it, feature-group outputs
+    joined point in time. ``data`` (``--data``) replaces the data of the default model's training
+    source; the other sources are read from the spec. Without models, everything is fitted on
+    ``df`` (the first source with every input, or ``--data``)."""
+    from mlc.runtime.fitting import fit, fit_by_plan, fitting_plan, with_fitted
 
-    return with_fitted(ir, fit(ir, module, df))
+    plan = fitting_plan(ir)
+    inputs = {}
+    if data is not None and ir.models:
+        inputs[ir.default_model().training.source] = data if "://" in data else os.path.abspath(data)
+    spec_dir = os.path.dirname(os.path.abspath(spec_path))
+    fitted = fit_by_plan(spark, ir, module, spec_dir, inputs, plan, note=lambda text: sys.stderr.write(f"note: {text}\n"))
+    if plan.unplaced:
+        fitted = fit(ir, module, df, plan.unplaced, fitted)
+    return with_fitted(ir, fitted)
 
 
 def _spark(app: str, args: Any, ir: Any) -> Any:
@@ -134,9 +149,9 @@ def cmd_fit(args: Any, report) -> int:
     prepared = _prepared(args, report, "mlc-fit")
     if prepared is None:
         return 1
-    result, _, module, df = prepared
+    result, spark, module, df = prepared
     try:
-        result.ir = fitted_ir(result.ir, module, df)
+        result.ir = planned_fit(spark, result.ir, module, args.spec, args.data, df)
     except Exception as exc:
         return _reported(exc, report, result.sources)
     try:
@@ -158,33 +173,82 @@ def _short(value: Any) -> str:
 
 
 def cmd_check_parity(args: Any, report) -> int:
+    """Both executors compared per training source (`parity_check.sections`): on each, the
+    features its models read (plus those of no model placed there); one section each, one
+    overall verdict (exit 1 if a source mismatches, lacks inputs or has no rows)."""
     from mlc.runtime import parity_check
-    from mlc.runtime.fitting import fitted_from_ir
+    from mlc.runtime.fitting import fit
 
     prepared = _prepared(args, report, "mlc-check-parity")
     if prepared is None:
         return 1
     result, spark, module, df = prepared
-    source = training_source(result.ir)
-    missing = parity_check.missing_inputs(result.ir, df)
-    if missing and not getattr(args, "allow_missing_inputs", False):
-        report([_missing_inputs(args, result, source, missing)], result.sources, "text")
-        return 1
+    ir = result.ir
+    first = training_source(ir)
     try:
-        # the rows compared, with the feature groups' outputs point in time (as training sets);
-        # the analyzers are fitted on them, so standardized group outputs are not all 0.0
-        sample = parity_check.sample_rows(result.ir, df, args.rows, source, _events_reader(spark, result, args, source, df))
-        ir = fitted_ir(result.ir, module, sample.df)
-        outcome = parity_check.check(spark, ir, module, sample.df, args.rows, fitted_from_ir(ir), sample)
+        frames = _training_frames(spark, ir, args, first, df)
+    except RuntimeProblem as problem:
+        report([problem.diagnostic], result.sources, "text")
+        return 1
+    parts = parity_check.sections(ir, {name: frame.columns for name, frame in frames.items()}, first)
+    skipped: list[tuple[Any, str]] = []     # (section, why it was not compared)
+    runnable = []
+    for part in parts:
+        data = frames[part.source.name] if part.source is not None else df
+        missing = parity_check.missing_inputs(ir, data, part.features)
+        if missing and not getattr(args, "allow_missing_inputs", False):
+            report([_missing_inputs(args, result, part.source, missing)], result.sources, "text")
+            skipped.append((part, "inputs missing from the data (E7250)"))
+        else:
+            runnable.append((part, data))
+    outcomes = []
+    try:
+        # per training source: its rows, with the feature groups' outputs point in time (as
+        # training sets); the analyzers of its features are fitted on them, so standardized group
+        # outputs are not all 0.0
+        read = _events_reader(spark, result, args, frames)
+        samples, fitted = [], {}
+        for part, data in runnable:
+            sample = parity_check.sample_rows(ir, data, args.rows, part.source, read, part.features)
+            wanted = [a for d in ir.derived if d.name in part.features for a in d.analyzers if a not in fitted]
+            fitted = fit(ir, module, sample.df, wanted, fitted)
+            samples.append(sample)
+        rest = [a.id for a in ir.analyzers if a.id not in fitted]   # features compared nowhere
+        if rest and samples:
+            fitted = fit(ir, module, samples[0].df, rest, fitted)
+        for (part, _), sample in zip(runnable, samples):
+            outcomes.append(parity_check.check(spark, ir, module, sample.df, args.rows, fitted, sample,
+                                               part.features, part))
     except Exception as exc:
         return _reported(exc, report, result.sources)
-    if outcome.rows == 0:
-        where = f"`{source.name}`" if source is not None else args.data
-        report([RuntimeProblem("E7251", f"the data of {where} has no rows: nothing compared").diagnostic],
-               result.sources, "text")
-        return 1
-    sys.stdout.write(render_report(outcome))
-    return 0 if outcome.ok else 1
+    compared = []
+    for outcome in outcomes:
+        if outcome.rows == 0:
+            source = outcome.section.source
+            where = f"`{source.name}`" if source is not None else args.data
+            report([RuntimeProblem("E7251", f"the data of {where} has no rows: nothing compared").diagnostic],
+                   result.sources, "text")
+            skipped.append((outcome.section, "no rows (E7251)"))
+        else:
+            compared.append(outcome)
+    if compared or len(parts) > 1:
+        sys.stdout.write(render_sections(compared, skipped, parts))
+    warning = parity_check.tz_release_warning(spark, ir)
+    if warning:
+        sys.stdout.write(warning + "\n")
+    return 0 if not skipped and all(o.ok for o in compared) else 1
+
+
+def _training_frames(spark: Any, ir: Any, args: Any, first: Any, df: Any) -> dict[str, Any]:
+    """Source name -> its data, for every training source (``first``, the source `--data` stands
+    for, is ``df``)."""
+    frames = {first.name: df} if first is not None else {}
+    for model in ir.models:
+        name = model.training.source
+        if name not in frames:
+            source = next(s for s in ir.sources if s.name == name)
+            frames[name] = load_data(spark, ir, args.spec, None, source)
+    return frames
 
 
 def _missing_inputs(args: Any, result: Any, source: Any, missing: list[str]) -> Diagnostic:
@@ -210,17 +274,17 @@ def _missing_inputs(args: Any, result: Any, source: Any, missing: list[str]) -> 
                            "--allow-missing-inputs to compare them as null")
 
 
-def _events_reader(spark: Any, result: Any, args: Any, source: Any, df: Any) -> Any:
-    """Source name -> its DataFrame, for the feature groups' events (the training source: ``df``,
-    which honours ``--data``)."""
+def _events_reader(spark: Any, result: Any, args: Any, frames: dict[str, Any]) -> Any:
+    """Source name -> its DataFrame, for the feature groups' events (a training source: its frame
+    in ``frames``, the first one honouring ``--data``)."""
     from mlc.runtime.sources import SourceError, read_source
 
     spec_dir = os.path.dirname(os.path.abspath(args.spec))
     by_name = {s.name: s for s in result.ir.sources}
 
     def read(name: str) -> Any:
-        if source is not None and name == source.name:
-            return df
+        if name in frames:
+            return frames[name]
         try:
             return read_source(spark, by_name[name], spec_dir)
         except SourceError as exc:
@@ -231,6 +295,36 @@ def _events_reader(spark: Any, result: Any, args: Any, source: Any, df: Any) -> 
 
 def _listed(names: list[str], limit: int = 6) -> str:
     return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def render_sections(outcomes: list, skipped: list, sections: list) -> str:
+    """One section per training source compared, then (with several sources) the overall verdict
+    (``skipped``: (section, why it was not compared))."""
+    texts = [_section_header(outcome.section) + render_report(outcome) for outcome in outcomes]
+    if len(sections) > 1:
+        texts.append(_overall(outcomes, skipped, sections))
+    return "\n".join(texts)
+
+
+def _section_header(section: Any) -> str:
+    if section is None or section.source is None:
+        return ""
+    models = ", ".join(section.models)
+    line = f"== training source `{section.source.name}` (models: {models}): {len(section.features)} feature(s) =="
+    if section.unreached:
+        line += f"\n   also compared here, read by no model: {_listed(list(section.unreached))}"
+    return line + "\n"
+
+
+def _overall(outcomes: list, skipped: list, sections: list) -> str:
+    names = [f"`{s.source.name}`" for s in sections]
+    problems = {o.section.source.name: f"MISMATCH in {sum(1 for f in o.features if f.mismatches)} feature(s)"
+                for o in outcomes if not o.ok}
+    problems.update({s.source.name: f"not compared, {why}" for s, why in skipped})
+    bad = [f"`{s.source.name}`: {problems[s.source.name]}" for s in sections if s.source.name in problems]
+    if not bad:
+        return f"overall: OK on {len(names)} training sources ({', '.join(names)})\n"
+    return f"overall: FAILED on {len(bad)} of {len(names)} training sources: {'; '.join(bad)}\n"
 
 
 def render_report(outcome: Any) -> str:

@@ -74,6 +74,8 @@ CODES: dict[str, str] = {
     "E5042": "invalid null values, or training sources with different null values or formats feed one input",
     "E5043": "a model's input (or entity or partition key) is not a column of its training source",
     "E5044": "the key of a hash validation split is not a string, int64 or bool column",
+    "E5045": "an analyzer is read by models trained on different sources (it is fitted on one source's training rows)",
+    "E5046": "a preprocess input and the training-source column it is read from have different dtypes",
     "E5060": "a derived feature whose value is a list (lists only feed `size`)",
     "E6002": "the build cannot be written",
     "E6003": "backends emitted conflicting or invalid paths",

@@ -117,7 +117,7 @@ def input_rules(spec: S.Spec, refs: dict[str, tuple[str, ...]]) -> dict[str, dic
             continue
         for needed in model_reads(spec, name, model, refs):
             if needed in source.columns:
-                rule = (tuple(source.null_values), column_format(source, needed))
+                rule = (tuple(sorted(set(source.null_values))), column_format(source, needed))
                 readers = out.setdefault(needed, {}).setdefault(rule, [])
                 if model.training.source not in readers:
                     readers.append(model.training.source)
@@ -215,7 +215,27 @@ def _check_model_columns(spec: S.Spec, refs: dict[str, tuple[str, ...]], report:
                 report.error("E5043", f"model `{name}` reads input `{needed}` from its training source "
                              f"`{model.training.source}`, which has no column `{needed}`", path,
                              hint=_missing_column_hint(source, needed))
+            elif needed in source.columns and needed in spec.preprocess.inputs:
+                _check_input_dtype(spec, name, model, source, needed, report)
         _check_hash_key(name, model, source, report)
+
+
+def _check_input_dtype(spec: S.Spec, name: str, model: S.ModelBase, source: S.SourceBase, column: str,
+                       report: Reporter) -> None:
+    """E5046: a preprocess input is read from a training-source column of the same dtype; else the
+    two executors would see different values (an int64 column hashed as a float64 request field)."""
+    from mlc.dsl import parse_dtype
+
+    try:
+        wanted, given = str(parse_dtype(spec.preprocess.inputs[column].dtype)), str(parse_dtype(source.column(column).dtype))
+    except ValueError:                   # an unknown dtype is reported on its own (E5011)
+        return
+    if wanted != given:
+        report.error("E5046", f"input `{column}` is {wanted}, but model `{name}` reads it from column `{column}` "
+                     f"of training source `{model.training.source}`, which is {given}",
+                     ("preprocess", "inputs", column, "dtype"),
+                     hint=f"declare the input `{given}` (and convert in a derived feature, e.g. `to_float({column})`), "
+                          "or the column as it should be read")
 
 
 HASH_KEY_DTYPES = ("string", "int64", "bool")

@@ -29,9 +29,11 @@ Decisions:
   ``as_of - w <= t < as_of``). ``--as-of`` does not affect training sets, which are point in time
   per label row.
 * Fitted analyzer constants come from the IR (written by ``mlc fit``). If any analyzer is not
-  fitted there, all are fitted on the first model's label rows with their point-in-time
-  feature-group values (``training_set.labelled_features``), so analyzers over group outputs see
-  real values, before the training sets are built; a note goes to stderr.
+  fitted there, all are fitted by the fitting plan (``fitting.fit_by_plan``, as ``mlc fit``
+  does): each on the label rows of the models that read it, on their training source, with
+  those models' point-in-time feature-group values (``training_set.labelled_features``), so
+  analyzers over group outputs see real values, before the training sets are built; a note goes
+  to stderr.
 * The Spark session is the active one when there is one (so tests and ``spark-submit`` reuse
   theirs), else ``mlc.runtime.spark_session.local_session``.
 """
@@ -200,7 +202,7 @@ def _session(ir: IR) -> Any:
 def main(argv: Sequence[str] | None = None, *, spec_dir: str, mldl_path: str | None = None,
          spark: Any = None) -> int:
     from mlc.backends.preprocess import render
-    from mlc.runtime.fitting import fit, fitted_from_ir, with_fitted
+    from mlc.runtime.fitting import fit_by_plan, fitted_from_ir, with_fitted
     from mlc.runtime.preprocess import module_from_text
     from mlc.runtime.training_set import parse_time, training_sets, write_training_sets
 
@@ -237,11 +239,10 @@ def main(argv: Sequence[str] | None = None, *, spec_dir: str, mldl_path: str | N
     if args.step in ("training", "all") and ir.models:
         module = module_from_text(render(ir))
         if any(a.fitted is None for a in ir.analyzers):
-            from mlc.runtime.training_set import labelled_features
-
-            model = ir.models[0]
-            sys.stderr.write(f"analyzers not fitted in the IR: fitting them on the labelled rows of `{model.name}`\n")
-            ir = with_fitted(ir, fit(ir, module, labelled_features(spark, ir, model, spec_dir, inputs)))
+            sys.stderr.write("analyzers not fitted in the IR: fitting each on the labelled rows of the models "
+                             "that read it (fitting plan)\n")
+            ir = with_fitted(ir, fit_by_plan(spark, ir, module, spec_dir, inputs,
+                                             note=lambda text: sys.stderr.write(f"note: {text}\n")))
         sets = training_sets(spark, ir, module, fitted_from_ir(ir), spec_dir, inputs)
         write_training_sets(sets, os.path.join(out, "training"))
         write_run_mldl(ir, out)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
+
+from mlc.runtime.fitting import tree_children
 
 ROW_ID = "__mlc_row_id"
 # Functions whose float results may differ by one ulp between the executors (docs/semantics.md).
@@ -131,6 +133,7 @@ class ParityReport:
     features: list[FeatureParity]
     missing: list[str] = field(default_factory=list)     # inputs read by the features, absent from the data
     groups: list[OutputCoverage] = field(default_factory=list)
+    section: "Section | None" = None                     # the training source compared (`mlc check-parity`)
 
     @property
     def ok(self) -> bool:
@@ -164,14 +167,13 @@ def compare(numpy_out: Mapping[str, list], spark_out: Mapping[str, list], dtypes
 
 def tolerant_features(ir: Any) -> frozenset[str]:
     """Features whose value involves a 1-ulp-tolerant function (directly or through others)."""
-    from mlc.runtime.fitting import _children
 
     def uses(node: dict) -> bool:
         if node["kind"] == "call" and node["function"] in ULP_TOLERANT:
             return True
         if node["kind"] == "ref" and node["name"] in found:
             return True
-        return any(uses(child) for child in _children(node))
+        return any(uses(child) for child in tree_children(node))
 
     found: set[str] = set()
     for derived in ir.derived:
@@ -181,16 +183,23 @@ def tolerant_features(ir: Any) -> frozenset[str]:
 
 
 def check(spark: Any, ir: Any, module: Any, df: Any, limit: int, fitted: Mapping | None,
-          sample: "Sample | None" = None) -> ParityReport:
+          sample: "Sample | None" = None, features: Iterable[str] | None = None,
+          section: "Section | None" = None) -> ParityReport:
     """Both executors on up to ``limit`` rows of ``df``. ``sample`` (from :func:`sample_rows`, whose
-    ``df`` is then passed here) says how the feature-group outputs were obtained."""
+    ``df`` is then passed here) says how the feature-group outputs were obtained. ``features``
+    (default: every derived feature; a set closed under what they read, as a section's) are the
+    features compared, and what the inputs and group-output coverage are about; ``fitted`` must
+    hold every analyzer of the module (all features are computed)."""
+    features = None if features is None else tuple(features)
     rows = collect_rows(df, module, limit)
-    missing = missing_inputs(ir, df)
+    missing = missing_inputs(ir, df, features)
     numpy_out = numpy_outputs(module, rows, fitted)
     spark_out = spark_outputs(spark, module, rows, fitted)
-    features = compare(numpy_out, spark_out, module.FEATURES, tolerant_features(ir))
-    groups, used = [], read_outputs(ir)
-    for group in referenced_groups(ir):
+    chosen = None if features is None else set(features)
+    dtypes = {n: t for n, t in module.FEATURES.items() if chosen is None or n in chosen}
+    compared = compare(numpy_out, spark_out, dtypes, tolerant_features(ir))
+    groups, used = [], read_outputs(ir, features)
+    for group in referenced_groups(ir, features):
         for output in group.outputs:
             name = f"{group.name}.{output.name}"
             if name not in used:
@@ -201,27 +210,72 @@ def check(spark: Any, ir: Any, module: Any, df: Any, limit: int, fitted: Mapping
                 how, reason = ("columns of the data", None) if name in df.columns else (None, "not in the data")
             values = sum(1 for row in rows if row.get(name) is not None)
             groups.append(OutputCoverage(name, values, len(rows) - values, how, reason))
-    return ParityReport(len(rows), features, missing, groups)
+    return ParityReport(len(rows), compared, missing, groups, section)
 
 
 # ------------------------------------------------- what the rows compared cover
 
 
-def read_outputs(ir: Any) -> set[str]:
-    """Inputs and ``group.output`` names read by the derived features."""
-    return {name for d in ir.derived for name in d.depends_on}
+def read_outputs(ir: Any, features: Iterable[str] | None = None) -> set[str]:
+    """Inputs and ``group.output`` names read by the derived features (those in ``features``)."""
+    chosen = None if features is None else set(features)
+    return {name for d in ir.derived if chosen is None or d.name in chosen for name in d.depends_on}
 
 
-def missing_inputs(ir: Any, df: Any) -> list[str]:
-    """Preprocess inputs read by the features that are not columns of ``df`` (in spec order)."""
-    used = read_outputs(ir)
+def missing_inputs(ir: Any, df: Any, features: Iterable[str] | None = None) -> list[str]:
+    """Preprocess inputs read by the features (those in ``features``) that are not columns of
+    ``df`` (in spec order)."""
+    used = read_outputs(ir, features)
     return [i.name for i in ir.inputs if i.name in used and i.name not in df.columns]
 
 
-def referenced_groups(ir: Any) -> list[Any]:
-    """Feature groups with an output read by the features, in spec order."""
-    used = read_outputs(ir)
+def referenced_groups(ir: Any, features: Iterable[str] | None = None) -> list[Any]:
+    """Feature groups with an output read by the features (those in ``features``), in spec order."""
+    used = read_outputs(ir, features)
     return [g for g in ir.feature_groups if any(f"{g.name}.{o.name}" in used for o in g.outputs)]
+
+
+@dataclass(frozen=True)
+class Section:
+    """What `mlc check-parity` compares on one training source: the derived features read by the
+    models trained on it (the closure of their inputs), plus the features read by no model that
+    are placed there (``unreached``, with what they read)."""
+
+    source: Any                        # SourceIR; None: a data file (a spec without models)
+    models: tuple[str, ...]
+    features: tuple[str, ...]          # derived features, IR order
+    unreached: tuple[str, ...] = ()
+
+
+def sections(ir: Any, columns: Mapping[str, Iterable[str]], fallback: Any = None) -> list[Section]:
+    """One section per training source, in the order of the first model trained on it.
+
+    A derived feature read by no model is compared on the first training source whose data
+    (``columns``: source name -> its columns) has every preprocess input it reads, else on the
+    first training source (where its missing inputs are E7250 like any other). Without models,
+    one section for ``fallback`` (the source of the data, or None) with every feature."""
+    from mlc.runtime.fitting import closure, model_closure
+
+    derived = [d.name for d in ir.derived]
+    inputs = {i.name for i in ir.inputs}
+    if not ir.models:
+        return [Section(fallback, (), tuple(derived))]
+    by_name = {s.name: s for s in ir.sources}
+    order = list(dict.fromkeys(m.training.source for m in ir.models))
+    reads: dict[str, set[str]] = {name: set() for name in order}
+    for model in ir.models:
+        reads[model.training.source].update(model_closure(ir, model))
+    reached = set().union(*reads.values())
+    placed: dict[str, list[str]] = {name: [] for name in order}
+    for name in derived:
+        if name in reached:
+            continue
+        needed = [n for n in closure(ir, [name]) if n in inputs]
+        home = next((s for s in order if all(n in set(columns.get(s, ())) for n in needed)), order[0])
+        placed[home].append(name)
+        reads[home].update(closure(ir, [name]))
+    return [Section(by_name[s], tuple(m.name for m in ir.models if m.training.source == s),
+                    tuple(n for n in derived if n in reads[s]), tuple(placed[s])) for s in order]
 
 
 @dataclass
@@ -235,13 +289,14 @@ class Sample:
     uncovered: dict[str, str] = field(default_factory=dict)
 
 
-def sample_rows(ir: Any, df: Any, limit: int, source: Any, read_events: Any) -> Sample:
+def sample_rows(ir: Any, df: Any, limit: int, source: Any, read_events: Any,
+                features: Iterable[str] | None = None) -> Sample:
     """The first ``limit`` rows of ``df`` (the rows of ``source``, the training source, or of a
     data file when ``source`` is None) with each read feature group's outputs computed point in
     time at the row's event time (``feature_groups.point_in_time``: events strictly before it,
     as training sets do), from the events ``read_events(source_name)`` returns. Outputs already
     columns of ``df`` are kept. Materialised once (``localCheckpoint``), so fitting and the
-    comparison see the same rows."""
+    comparison see the same rows. ``features``: only the groups those features read."""
     from mlc.runtime.feature_groups import point_in_time
 
     sample = df.limit(limit)
@@ -249,7 +304,7 @@ def sample_rows(ir: Any, df: Any, limit: int, source: Any, read_events: Any) -> 
     uncovered: dict[str, str] = {}
     label_time = source.event_time if source is not None else None
     sources = {s.name: s for s in ir.sources}
-    for group in referenced_groups(ir):
+    for group in referenced_groups(ir, features):
         names = [f"{group.name}.{o.name}" for o in group.outputs]
         keys = [k.name for k in group.keys if k.name not in df.columns]
         events_source = sources.get(group.source)
@@ -273,3 +328,44 @@ def sample_rows(ir: Any, df: Any, limit: int, source: Any, read_events: Any) -> 
             how[group.name] = (f"point in time from `{group.source}` events before each row's `{label_time}`"
                                + ("" if events.limit(1).count() else f" (but `{group.source}` has no events)"))
     return Sample(sample.localCheckpoint(), how, uncovered)
+
+
+# ------------------------------------------------------- time-zone database releases
+
+
+def zoned_features(ir: Any) -> list[str]:
+    """Derived features that call a function with a time zone other than UTC (``hour(ts, tz)``,
+    ``date_format(ts, f, tz)`` ...): their values depend on the tz database release."""
+    from mlc.dsl.catalogue import CATALOGUE
+
+    def zoned(node: Any) -> bool:
+        if not isinstance(node, dict):
+            return False
+        if node.get("kind") == "call":
+            function = CATALOGUE.get(node.get("function"))
+            params = function.params if function is not None else ()
+            for param, arg in zip(params, node.get("args", ())):
+                if param.name == "tz" and isinstance(arg, dict) and arg.get("value") not in (None, "UTC"):
+                    return True
+        return any(zoned(child) for child in tree_children(node))
+
+    return [d.name for d in ir.derived if zoned(d.tree)]
+
+
+def tz_release_warning(spark: Any, ir: Any) -> str | None:
+    """A warning when features use time zones and the JVM's tz database release differs from the
+    ``tzdata`` package's (docs/semantics.md: both executors must use the same release)."""
+    features = zoned_features(ir)
+    if not features:
+        return None
+    import tzdata
+
+    try:
+        jvm = str(spark._jvm.java.time.zone.ZoneRulesProvider.getVersions("UTC").lastKey())
+    except Exception:  # noqa: BLE001 - a JVM without the provider API: nothing to compare
+        return None
+    if jvm == tzdata.IANA_VERSION:
+        return None
+    return (f"warning: the JVM's tz database is {jvm} and the tzdata package's {tzdata.IANA_VERSION}: zones whose "
+            f"rules changed between them give different local times offline and online; features using time "
+            f"zones: {', '.join(features[:6])}{' ...' if len(features) > 6 else ''} (docs/semantics.md)")

@@ -112,15 +112,12 @@ def with_parsed(df: Any, items: list[tuple[str, str, str]]) -> Any:
     for n, (out, text_column, pattern) in enumerate(items):
         fmt = datetime_format(pattern)
         regex = java(whole(fmt))
-        text = F.col(_q(text_column)).cast("string")
-        if fmt.digits_width is not None:
-            short = text.rlike(java(DIGITS)) & (F.length(text) < fmt.digits_width)
-            text = F.when(short, F.lpad(text, fmt.digits_width, "0")).otherwise(text)
-        padded_cols.append(text.alias(f"__fmt{n}"))
+        padded_cols.append(padded_text(F.col(_q(text_column)), fmt).alias(f"__fmt{n}"))
         parts.append(F.col(f"__fmt{n}").rlike(regex).alias(f"__fmt{n}_ok"))
-        for field, index in _group_indexes(fmt):
+        for field, index in group_indexes(fmt):
             parts.append(F.regexp_extract(F.col(f"__fmt{n}"), regex, index).alias(f"__fmt{n}_{field}"))
-        outs.append(_instant(fmt, lambda field, n=n: F.col(f"__fmt{n}_{field}"), F.col(f"__fmt{n}_ok")).alias(out))
+        outs.append(instant_column(fmt, lambda field, n=n: F.col(f"__fmt{n}_{field}"), F.col(f"__fmt{n}_ok"))
+                    .alias(out))
     staged = df.select(*columns, *padded_cols)
     staged = staged.select(*columns, *parts)
     return staged.select(*columns, *outs)
@@ -130,7 +127,35 @@ def _q(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def _group_indexes(fmt: DatetimeFormat) -> list[tuple[str, int]]:
+def parsed_column(col: Any, pattern: str) -> Any:
+    """One Column: ``col`` (text or integer digits) read in ``pattern`` exactly as a source column
+    with that ``format`` is (the same padding, regex and instant as :func:`with_parsed`), for
+    ``to_timestamp(x, format)``; null where it does not match."""
+    from pyspark.sql import functions as F
+
+    from mlc.runtime.spark_ops.casts import java
+
+    fmt = datetime_format(pattern)
+    regex, text = java(whole(fmt)), padded_text(col, fmt)
+    groups = dict(group_indexes(fmt))
+    return instant_column(fmt, lambda field: F.regexp_extract(text, regex, groups[field]), text.rlike(regex))
+
+
+def padded_text(col: Any, fmt: DatetimeFormat) -> Any:
+    """``col`` as text; all-digit values shorter than an all-digit pattern left-padded with zeros
+    (``5010100`` for ``yyMMddHH`` is ``05010100``), as :func:`padded` does online."""
+    from pyspark.sql import functions as F
+
+    from mlc.runtime.spark_ops.casts import java
+
+    text = col.cast("string")
+    if fmt.digits_width is None:
+        return text
+    short = text.rlike(java(DIGITS)) & (F.length(text) < fmt.digits_width)
+    return F.when(short, F.lpad(text, fmt.digits_width, "0")).otherwise(text)
+
+
+def group_indexes(fmt: DatetimeFormat) -> list[tuple[str, int]]:
     """(part name, regex group) of every group the instant needs."""
     out = [(field, index) for field, index in fmt.groups if field != "offset"]
     offset = fmt.group("offset")
@@ -139,7 +164,7 @@ def _group_indexes(fmt: DatetimeFormat) -> list[tuple[str, int]]:
     return out
 
 
-def _instant(fmt: DatetimeFormat, part: Any, matched: Any) -> Any:
+def instant_column(fmt: DatetimeFormat, part: Any, matched: Any) -> Any:
     """The timestamp Column from the extracted parts (strings) of one format. The civil date is
     Spark's ``make_timestamp`` in UTC (null for a date or time that does not exist, with
     ``spark.sql.ansi.enabled=false``), guarded where it is more lenient than the contract (year 0,

@@ -42,7 +42,7 @@ import json
 import math
 import os
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from mlc.compiler.ir import IR, ModelIR
 
@@ -89,22 +89,39 @@ def _read(spark: Any, ir: IR, name: str, spec_dir: str, inputs: Mapping[str, str
     return read_source(spark, _source(ir, name), spec_dir, (inputs or {}).get(name))
 
 
-def labelled_features(spark: Any, ir: IR, model: ModelIR, spec_dir: str,
-                      inputs: Mapping[str, str] | None = None, positions: bool = False) -> Any:
+def labelled_features(spark: Any, ir: IR, model: ModelIR | Sequence[ModelIR], spec_dir: str,
+                      inputs: Mapping[str, str] | None = None, positions: bool = False,
+                      groups: Sequence[str] | None = None) -> Any:
     """The model's label rows (null labels dropped) with every feature group's outputs at the
     label time (``<group>.<output>`` columns); with ``positions``, each row's place in the
-    source's file order too (``mlc.runtime.splits.POSITION``)."""
+    source's file order too (``mlc.runtime.splits.POSITION``).
+
+    ``model`` may be several models of one training source (``fitting.fit_by_plan``): then the
+    rows are those where at least one of their labels is not null, with the union of their feature
+    groups joined. ``groups`` replaces the groups joined (in that order)."""
     from pyspark.sql import functions as F
 
     from mlc.runtime.splits import with_positions
 
-    source = _source(ir, model.training.source)
+    models = (model,) if isinstance(model, ModelIR) else tuple(model)
+    if not models:
+        raise ValueError("labelled_features needs at least one model")
+    trained_on = sorted({m.training.source for m in models})
+    if len(trained_on) > 1:
+        raise ValueError(f"models {[m.name for m in models]} have different training sources {trained_on}")
+    source = _source(ir, trained_on[0])
     df = _read(spark, ir, source.name, spec_dir, inputs)
     if positions:
         df = with_positions(df)
-    df = df.where(F.col(f"`{model.label.name}`").isNotNull())
+    labelled = None
+    for label in dict.fromkeys(m.label.name for m in models):
+        present = F.col(f"`{label}`").isNotNull()
+        labelled = present if labelled is None else labelled | present
+    df = df.where(labelled)
+    if groups is None:
+        groups = list(dict.fromkeys(g for m in models for g in m.feature_groups))
     events_cache: dict[str, Any] = {}
-    for group_name in model.feature_groups:
+    for group_name in groups:
         group = ir.group(group_name)
         if group.source not in events_cache:
             events_cache[group.source] = _read(spark, ir, group.source, spec_dir, inputs)

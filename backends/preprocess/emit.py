@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from mlc.backends.preprocess.codegen import Generator, INDENT
+from datetime import datetime, timedelta, timezone
+
+from mlc.backends.preprocess.codegen import Generator, INDENT, literal
 from mlc.backends.templating import comment_text as _comment
 from mlc.backends.templating import environment
 from mlc.compiler.ir import IR
+from mlc.compiler.names import parse_timestamp
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def module_path(ir: IR) -> str:
@@ -18,7 +23,7 @@ def _statements(ir: IR) -> tuple[list[str], list[str], list[str]]:
     inputs = [i for i in ir.inputs if i.name in referenced]
     groups = [(g, o) for g in ir.feature_groups for o in g.outputs if f"{g.name}.{o.name}" in referenced]
     refs = {name: f"v[{name!r}]" for name in referenced | derived_names}
-    input_lines = [f"v[{i.name!r}] = ops.input({i.name!r}, {i.dtype!r})" for i in inputs]
+    input_lines = [_input_line(i) for i in inputs]
     group_lines = [f"v[{f'{g.name}.{o.name}'!r}] = ops.group({g.name!r}, {o.name!r}, {o.dtype!r})" for g, o in groups]
     feature_lines = []
     for derived in ir.derived:
@@ -29,6 +34,28 @@ def _statements(ir: IR) -> tuple[list[str], list[str], list[str]]:
         feature_lines.append(f"# {_comment(derived.name)} = {_comment(derived.expression)}")
         feature_lines.append(f"v[{derived.name!r}] = {code}")
     return input_lines, group_lines, feature_lines
+
+
+def _input_line(item) -> str:
+    """``v[name] = ops.input(...)``; an input with a default takes it wherever it is null, in
+    both executors (offline: a null in the data; online: a missing or null request field)."""
+    read = f"ops.input({item.name!r}, {item.dtype!r})"
+    if item.default is None:
+        return f"v[{item.name!r}] = {read}"
+    default = f"ops.const({literal(_default_value(item))}, {item.dtype!r})"
+    return f"v[{item.name!r}] = ops.call('coalesce', {item.dtype!r}, {read}, {default})"
+
+
+def _default_value(item) -> object:
+    """The default as the executors hold it: timestamps in microseconds (ISO-8601 text, or an
+    integer of unix seconds as the sources read integers)."""
+    if item.dtype == "float64":
+        return float(item.default)
+    if item.dtype != "timestamp":
+        return item.default
+    if isinstance(item.default, int):
+        return item.default * 1_000_000
+    return (parse_timestamp(item.default) - EPOCH) // timedelta(microseconds=1)
 
 
 def render(ir: IR) -> str:

@@ -10,9 +10,10 @@ Steps, each timed (``Response.timings_ms``, and the ``metrics`` histograms when 
 1. ``validate``: the request's shape, every field known (a preprocess input, or an entity key of
    a feature group), of its input's dtype, and every ``required`` input present in every row;
    ALL errors are collected into one :class:`RequestError` (HTTP 400). Item rows are the context
-   merged with the item's fields (the item wins). A missing or null optional field takes its
-   input's ``default`` (docs/spec.md: "an input's default replaces a missing request field
-   online"); without a default it stays null. Limits: at most ``max_items`` items, and every
+   merged with the item's fields (the item wins). A missing optional field is null; an input's
+   ``default`` is applied by the generated preprocessing module, offline and online alike
+   (docs/spec.md), so routing and experiments see the request's values as sent, exactly as
+   training sets are sharded on the data's values. Limits: at most ``max_items`` items, and every
    string (a field value, ``model``, ``request_id``) at most ``max_field_bytes`` bytes of UTF-8
    (64 KiB by default), so nothing unbounded reaches the features, the logs or the exposure
    log; field names are shortened in error messages. Numbers must be finite (docs/semantics.md,
@@ -23,7 +24,7 @@ Steps, each timed (``Response.timings_ms``, and the ``metrics`` histograms when 
    like that source reads them (docs/semantics.md, "Reading sources"): a string in the source's
    ``null_values`` (``''`` for CSV) is null, and a timestamp input of a formatted column takes
    text (or an integer, read as its text) in that column's datetime format.
-2. ``route``: the value of ``deployment.partition_key`` (after defaults; all rows must agree)
+2. ``route``: the value of ``deployment.partition_key`` (as sent; all rows must agree)
    picks the shard listing it, the default shard for any other value or a null; then
    :meth:`Predictor.assign` picks the model (explicit ``"model"``, else the shard's first model),
    unless an experiment the request is in routes it to its variant's model and version
@@ -855,9 +856,6 @@ class Predictor:
                     elif missing:
                         shown = ", ".join(str(i) for i in missing[:10]) + (" ..." if len(missing) > 10 else "")
                         errors[name] = f"required field missing in item(s) {shown}"
-                elif spec.default is not None:
-                    default = _timestamp(spec.default) if dtype == "timestamp" else spec.default
-                    column = [default if v is None else v for v in column]
             columns[name] = column
         if errors:
             raise RequestError(f"invalid request: {len(errors)} field error(s)", _capped(errors))
@@ -990,18 +988,18 @@ def _typed(value: Any, dtype: str) -> Any:
 
 
 def _timestamp(value: Any) -> int:
-    """Microseconds since the epoch from an integer (already microseconds) or ISO-8601 text
-    (naive = UTC)."""
+    """Microseconds since the epoch from an integer of unix seconds (as the sources read integer
+    timestamps: CSV and JSON text of digits, Parquet integers) or ISO-8601 text (naive = UTC)."""
     if isinstance(value, bool):
-        raise ValueError("expected a timestamp (ISO-8601 text or integer microseconds), got a boolean")
+        raise ValueError("expected a timestamp (ISO-8601 text or integer unix seconds), got a boolean")
     if isinstance(value, float) and math.isinf(value):
-        raise ValueError("timestamp out of range (microseconds of years 0001 to 9999)")
+        raise ValueError("timestamp out of range (unix seconds of years 0001 to 9999)")
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
     if isinstance(value, int):
-        if not TIMESTAMP_MIN <= value <= TIMESTAMP_MAX:
-            raise ValueError("timestamp out of range (microseconds of years 0001 to 9999)")
-        return value
+        if not TIMESTAMP_MIN <= value * 1_000_000 <= TIMESTAMP_MAX:
+            raise ValueError("timestamp out of range (unix seconds of years 0001 to 9999)")
+        return value * 1_000_000
     if isinstance(value, str):
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
@@ -1013,7 +1011,7 @@ def _timestamp(value: Any) -> int:
         if not TIMESTAMP_MIN <= micros <= TIMESTAMP_MAX:      # e.g. 0001-01-01T00:00:00+01:00
             raise ValueError("timestamp out of range (years 0001 to 9999 UTC)")
         return micros
-    raise ValueError(f"expected a timestamp (ISO-8601 text or integer microseconds), got {_kind(value)}")
+    raise ValueError(f"expected a timestamp (ISO-8601 text or integer unix seconds), got {_kind(value)}")
 
 
 def _formatted(value: Any, pattern: str) -> int:

@@ -3,7 +3,7 @@
     python -m mlc.runtime.serving.request_examples --write docs/serving.md   # regenerate
     python -m mlc.runtime.serving.request_examples --check docs/serving.md   # exit 1 when stale
 
-For each spec of :data:`EXAMPLES`: a request built from the first rows of its first model's
+For each spec of :data:`EXAMPLES`: a request built from the first rows of its default model's
 training source (raw values, as a client sends them): the context holds the request-level
 fields, the items the per-candidate ones, every item of one partition value (sharded specs).
 The request goes through the real :class:`~mlc.runtime.serving.predictor.Predictor`
@@ -38,6 +38,7 @@ class Example:
     spec: str                         # relative to the repository root (the `mlc` package folder)
     item_fields: tuple[str, ...]      # fields that vary per item; the others go to `context`
     story: str
+    model: str | None = None          # the request names this model (default: none, the route decides)
 
 
 EXAMPLES = (
@@ -48,6 +49,10 @@ EXAMPLES = (
             + tuple(f"c{n}" for n in range(1, 27)),
             "The ad server ranks three candidate ads for one user: the user is the context, each item is "
             "an ad with its Criteo features (missing ones left out: they take their defaults)."),
+    Example("examples/ctr_public/ctr_public.mlc.yaml", ("site_id", "app_id", "banner_pos"),
+            "Public data as distributed: an Avazu impression request for the `avazu_lr` model (named, since "
+            "the shard serves two), its fields exactly as the file holds them (`hour` as YYMMDDHH).",
+            model="avazu_lr"),
 )
 
 
@@ -94,39 +99,33 @@ def decide(predictor: Any, request: dict) -> dict:
             "experiments": decision.summary() if decision is not None else []}
 
 
-def example_request(ir: Any, spec_dir: str, item_fields: Sequence[str], items: int = ITEMS) -> dict:
-    """``{"request_id", "context", "items"}`` from the first rows of the first model's training
-    source: the first row's request-level fields as context, ``item_fields`` of ``items`` rows (of
-    the first row's partition value) as items; nulls left out (they take the input's default)."""
-    model = ir.models[0]
-    source = next(s for s in ir.sources if s.name == model.training.source)
-    fields = [i.name for i in ir.inputs]
-    for m in ir.models:
-        for group in m.feature_groups:
-            fields += [k.name for k in ir.group(group).keys if k.name not in fields]
-    wanted = set(fields)
-    rows = [{k: _json_value(v) for k, v in row.items() if k in wanted and v is not None and v != ""}
-            for row in _rows(source, spec_dir)]            # file column order; empty = missing
-    key = ir.deployment.partition_key
-    if key:
-        rows = [r for r in rows if r.get(key) == rows[0].get(key)]
-    rows = rows[:items]
+def example_request(ir: Any, spec_dir: str, item_fields: Sequence[str], items: int = ITEMS,
+                    model: str | None = None) -> dict:
+    """``{"request_id", ["model",] "context", "items"}`` from the first rows of the training source
+    of ``model`` (default: the default model, ``IR.default_model``; ``sample_requests.request_rows``): the first row's
+    request-level fields as context, ``item_fields`` of each row as items."""
+    from mlc.runtime.serving.sample_requests import request_rows
+
+    rows = request_rows(ir, ir.model(model) if model else ir.default_model(), spec_dir, items)
     context = {k: v for k, v in rows[0].items() if k not in item_fields}
     listed = [{k: v for k, v in row.items() if k in item_fields} for row in rows]
-    return {"request_id": f"example-{ir.name.replace('_', '-')}-1", "context": context, "items": listed}
+    named = {"model": model} if model else {}
+    return {"request_id": f"example-{ir.name.replace('_', '-')}-1", **named, "context": context, "items": listed}
 
 
-def invalid_request(request: dict) -> dict:
-    """The example request's first item with typical mistakes: a value of the wrong type, a
-    misspelt field, and a required context field left out."""
+def invalid_request(request: dict, required: set[str]) -> tuple[dict, list[str]]:
+    """The example request's first item with typical mistakes, and what they are: a required
+    context field left out (when an input is required), a value of the wrong type, a misspelt
+    field."""
     context = dict(request["context"])
-    required = next(iter(context))
-    context.pop(required)
+    dropped = next((name for name in context if name in required), None)
+    mistakes = ["a required context field left out"] if dropped else []
+    context.pop(dropped, None)
     first = dict(request["items"][0])
     name = next(iter(first))
     first[name] = "a lot" if isinstance(first[name], (int, float)) else 42
     first["distnce"] = 1.5
-    return {"context": context, "items": [first]}
+    return {"context": context, "items": [first]}, mistakes + ["a wrong type", "a misspelt field"]
 
 
 def illustrative_response(request: dict, decided: dict, task: str) -> dict:
@@ -155,9 +154,9 @@ def render_examples(root: str | None = None) -> str:
             raise ValueError(f"{example.spec} does not compile: {result.diagnostics[0].message}")
         ir = result.ir
         predictor = predictor_for(ir)
-        request = example_request(ir, os.path.dirname(path), example.item_fields)
+        request = example_request(ir, os.path.dirname(path), example.item_fields, model=example.model)
         decided = decide(predictor, request)
-        bad = invalid_request(request)
+        bad, mistakes = invalid_request(request, {i.name for i in ir.inputs if i.required})
         try:
             predictor.validate(bad)
             raise ValueError(f"{example.spec}: the invalid example request validated")
@@ -168,8 +167,8 @@ def render_examples(root: str | None = None) -> str:
                   pretty(request), "```", "",
                   "```http", "HTTP/1.1 200 OK", "Content-Type: application/json", "",
                   pretty(illustrative_response(request, decided, ir.model(decided["model"]).task)), "```", "",
-                  "A request with mistakes (a required context field left out, a wrong type, a misspelt "
-                  "field) is refused as a whole, every problem named:", "",
+                  f"A request with mistakes ({', '.join(mistakes)}) is refused as a whole, every problem "
+                  "named:", "",
                   "```http", "POST /v1/predict", "Content-Type: application/json", "", pretty(bad), "```", "",
                   "```http", f"HTTP/1.1 {status} Bad Request", "Content-Type: application/json", "",
                   json.dumps(error, indent=2, ensure_ascii=False), "```", ""]
@@ -233,34 +232,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(updated)
     return 0
-
-
-def _rows(source: Any, spec_dir: str, limit: int = 2000) -> list[dict]:
-    """The first rows of a file source (csv, parquet, json lines) with pyarrow."""
-    path = source.location if os.path.isabs(source.location) else os.path.join(spec_dir, source.location)
-    if source.kind == "csv":
-        import pyarrow.csv as pacsv
-
-        table = pacsv.read_csv(path)
-    elif source.kind == "parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path)
-    elif source.kind == "json":
-        import pyarrow.json as pajson
-
-        table = pajson.read_json(path)
-    else:
-        raise ValueError(f"source `{source.name}` is a {source.kind} source: no sample rows for the examples")
-    return table.slice(0, limit).to_pylist()
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
-        return value.isoformat() + "Z"
-    return value
 
 
 if __name__ == "__main__":

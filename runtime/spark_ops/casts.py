@@ -125,25 +125,13 @@ def civil_micros(y, mo, d, h, mi, s, us, sign, oh, om):
     return total, ok
 
 
-def parse_formatted(col, pattern: str):
-    """``to_timestamp(x, format)``: the text (or int64 digits) read as a timestamp column with
-    ``format: pattern`` is (``mlc.runtime.timestamp_formats``: same regex, padding and instant)."""
-    from mlc.runtime.timestamp_formats import DIGITS, _group_indexes, _instant, datetime_format, whole
-
-    f, fmt = F(), datetime_format(pattern)
-    regex, text = java(whole(fmt)), col.cast("string")
-    if fmt.digits_width is not None:
-        short = text.rlike(java(DIGITS)) & (f.length(text) < fmt.digits_width)
-        text = f.when(short, f.lpad(text, fmt.digits_width, "0")).otherwise(text)
-    groups = dict(_group_indexes(fmt))
-    return _instant(fmt, lambda field: f.regexp_extract(text, regex, groups[field]), text.rlike(regex))
-
-
 @implements("to_timestamp")
 def to_timestamp(ops, dtype: str, x: SVal, pattern: str | None = None) -> SVal:
     f, c = F(), x.col
     if pattern is not None:
-        return SVal(parse_formatted(c, pattern), "timestamp")
+        from mlc.runtime.timestamp_formats import parsed_column
+
+        return SVal(parsed_column(c, pattern), "timestamp")
     if x.dtype == "timestamp":
         return x
     if x.dtype in ("int64", "bool"):

@@ -208,6 +208,9 @@ def split_rows(set_dir: str, split: str) -> int:
     return sum(g.rows for g in row_groups(split_files(set_dir, split)))
 
 
+_SPLIT_NAMES = {"time": "time", "order": "file-order", "random": "random", "hash": "hash"}
+
+
 def no_training_rows(set_dir: str) -> str | None:
     """None when the set's train split has rows; else the real cause, for the user: the shard's
     partitions match no labelled row, or the time split put every row in validation (and why:
@@ -223,14 +226,15 @@ def no_training_rows(set_dir: str) -> str | None:
         return f"{where} has no rows: {_no_rows_cause(schema)}"
     split = schema.get("split") or {}
     times = split_time_range(split_files(set_dir, "validation"), schema.get("event_time"))
-    by_time = "split_at" in split or "last_fraction" in split
-    said = f"{where}: the {'time' if by_time else 'validation'} split put all {validation} row(s) in validation"
+    kind = split.get("kind", "time")
+    by_time = kind == "time" and ("split_at" in split or "last_fraction" in split)
+    said = f"{where}: the {_SPLIT_NAMES.get(kind, 'validation')} split put all {validation} row(s) in validation"
     if by_time and times and times[0] == times[1]:
         cause = f"every row has the same event time ({times[0]})"
-    elif "split_at" in split:
+    elif by_time and "split_at" in split:
         earliest = f" (the earliest is {times[0]})" if times else ""
         cause = f"every row's event time is at or after `split_at: {split['split_at']}`{earliest}"
-    elif "last_fraction" in split and times:
+    elif by_time and "last_fraction" in split and times:
         cause = (f"the `last_fraction: {split['last_fraction']}` cutoff is the earliest event time ({times[0]}) and "
                  f"rows at the cutoff all go to validation (many rows share that time)")
     else:

@@ -207,6 +207,15 @@ deployment:
         "which has no column `city`", "valid columns: `I2`, `c1`, `i1`, `label`")
 
 
+def test_e5046_input_dtype_differs_from_its_column(run):
+    # BUG: an int64 column read into a float64 input hashes and compares differently offline
+    # (Spark sees the column's type) than online (the request is validated as float64)
+    text = criteo(("      c1: {dtype: string, from: C1}\n", "      c1: {dtype: int64, from: C1}\n"))
+    one(run, text, "E5046", "string}", "input `c1` is string, but model `lr` reads it from column `c1` of training "
+        "source `clicks`, which is int64", "declare the input `int64` (and convert in a derived feature, e.g. "
+        "`to_float(c1)`), or the column as it should be read")
+
+
 # ---------------------------------------------------------- hash split key
 
 

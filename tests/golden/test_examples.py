@@ -13,6 +13,7 @@ from conftest import EXAMPLES, REPO, compare_golden, run_mlc
 GOLDEN = Path(__file__).resolve().parent / "trees"
 CASES = {
     "ctr_criteo": ("ctr_criteo/ctr.mlc.yaml", None),
+    "ctr_public": ("ctr_public/ctr_public.mlc.yaml", None),
     "delivery_eta": ("delivery_eta/delivery.mlc.yaml", None),
     "delivery_eta-prod": ("delivery_eta/delivery.mlc.yaml", "prod"),
     "delivery_eta-dev": ("delivery_eta/delivery.mlc.yaml", "dev"),

@@ -45,7 +45,7 @@ preprocess:
   inputs:
     rider_id: {dtype: string}
     distance_km: {dtype: float64, default: 0.0}
-    weather: {dtype: string, default: sunny}
+    weather: {dtype: string}
   features:
     log_dist: log1p(distance_km)
     dist_z: standardize(log_dist)
@@ -173,3 +173,36 @@ def test_no_rows_is_an_error(spark, capsys, tmp_path):
     code, out, err = check_parity(spark, capsys, spec, "--rows", "50", "--allow-missing-inputs")
     assert code == 1, out + err
     assert "error[E7251]: the data of `orders` has no rows: nothing compared" in err
+
+
+def test_a_tz_database_release_mismatch_is_a_warning_naming_the_zoned_features(tmp_path):
+    import types
+
+    import tzdata
+
+    from mlc.compiler.pipeline import build
+    from mlc.runtime.parity_check import tz_release_warning, zoned_features
+
+    spec = tmp_path / "z.mlc.yaml"
+    spec.write_text("""\
+version: 1
+name: z
+preprocess:
+  inputs: {ts: {dtype: timestamp}}
+  features:
+    local_hour: hour(ts, 'Asia/Shanghai')
+    utc_hour: hour(ts, 'UTC')
+    plain_hour: hour(ts)
+""")
+    ir = build(str(spec)).ir
+    assert zoned_features(ir) == ["local_hour"]
+
+    def jvm_with(version):
+        provider = types.SimpleNamespace(getVersions=lambda zone: types.SimpleNamespace(lastKey=lambda: version))
+        return types.SimpleNamespace(_jvm=types.SimpleNamespace(java=types.SimpleNamespace(
+            time=types.SimpleNamespace(zone=types.SimpleNamespace(ZoneRulesProvider=provider)))))
+
+    assert tz_release_warning(jvm_with(tzdata.IANA_VERSION), ir) is None
+    warning = tz_release_warning(jvm_with("1999z"), ir)
+    assert warning.startswith(f"warning: the JVM's tz database is 1999z and the tzdata package's {tzdata.IANA_VERSION}")
+    assert warning.endswith("features using time zones: local_hour (docs/semantics.md)")

@@ -66,6 +66,17 @@ def test_every_row_in_validation_says_why(tmp_path):
     assert no_training_rows(str(write_set(tmp_path / "d", [1], [5]))) is None
 
 
+def test_a_split_by_file_order_or_hash_is_named_as_such(tmp_path):
+    from mlc.runtime.training.data import no_training_rows
+
+    order = write_set(tmp_path / "a", [], [0] * 4, event_time=None, split={"kind": "order", "last_fraction": 0.9})
+    assert no_training_rows(str(order)) == ("model `clicks_lr` shard `main`: the file-order split put all 4 row(s) "
+                                            "in validation: the validation rule (kind: order, last_fraction: 0.9) "
+                                            "selected every row")
+    hashed = write_set(tmp_path / "b", [], [0] * 3, split={"kind": "hash", "fraction": 0.5, "key": "user"})
+    assert no_training_rows(str(hashed)).startswith("model `clicks_lr` shard `main`: the hash split put all 3 row(s)")
+
+
 def test_the_trainer_fails_with_the_cause_not_with_fewer_workers(tmp_path):
     import importlib.util
 

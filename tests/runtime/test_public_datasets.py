@@ -151,7 +151,7 @@ def test_mapped_criteo_columns_and_empty_fields(spark, tmp_path):
     criteo_files(tmp_path, sizes=(5,))
     ir, _ = build(tmp_path, CRITEO_SPEC.replace("VALIDATION", "{last_fraction: 0.25}"))
     df = read_source(spark, ir.sources[0], str(tmp_path))
-    assert df.columns == ["label", "i1", "row", "c1"]
+    assert df.columns == ["c1", "i1", "label", "row"]      # the declared columns, by name
     raw = (tmp_path / "data" / "criteo" / "part-00000.csv").read_text().splitlines()[1:]
     got = {int(r["row"]): (r["i1"], r["c1"]) for r in df.collect()}
     for line in raw:
@@ -415,3 +415,57 @@ def test_mlc_runs_sample_request_uses_spec_names_and_validates(tmp_path):
     assert request["items"][1] == {"id": BIG_ID, "hour": 14102100, "device_ip": "96809ac8"}
     rows = Predictor(ir, {}, None, _NoModel(), "avazu", module=module).validate(json.loads(json.dumps(request)))
     assert rows.columns["device_ip"][5] is None               # the empty field: null, as offline
+
+
+DEFAULTS_SPEC = """\
+version: 1
+name: defaults
+sources:
+  events:
+    kind: csv
+    path: data/events.csv
+    columns: {label: float64, i2: {dtype: float64, from: I2}, c2: {dtype: string, from: C2}, ts: timestamp}
+preprocess:
+  inputs:
+    i2: {dtype: float64, default: 7.0}
+    c2: {dtype: string, default: none}
+    ts: {dtype: timestamp, default: '2024-06-01T00:00:00Z'}
+  features:
+    i2_value: i2 * 1.0
+    c2_id: hash_bucket(c2, 100)
+    ts_hour: to_float(hour(ts))
+    ts_day: to_float(day_of_month(ts))
+models:
+  m:
+    type: lr
+    task: regression
+    label: label
+    inputs: {dense: [i2_value, ts_hour, ts_day], sparse: [c2_id]}
+    training: {source: events}
+"""
+DEFAULT_ROWS = [("1.0", "2.5", "a", "1718000000"), ("0.0", "", "", ""), ("1.0", "", "b", "968035345")]
+
+
+def test_defaults_and_integer_timestamps_are_the_same_offline_and_online(spark, tmp_path):
+    """An input's default fills a null in the data exactly as a missing request field, and an
+    integer timestamp is unix seconds on both sides (BUG: online took it as microseconds and
+    applied defaults only to requests)."""
+    from mlc.runtime.serving.predictor import Predictor
+    from mlc.runtime.training.inputs import model_arrays
+
+    (tmp_path / "data").mkdir()
+    lines = ["label,I2,C2,ts"] + [",".join(r) for r in DEFAULT_ROWS]
+    (tmp_path / "data" / "events.csv").write_text("\n".join(lines) + "\n")
+    ir, module, frames, _ = sets_of(spark, tmp_path, DEFAULTS_SPEC)
+    offline, _ = frames[("m", "main")]
+    predictor = Predictor(ir, {}, None, _NoModel(), "defaults", module=module)
+    items = [{"i2": float(i2), "c2": c2, "ts": int(ts)} if i2 else {"c2": c2, "ts": int(ts)} if ts else {"c2": c2}
+             for _, i2, c2, ts in DEFAULT_ROWS]
+    rows = predictor.validate(json.loads(json.dumps({"items": items})))
+    model = ir.model("m")
+    online = predictor.preprocess(model, rows, {})
+    expected = model_arrays(model, {c: offline[c].tolist() for c in offline.columns})
+    for name in expected:
+        np.testing.assert_array_equal(online[name], expected[name], err_msg=name)
+    assert list(offline["i2_value"]) == [2.5, 7.0, 7.0]                  # the default, offline too
+    assert list(offline["ts_day"]) == [10.0, 1.0, 4.0]       # 1718000000 s: 2024-06-10; 968035345 s: 2000-09-04

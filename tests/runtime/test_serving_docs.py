@@ -46,7 +46,8 @@ def test_every_documented_request_is_what_the_predictor_makes_of_it(text):
         with pytest.raises(RequestError) as refused:
             predictor.validate(bad)
         assert status == f"HTTP/1.1 {refused.value.status} Bad Request" and refused.value.to_json() == error
-        assert len(error["fields"]) >= 3
+        required = {i.name for i in build(str(REPO / example.spec)).ir.inputs if i.required}
+        assert len(error["fields"]) >= 2 + bool(required & set(request["context"]))
 
 
 def test_the_documented_limits_are_the_codes(text):

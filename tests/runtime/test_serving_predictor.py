@@ -314,12 +314,15 @@ def test_types_and_defaults(sharded, sqlite_store):
     predictor = make_predictor(sharded, sqlite_store)
     rows = predictor.validate({"context": {"rider_id": 2.0}, "items": [{"distance_km": 3}, {"distance_km": None}]})
     assert rows.columns["rider_id"] == [2, 2]
-    assert rows.columns["distance_km"] == [3.0, 0.0]       # null -> the input default
-    assert rows.columns["city"] == ["unknown", "unknown"]
+    # values as sent: the generated module applies input defaults (coalesce) in both executors,
+    # so routing and experiment units see the request's own values
+    assert rows.columns["distance_km"] == [3.0, None]
+    assert rows.columns["city"] == [None, None]
     from mlc.runtime.serving.predictor import _timestamp
 
     assert _timestamp("1970-01-01T00:00:01Z") == 1_000_000
-    assert _timestamp("1970-01-01T00:00:01.5+00:00") == 1_500_000 and _timestamp(7) == 7
+    # an integer is unix seconds, as in the data (docs/serving.md)
+    assert _timestamp("1970-01-01T00:00:01.5+00:00") == 1_500_000 and _timestamp(7) == 7_000_000
 
 
 def test_unreachable_triton_is_backend_unavailable(sharded, sqlite_store):
