@@ -294,7 +294,9 @@ def _check_training(name: str, model: S.ModelBase, report: Reporter) -> None:
 
 
 def served_models(spec: S.Spec) -> list[str]:
-    return list(spec.deployment.models) if spec.deployment.models is not None else list(spec.models)
+    """The models the deployment serves, the default first: `deployment.models` as listed, else
+    every model by name (declaration order of the `models` mapping means nothing)."""
+    return list(spec.deployment.models) if spec.deployment.models is not None else sorted(spec.models)
 
 
 def _check_deployment(spec: S.Spec, report: Reporter) -> None:

@@ -5,7 +5,9 @@ expressions are typechecked and serialised (``mlc.dsl.serialize.to_json``), defa
 filled in, durations are seconds, experiment traffic is bucket ranges. Every collection is a
 tuple in a deterministic order (by name where order carries no meaning, declaration order where
 it does, topological order for derived features; see ``mlc.compiler.lower``), so that
-``mldl.json`` is byte-stable and independent of how the spec is laid out.
+``mldl.json`` is byte-stable and independent of how the spec is laid out. Descriptions are
+documentation: they stay in the spec (where the console and the docs read them, with their
+file:line) and are not part of the IR, so editing one changes no byte of the build.
 
 Expressions are stored as their JSON trees (plain dicts). They are frozen by convention:
 nothing mutates an IR after lowering.
@@ -240,7 +242,6 @@ class SwitchbackIR:
 class IR:
     mldl_version: str
     name: str
-    description: str | None
     entities: tuple[EntityIR, ...]
     sources: tuple[SourceIR, ...]
     feature_groups: tuple[FeatureGroupIR, ...]
@@ -255,6 +256,14 @@ class IR:
 
     def model(self, name: str) -> ModelIR:
         return next(m for m in self.models if m.name == name)
+
+    def default_model(self) -> ModelIR | None:
+        """The model a request that names none gets: the first model of the default shard
+        (``deployment.models`` as listed, else the first by name); ``None`` without models."""
+        shards = self.deployment.shards
+        shard = next((s for s in shards if s.is_default), shards[0] if shards else None)
+        names = list(shard.models) if shard is not None and shard.models else [m.name for m in self.models]
+        return self.model(names[0]) if names else None
 
     def group(self, name: str) -> FeatureGroupIR:
         return next(g for g in self.feature_groups if g.name == name)

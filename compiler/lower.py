@@ -3,10 +3,13 @@
 Runs only after every check passed, so it may assume references resolve. It is deterministic,
 and canonical where order carries no meaning, so moving definitions around the spec (or between
 included files) changes no byte of the build: sources, entities, feature groups, inputs, a
-group's aggregations and shard partitions are sorted by name, windows by length, derived
+group's aggregations, a source's columns, models, shards and shard partitions are sorted by
+name, windows by length, null-value lists and preferred batch sizes are sorted sets, derived
 features are in topological order with ties broken by name, maps become sorted key/value
-tuples. Orders that mean something keep declaration order: models (the first is served by
-default), shards, layers, experiments and variants (bucket ranges, routing precedence).
+tuples. Declaration order means something only where the spec says so (docs/spec.md
+"Order"): inside `experiments` (layers, experiments, variants, switchbacks: bucket ranges and
+routing precedence) and in lists (model inputs, keys, `deployment.models` and a shard's
+`models`, whose first entry is served by default; without a list, the first model by name).
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ def lower(spec: S.Spec, typed: TypedExpressions, declared_in: dict[str, str], sp
     return I.IR(
         mldl_version=I.MLDL_VERSION,
         name=spec.name,
-        description=spec.description,
         entities=tuple(_entity(spec, name, e) for name, e in sorted(spec.entities.items())),
         sources=tuple(_source(name, s, declared_in.get(name, spec_file), spec_file)
                       for name, s in sorted(spec.sources.items())),
@@ -42,7 +44,7 @@ def lower(spec: S.Spec, typed: TypedExpressions, declared_in: dict[str, str], sp
         inputs=_inputs(spec, typed, derived),
         derived=derived,
         analyzers=_analyzers(typed, order),
-        models=tuple(_model(spec, typed, derived, name, m) for name, m in spec.models.items()),
+        models=tuple(_model(spec, typed, derived, name, m) for name, m in sorted(spec.models.items())),
         deployment=_deployment(spec),
         layers=tuple(_layer(name, layer) for name, layer in spec.experiments.layers.items()),
         experiments=tuple(_experiments(spec, typed)),
@@ -76,11 +78,16 @@ def _source(name: str, source: S.Source, declaring_file: str, spec_file: str) ->
     columns, data_names, formats = None, {}, {}
     if source.columns is not None:
         entries = {col: S.column_spec(entry) for col, entry in source.columns.items()}
-        columns = tuple(I.Column(col, _canonical_dtype(entry.dtype)) for col, entry in entries.items())
+        columns = tuple(I.Column(col, _canonical_dtype(entry.dtype)) for col, entry in sorted(entries.items()))
         data_names = {col: entry.from_ for col, entry in entries.items() if entry.from_ not in (None, col)}
         formats = {col: column_format(source, col) for col in entries}
     return I.SourceIR(name, source.kind, location, source.event_time, columns, _pairs(options),
-                      data_names=_pairs(data_names), formats=_pairs(formats), null_values=tuple(source.null_values))
+                      data_names=_pairs(data_names), formats=_pairs(formats), null_values=null_value_set(source.null_values))
+
+
+def null_value_set(texts: Iterable[str]) -> tuple[str, ...]:
+    """Texts read as null: a set, so sorted and without repeats."""
+    return tuple(sorted(set(texts)))
 
 
 def _inputs(spec: S.Spec, typed: TypedExpressions, derived: tuple[I.DerivedIR, ...]) -> tuple[I.InputIR, ...]:
@@ -327,15 +334,25 @@ def _deployment(spec: S.Spec) -> I.DeploymentIR:
             I.ShardIR(name, tuple(sorted(str(p) for p in shard.partitions)), name == deployment.sharding.default,
                       tuple(shard.models) if shard.models is not None else served,
                       shard.replicas or deployment.replicas, _resources(shard.resources or deployment.resources))
-            for name, shard in deployment.sharding.shards.items()
+            for name, shard in sorted(deployment.sharding.shards.items())
         )
-    batching = _pairs(serving.dynamic_batching.model_dump()) if serving.dynamic_batching else None
+    batching = _batching(serving.dynamic_batching)
     return I.DeploymentIR(
         namespace=deployment.namespace, platform=serving.platform, max_batch_size=serving.max_batch_size,
         dynamic_batching=batching, instance_count=serving.instance_group.count,
         instance_kind=serving.instance_group.kind, versions_kept=serving.versions_kept,
         images=_pairs(deployment.images.model_dump()), partition_key=key, shards=shards,
     )
+
+
+def _batching(batching: Any) -> tuple[tuple[str, Any], ...] | None:
+    """Dynamic batching settings; the preferred batch sizes are a set (Triton tries each)."""
+    if batching is None:
+        return None
+    settings = batching.model_dump()
+    if settings.get("preferred_batch_sizes") is not None:
+        settings["preferred_batch_sizes"] = sorted(set(settings["preferred_batch_sizes"]))
+    return _pairs(settings)
 
 
 # --------------------------------------------------------------- experiments

@@ -37,11 +37,30 @@ class Build:
         return self.ir is not None
 
     def spec_sha256(self) -> str:
-        """Hash of the normalised spec (after includes and overlay): formatting and comments
-        do not change it, meaning does."""
+        """Hash of the normalised spec (after includes and overlay): formatting, comments, key
+        order and the order of set-like lists (docs/spec.md "Order") do not change it, meaning
+        (and descriptions) do."""
         assert self.spec is not None
-        canonical = json.dumps(self.spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(_sets_sorted(self.spec.model_dump(mode="json")), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _sets_sorted(dump: dict) -> dict:
+    """The spec's lists whose order means nothing, sorted: a source's ``null_values``, a group's
+    ``windows``, a shard's ``partitions``, the preferred batch sizes."""
+    def sort(holder: dict, key: str) -> None:
+        if isinstance(holder.get(key), list):
+            holder[key] = sorted(holder[key], key=lambda v: json.dumps(v, sort_keys=True))
+
+    for source in (dump.get("sources") or {}).values():
+        sort(source, "null_values")
+    for group in (dump.get("feature_groups") or {}).values():
+        sort(group, "windows")
+    deployment = dump.get("deployment") or {}
+    for shard in ((deployment.get("sharding") or {}).get("shards") or {}).values():
+        sort(shard, "partitions")
+    sort((deployment.get("serving") or {}).get("dynamic_batching") or {}, "preferred_batch_sizes")
+    return dump
 
 
 def build(spec_path: str, environment: str | None = None, baseline: dict | None = None) -> Build:
@@ -89,6 +108,9 @@ def _check(spec: Spec, report: Reporter):
     typed = typecheck_spec(spec, report)
     check_spec(spec, report, typed.feature_dtypes(), lambda name: sparse_buckets(typed, name))
     check_source_data(spec, typed, report)
+    from mlc.compiler.analyzer_checks import check_analyzer_sources
+
+    check_analyzer_sources(spec, typed, report)
     return typed
 
 

@@ -2,7 +2,7 @@
 
 Both sides are plain JSON data (``mlc.compiler.ir.to_jsonable`` form), so a spec, a build folder
 and a git revision compare alike. Sections come in :data:`mlc.review.model.SECTIONS` order;
-``spec`` holds the top-level scalars (``name``, ``description``, ``mldl_version``).
+``spec`` holds the top-level scalars (``name``, ``mldl_version``).
 
 How things are compared
 -----------------------
@@ -71,7 +71,7 @@ from mlc.review.model import ADD, CHANGE, REMOVE, SECTIONS, Change, Plan
 Path = tuple[str, ...]
 Raw = tuple[str, Path, Any, Any]          # (op, path inside the item, old, new)
 
-SPEC_SCALARS = ("mldl_version", "name", "description")
+SPEC_SCALARS = ("mldl_version", "name")
 
 
 # ----------------------------------------------------------------------------- field rules

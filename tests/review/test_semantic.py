@@ -351,7 +351,7 @@ def test_fitted_constants_are_compared_only_when_both_sides_have_them(base):
 
 def test_spec_scalars_and_maps(base):
     head = copy.deepcopy(base.mldl)
-    head["description"] = "new words"
+    head["name"] = "eta_v2"
     model = head["models"][0]
     model["hyperparameters"]["dropout"] = 0.2
     model["hyperparameters"]["hidden_units"] = [512, 128]
@@ -365,7 +365,7 @@ def test_spec_scalars_and_maps(base):
         (CHANGE, "models.eta_dnn.hyperparameters.hidden_units", [256, 128, 64], [512, 128]),
         (ADD, "models.eta_dnn.hyperparameters.l2", None, 0.01),
         (CHANGE, "models.eta_dnn.training.epochs", 30, 40),
-        (CHANGE, "spec.description", base.mldl["description"], "new words"),
+        (CHANGE, "spec.name", base.mldl["name"], "eta_v2"),
     ]
     assert changes[4].path == ("training", "epochs")
 

@@ -113,7 +113,7 @@ def test_malformed_data_is_a_diagnostic_not_a_traceback(tmp_path):
     from specs import MINIMAL_SPEC
 
     (tmp_path / "s.mlc.yaml").write_text(MINIMAL_SPEC)
-    (tmp_path / "bad.csv").write_text("ts,rider_id,eta,distance_km,city,status\nnot-a-time,x,1,2,b,c\n")
+    (tmp_path / "bad.csv").write_text("ts,rider_id,eta,distance_km,city,status\nnot-a-time,7,1,2,b,c\n")
     result = run_mlc("check-parity", "s.mlc.yaml", "--data", "bad.csv", cwd=tmp_path,
                      env={"PYSPARK_PYTHON": os.sys.executable})
     assert result.returncode == 1

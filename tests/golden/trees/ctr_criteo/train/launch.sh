@@ -16,8 +16,8 @@
 #   PYTHON   the Python with mlc[train] (and Horovod) installed (default python3)
 #
 # Jobs (model, shard, engine, ranks):
-#   ctr_lr main  none  1
 #   ctr_deepfm main  none  1
+#   ctr_lr main  none  1
 set -eu
 
 BUILD_DIR=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,11 +32,11 @@ run() {
     shard=$2
     shift 2
     case "$model/$shard" in
-        ctr_lr/main)
-            "$PYTHON" "$BUILD_DIR"/train/ctr_lr_train.py --shard main "$@"
-            ;;
         ctr_deepfm/main)
             "$PYTHON" "$BUILD_DIR"/train/ctr_deepfm_train.py --shard main "$@"
+            ;;
+        ctr_lr/main)
+            "$PYTHON" "$BUILD_DIR"/train/ctr_lr_train.py --shard main "$@"
             ;;
         *)
             echo "launch.sh: no training job for model \`$model\` on shard \`$shard\` (sh train/launch.sh list)" >&2
@@ -46,13 +46,13 @@ run() {
 }
 
 list_jobs() {
-    echo 'ctr_lr main'
     echo 'ctr_deepfm main'
+    echo 'ctr_lr main'
 }
 
 run_all() {
-    run ctr_lr main "$@"
     run ctr_deepfm main "$@"
+    run ctr_lr main "$@"
 }
 
 [ $# -ge 1 ] || { usage >&2; exit 2; }

@@ -132,7 +132,7 @@ def transform(ops):
     # inputs
     v['city'] = ops.input('city', 'string')
     v['created_at'] = ops.input('created_at', 'timestamp')
-    v['item_count'] = ops.input('item_count', 'int64')
+    v['item_count'] = ops.call('coalesce', 'int64', ops.input('item_count', 'int64'), ops.const(1, 'int64'))
     v['merchant_id'] = ops.input('merchant_id', 'string')
     v['merchant_lat'] = ops.input('merchant_lat', 'float64')
     v['merchant_lon'] = ops.input('merchant_lon', 'float64')
@@ -140,7 +140,7 @@ def transform(ops):
     v['rider_id'] = ops.input('rider_id', 'string')
     v['user_lat'] = ops.input('user_lat', 'float64')
     v['user_lon'] = ops.input('user_lon', 'float64')
-    v['weather'] = ops.input('weather', 'string')
+    v['weather'] = ops.call('coalesce', 'string', ops.input('weather', 'string'), ops.const('unknown', 'string'))
     # feature-group outputs
     v['merchant_load.distinct_users_1d'] = ops.group('merchant_load', 'distinct_users_1d', 'int64')
     v['merchant_load.orders_30m'] = ops.group('merchant_load', 'orders_30m', 'int64')

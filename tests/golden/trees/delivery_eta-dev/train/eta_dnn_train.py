@@ -9,20 +9,20 @@ Model: dnn (regression), label delivery_minutes
     sparse inputs: city_id, weather_id, rider_bucket, merchant_bucket, distance_bucket, day_part, dow_id, prep_bucket, city_x_hour, weather_x_distance, peak_x_distance
 Training: 3 epochs, batch 256, adam (learning rate 0.001), seed 7, validation kind=time, last_fraction=0.2
 Distributed: Horovod, 2 worker(s) x 1 slot(s) = 2 rank(s)
-Shards (one training set each, DATA/eta_dnn/<shard>/): north_west, east, south
+Shards (one training set each, DATA/eta_dnn/<shard>/): east, north_west, south
 
 Options:
     --data DIR          root of the training sets (the feature job's `<output>/training`)
-    --shard NAME        the shard whose training set is used (north_west, east, south)
+    --shard NAME        the shard whose training set is used (east, north_west, south)
     --output DIR        where the trained model is written
     --epochs N          override training.epochs (3)
     --spec-hash H       spec hash recorded with the model (default: from ../manifest.json)
     --model is fixed to eta_dnn; --mldl to the build's mldl.json.
 
 Examples:
-    python train/eta_dnn_train.py --data out/training --shard north_west --output out/models
-    horovodrun -np 2 -H localhost:2 --gloo python train/eta_dnn_train.py --data out/training --shard north_west --output out/models
-    sh train/launch.sh eta_dnn north_west --data out/training --output out/models
+    python train/eta_dnn_train.py --data out/training --shard east --output out/models
+    horovodrun -np 2 -H localhost:2 --gloo python train/eta_dnn_train.py --data out/training --shard east --output out/models
+    sh train/launch.sh eta_dnn east --data out/training --output out/models
 """
 
 import json
@@ -31,7 +31,7 @@ from pathlib import Path
 
 SPEC_NAME = 'delivery_eta'
 MODEL = 'eta_dnn'
-SHARDS = ['north_west', 'east', 'south']
+SHARDS = ['east', 'north_west', 'south']
 ENGINE = 'horovod'
 WORKERS = 2
 SLOTS_PER_WORKER = 1

@@ -16,11 +16,11 @@
 #   PYTHON   the Python with mlc[train] (and Horovod) installed (default python3)
 #
 # Jobs (model, shard, engine, ranks):
-#   eta_dnn north_west  horovod  2
 #   eta_dnn east  horovod  2
+#   eta_dnn north_west  horovod  2
 #   eta_dnn south  horovod  2
-#   eta_wide_deep north_west  horovod  2
 #   eta_wide_deep east  horovod  2
+#   eta_wide_deep north_west  horovod  2
 #   eta_wide_deep south  horovod  2
 set -eu
 
@@ -36,20 +36,20 @@ run() {
     shard=$2
     shift 2
     case "$model/$shard" in
-        eta_dnn/north_west)
-            horovodrun -np 2 -H "${HOSTS:-localhost:2}" --gloo "$PYTHON" "$BUILD_DIR"/train/eta_dnn_train.py --shard north_west "$@"
-            ;;
         eta_dnn/east)
             horovodrun -np 2 -H "${HOSTS:-localhost:2}" --gloo "$PYTHON" "$BUILD_DIR"/train/eta_dnn_train.py --shard east "$@"
+            ;;
+        eta_dnn/north_west)
+            horovodrun -np 2 -H "${HOSTS:-localhost:2}" --gloo "$PYTHON" "$BUILD_DIR"/train/eta_dnn_train.py --shard north_west "$@"
             ;;
         eta_dnn/south)
             horovodrun -np 2 -H "${HOSTS:-localhost:2}" --gloo "$PYTHON" "$BUILD_DIR"/train/eta_dnn_train.py --shard south "$@"
             ;;
-        eta_wide_deep/north_west)
-            horovodrun -np 2 -H "${HOSTS:-localhost:2}" --gloo "$PYTHON" "$BUILD_DIR"/train/eta_wide_deep_train.py --shard north_west "$@"
-            ;;
         eta_wide_deep/east)
             horovodrun -np 2 -H "${HOSTS:-localhost:2}" --gloo "$PYTHON" "$BUILD_DIR"/train/eta_wide_deep_train.py --shard east "$@"
+            ;;
+        eta_wide_deep/north_west)
+            horovodrun -np 2 -H "${HOSTS:-localhost:2}" --gloo "$PYTHON" "$BUILD_DIR"/train/eta_wide_deep_train.py --shard north_west "$@"
             ;;
         eta_wide_deep/south)
             horovodrun -np 2 -H "${HOSTS:-localhost:2}" --gloo "$PYTHON" "$BUILD_DIR"/train/eta_wide_deep_train.py --shard south "$@"
@@ -62,20 +62,20 @@ run() {
 }
 
 list_jobs() {
-    echo 'eta_dnn north_west'
     echo 'eta_dnn east'
+    echo 'eta_dnn north_west'
     echo 'eta_dnn south'
-    echo 'eta_wide_deep north_west'
     echo 'eta_wide_deep east'
+    echo 'eta_wide_deep north_west'
     echo 'eta_wide_deep south'
 }
 
 run_all() {
-    run eta_dnn north_west "$@"
     run eta_dnn east "$@"
+    run eta_dnn north_west "$@"
     run eta_dnn south "$@"
-    run eta_wide_deep north_west "$@"
     run eta_wide_deep east "$@"
+    run eta_wide_deep north_west "$@"
     run eta_wide_deep south "$@"
 }
 
