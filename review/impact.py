@@ -1,7 +1,7 @@
 """What a spec change forces (docs/review.md "Impact"), computed from the two IRs.
 
     found = impacts(base_mldl, head_mldl, base_experiments, head_experiments, head_root)
-    line = summary_line(plan, found)       # "Plan: 1 to add, ... · retrain: ctr@north ..."
+    line = summary_line(plan, found)       # "Plan: 1 to add, ... · retrain (1): ctr@north ..."
 
 Everything is read from the two ``mldl.json`` dicts (and the two ``experiments/config.json``
 documents, derived from the IRs when missing); the semantic diff is not needed, so the impact
@@ -11,25 +11,31 @@ Decisions (the Impact table of docs/review.md leaves them open):
 
 - **retrain** is reported per (model, shard serving it in HEAD), subjects ``model@shard`` (just
   ``model`` for the implicit single shard ``main``); shards with the same reasons share one
-  impact. A model retrains when its own definition changed (type, task, label, dense and sparse
-  inputs with dtypes and buckets, hyperparameters, training), when anything upstream of its
-  inputs changed (derived features of the transitive ``depends_on`` closure: expression, tree,
-  dtype, analyzers; those analyzers' function, argument, params, and fitted constants when both
-  sides have them; preprocess inputs' dtype or default; the definition of a feature group it
-  reads, TTL and ``online`` excluded as they are online-only; the source of such a group), or
-  its training source changed. A **new model** is reported as retrain too, reason ``new model``
-  (it needs its first training before it can serve).
+  impact. A model retrains when something its training reads changed: its own definition (type,
+  task, label, dense and sparse inputs with dtypes and buckets, hyperparameters, training);
+  upstream of its inputs (derived features of the transitive ``depends_on`` closure: expression,
+  tree, dtype, analyzers; those analyzers' function, argument, params, and fitted constants
+  when both sides have them; preprocess inputs' dtype or default); the feature-group outputs it
+  references (``g.o`` in the closure: their aggregation, window and default, the group's entity,
+  keys, filter, and the source columns they are computed from; TTL and ``online`` are
+  online-only, other outputs of the group do not count); or what it reads of its training
+  source (``mlc.review.reads``: row-wide settings and the columns it reads). A **new model** is
+  reported as retrain too, reason ``new model`` (it needs its first training before it can serve).
 - **Shards and training data**: each shard trains its models on its own partitions (the default
   shard also on every value no other shard lists, see ``mlc.runtime.training_set``). So a new
   shard retrains the models it serves (``new shard``), a model newly served by a shard retrains
   there, and a shard whose partitions, default flag or partition key changed retrains its
   models; the default shard also retrains when the partitions listed by the other shards
   changed (its share of unlisted values moved). Models on untouched shards do not retrain.
-- **backfill**: a group whose source, entity, keys, windows, filter or aggregations changed, or
-  whose source's definition changed; a new group too (``new group``). Windows and aggregations
-  are compared by name (their order only moves outputs, which is a re-materialise).
+- **backfill**: a group whose source, entity, keys, windows, filter, aggregations or defaults
+  changed, or whose source changed in what the group reads (row-wide settings, the columns of
+  its keys, event time, filter and aggregation arguments); a new group too (``new group``).
+  Windows and aggregations are compared by name (their order only moves outputs, which is a
+  re-materialise).
 - **re-materialise**: the online record of a group that is online on either side: outputs
-  (names, dtypes, order), keys, ``ttl_seconds``, ``online``, defaults; a new online group too.
+  (names, dtypes, order), keys, ``ttl_seconds``, ``online``; or, for a group online in HEAD, its
+  values (it is backfilled: records hold the computed values, defaults applied); a new online
+  group too.
 - **serving contract**: per model served on both sides, its signature inputs or outputs, or its
   request fields (``raw_inputs``) changed; and, subject ``request``, a preprocess input removed,
   made required, added as required, or whose dtype changed. A hash bucket count changes the
@@ -59,6 +65,7 @@ from typing import Any, Iterable
 
 from mlc.review.model import (BACKFILL, CONTRACT, DANGEROUS, DELETION, ERROR, IMPACT_KINDS, INFO,
                               REMATERIALISE, RETRAIN, TRAFFIC, Impact, Plan)
+from mlc.review.reads import GROUP_WIDE, group_columns, model_columns, output_definitions, source_reasons
 
 LEVEL_ORDER = (ERROR, DANGEROUS, INFO)
 UNIT_MOVES = ("W5104", "W5105", "W5106", "W5107")   # experiment_baseline's ramp-safety warnings
@@ -92,16 +99,25 @@ def sort_impacts(found: Iterable[Impact]) -> list[Impact]:
                                         i.subjects, i.reason, i.code or ""))
 
 
-def summary_line(plan: Plan, impacts: list[Impact]) -> str:
-    """``Plan: 2 to add, 3 to change, 1 to destroy · retrain: ctr@north, ctr@east · backfill: g``;
-    ``No changes.`` when nothing changed. Subjects per kind in impact order, each once."""
-    if not impacts and not (plan.add or plan.change or plan.destroy):
+def summary_line(plan: Plan, impacts: list[Impact], compiled: bool = True) -> str:
+    """``Plan: 2 to add, 3 to change, 1 to destroy · retrain (2): ctr@north, ctr@east · backfill (1): g``;
+    ``No changes.`` when nothing changed. Per kind: how many distinct subjects, then the subjects
+    in impact order, each once. Impacts come from definition changes, so a plan without any is
+    said plainly (``Plan: no definition changed, derived work only``) rather than as zeros next
+    to work to do. ``compiled`` False: a side did not compile, so there is no plan to count."""
+    counted = plan.add or plan.change or plan.destroy
+    if compiled and not impacts and not counted:
         return "No changes."
-    parts = [f"Plan: {plan.add} to add, {plan.change} to change, {plan.destroy} to destroy"]
+    if counted:
+        parts = [f"Plan: {plan.add} to add, {plan.change} to change, {plan.destroy} to destroy"]
+    elif not compiled:
+        parts = ["Plan: none (a side does not compile)"]
+    else:
+        parts = ["Plan: no definition changed, derived work only"]
     for kind in IMPACT_KINDS:
         subjects = _unique(s for i in impacts if i.kind == kind for s in i.subjects)
         if subjects:
-            parts.append(f"{kind}: {_capped(subjects, MAX_SUBJECTS)}")
+            parts.append(f"{kind} ({len(subjects)}): {_capped(subjects, MAX_SUBJECTS)}")
     return " · ".join(parts)
 
 
@@ -205,9 +221,16 @@ def _model_reasons(base: _Side, head: _Side, name: str) -> list[str]:
     reasons += _input_list_reasons("sparse", old.get("sparse") or [], new.get("sparse") or [])
     reasons += _upstream_reasons(base, head, name)
     source = new.get("training", {}).get("source")
-    if source and source == old.get("training", {}).get("source") and _changed(base.sources, head.sources, source):
-        reasons.append(f"training source `{source}` changed")
+    if source and source == old.get("training", {}).get("source"):
+        read = _model_reads(base, old) | _model_reads(head, new)
+        reasons += [f"training {r}" for r in source_reasons(source, base.sources.get(source), head.sources.get(source), read)]
     return reasons
+
+
+def _model_reads(side: _Side, model: dict) -> set[str]:
+    """Columns of its training source that training ``model`` reads (``mlc.review.reads``)."""
+    source = side.sources.get((model.get("training") or {}).get("source")) or {}
+    return model_columns(model, side.groups, side.partition_key, source.get("event_time"))
 
 
 def _field_reason(field: str, old: Any, new: Any) -> str:
@@ -247,7 +270,10 @@ def _upstream_reasons(base: _Side, head: _Side, model: str) -> list[str]:
     analyzers = sorted({a for n in closure for a in _changed_analyzers(base, head, n)})
     inputs = [n for n in closure if n not in head.derived and n not in base.derived and "." not in n
               and _changed(base.inputs, head.inputs, n, ("dtype", "default"))]
-    groups = sorted({n.split(".", 1)[0] for n in closure if "." in n})
+    outputs: dict[str, set[str]] = {}
+    for ref in (n for n in closure if "." in n):
+        group, output = ref.split(".", 1)
+        outputs.setdefault(group, set()).add(output)
     reasons = []
     if features:
         reasons.append(f"feature{'s' if len(features) > 1 else ''} {_names(features)} changed")
@@ -255,7 +281,14 @@ def _upstream_reasons(base: _Side, head: _Side, model: str) -> list[str]:
         reasons.append(f"analyzer{'s' if len(analyzers) > 1 else ''} {_names(analyzers)} changed")
     if inputs:
         reasons.append(f"input{'s' if len(inputs) > 1 else ''} {_names(inputs)} changed")
-    reasons += [reason for group in groups for reason in _group_training_reasons(base, head, group)]
+    readers: dict[str, list[str]] = {}         # a source reason -> the groups it reaches the model through
+    for group in sorted(outputs):
+        own, through_source = _group_training_reasons(base, head, group, outputs[group])
+        reasons += own
+        for reason in through_source:
+            readers.setdefault(reason, []).append(group)
+    reasons += [f"{reason} (read by feature group{'s' if len(groups) > 1 else ''} {_names(groups)})"
+                for reason, groups in readers.items()]
     return reasons
 
 
@@ -284,20 +317,28 @@ def _changed_analyzers(base: _Side, head: _Side, feature: str) -> list[str]:
     return changed
 
 
-_ONLINE_ONLY = ("ttl_seconds", "online")
-
-
-def _group_training_reasons(base: _Side, head: _Side, group: str) -> list[str]:
-    """A group the model reads: any definition change but TTL and ``online``, or its source."""
+def _group_training_reasons(base: _Side, head: _Side, group: str, outputs: set[str]) -> tuple[list[str], list[str]]:
+    """A group the model reads ``outputs`` of: those outputs' definitions (aggregation, window,
+    default) or the group-wide fields; and, second, the changes of the source columns they are
+    computed from. TTL and ``online`` are online-only; outputs the model does not read do not count."""
     old, new = base.groups.get(group), head.groups.get(group)
     if old is None or new is None:
-        return [f"feature group `{group}` {'added' if old is None else 'removed'}"]
-    if any(old.get(k) != new.get(k) for k in set(old) | set(new) if k not in _ONLINE_ONLY):
-        return [f"feature group `{group}` changed"]
+        return [f"feature group `{group}` {'added' if old is None else 'removed'}"], []
+    reasons = [f"feature group `{group}`: {field} changed" for field in GROUP_WIDE if old.get(field) != new.get(field)]
+    before, after = output_definitions(old), output_definitions(new)
+    changed = sorted(o for o in outputs if before.get(o) != after.get(o))
+    if changed:
+        reasons.append(f"feature group output{'s' if len(changed) > 1 else ''} {_names([f'{group}.{o}' for o in changed])} changed")
     source = new.get("source")
-    if _changed(base.sources, head.sources, source):
-        return [f"source `{source}` of feature group `{group}` changed"]
-    return []
+    if source != old.get("source"):
+        return reasons, []
+    read = _group_reads(base, old, outputs) | _group_reads(head, new, outputs)
+    return reasons, source_reasons(source, base.sources.get(source), head.sources.get(source), read)
+
+
+def _group_reads(side: _Side, group: dict, outputs: set[str] | None = None) -> set[str]:
+    source = side.sources.get(group.get("source")) or {}
+    return group_columns(group, source.get("event_time"), outputs)
 
 
 def _shard_reasons(base: _Side, head: _Side, model: str, shard: str | None) -> list[str]:
@@ -326,7 +367,7 @@ def _shard_reasons(base: _Side, head: _Side, model: str, shard: str | None) -> l
 
 
 _GROUP_DEFINITION = ("source", "entity", "keys", "filter")
-_ONLINE_LAYOUT = ("outputs", "keys", "ttl_seconds", "online", "defaults")
+_ONLINE_LAYOUT = ("outputs", "keys", "ttl_seconds", "online")
 
 
 def _backfill(base: _Side, head: _Side) -> list[Impact]:
@@ -350,10 +391,25 @@ def _backfill_reasons(base: _Side, head: _Side, old: dict, new: dict) -> list[st
     if sorted(old_aggs.items()) != sorted(new_aggs.items()):
         changed = [n for n in new_aggs if n in old_aggs and old_aggs[n] != new_aggs[n]]
         reasons.append("aggregations changed (" + _set_delta(set(old_aggs), set(new_aggs), changed) + ")")
+    changed_defaults = _changed_defaults(old, new)
+    if changed_defaults:
+        reasons.append(f"default{'s' if len(changed_defaults) > 1 else ''} of {_names(changed_defaults)} changed")
     source = new.get("source")
-    if source == old.get("source") and _changed(base.sources, head.sources, source):
-        reasons.append(f"source `{source}` changed")
+    if source == old.get("source"):
+        read = _group_reads(base, old) | _group_reads(head, new)
+        reasons += source_reasons(source, base.sources.get(source), head.sources.get(source), read)
     return reasons
+
+
+def _changed_defaults(old: dict, new: dict) -> list[str]:
+    """Outputs on both sides whose default changed (a new output's default comes with it)."""
+    before, after = _pairs_map(old.get("defaults")), _pairs_map(new.get("defaults"))
+    shared = {o["name"] for o in old.get("outputs") or []} & {o["name"] for o in new.get("outputs") or []}
+    return sorted(o for o in shared if before.get(o) != after.get(o))
+
+
+def _pairs_map(value: Any) -> dict:
+    return value if isinstance(value, dict) else {k: v for k, v in value or []}
 
 
 def _windows(group: dict) -> list[str]:
@@ -370,6 +426,8 @@ def _rematerialise(base: _Side, head: _Side) -> list[Impact]:
         elif old.get("online") or new.get("online"):
             reasons = [_layout_reason(field, old.get(field), new.get(field))
                        for field in _ONLINE_LAYOUT if old.get(field) != new.get(field)]
+            if not reasons and new.get("online") and _backfill_reasons(base, head, old, new):
+                reasons = ["its values are recomputed (backfill)"]
         else:
             reasons = []
         if reasons:

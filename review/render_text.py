@@ -83,7 +83,7 @@ def summary_of(review: Review) -> str:
     """The Terraform-style summary line (``review.impact.summary_line``)."""
     from .impact import summary_line   # written alongside; imported when a review is rendered
 
-    return summary_line(review.plan, review.impacts)
+    return summary_line(review.plan, review.impacts, compiled=not review.problems)
 
 
 def impact_words(impact: Impact) -> tuple[str, str, str]:

@@ -17,7 +17,20 @@ SPEC = "delivery.mlc.yaml"
 GOLDEN = REPO / "tests" / "golden" / "diffs"
 FORMATS = {"text": "txt", "markdown": "md", "json": "json"}
 
-# case -> (edits of delivery.mlc.yaml, expected exit code)
+COMMON = "common.mlc.yaml"
+
+
+def _wide_deep_first() -> tuple[str, str]:
+    """The edit that declares `eta_wide_deep` before `eta_dnn` (the models mapping reordered)."""
+    spec = (DELIVERY / SPEC).read_text(encoding="utf-8")
+    dnn, wide_deep = spec.index("  eta_dnn:\n"), spec.index("  eta_wide_deep:\n")
+    block = spec[dnn:spec.index("deployment:\n")]
+    return block, block[wide_deep - dnn:] + block[:wide_deep - dnn]
+
+
+MOVE_WIDE_DEEP_FIRST = _wide_deep_first()
+
+# case -> (edits of delivery.mlc.yaml, or (file, old, new) of another file of the example; expected exit code)
 CASES = {
     "add_feature": ((
         ("    city_id: hash_bucket(city, 64)\n",
@@ -47,16 +60,38 @@ CASES = {
         ("    type: dnn\n    task: regression\n", "    task: regression   # same model\n    type: dnn\n"),
         ("partitions: [shanghai, hangzhou]", "partitions: [hangzhou, shanghai]"),
     ), 0),
+    # issue 23: no phantom changes, the narrowest impact
+    "reorder_source_columns": ((
+        (COMMON, "      order_id: string\n      created_at: timestamp\n", "      created_at: timestamp\n      order_id: string\n"),
+        (COMMON, "      delivered_at: timestamp\n      city: string\n", "      city: string\n      delivered_at: timestamp\n"),
+    ), 0),
+    "reorder_models": ((MOVE_WIDE_DEEP_FIRST,), 0),
+    "change_descriptions_and_comments": ((
+        ("description: Minutes from order to drop-off", "description: Minutes from order placement to drop-off"),
+        ("    description: Production model.\n", "    description: Production model (daily warm start).\n"),
+        ("    description: Kitchen backlog; a busy kitchen prepares slower.\n", "    description: Kitchen backlog.\n"),
+        ("# Request-time inputs; offline", "# Request inputs; offline"),
+        ("      description: Straight-line merchant-to-customer distance; roads add about 30 %.\n",
+         "      description: Straight-line distance.   # roads add about 30 %\n"),
+    ), 0),
+    "change_experiment_description": ((
+        ("          description: Does Wide&Deep reduce absolute ETA error and raise conversion?\n",
+         "          description: Does Wide&Deep cut the ETA error?\n"),
+        ("      description: Which ETA model a customer sees.\n", "      description: The ETA model a customer sees.\n"),
+    ), 0),
+    "add_unused_window": ((("    windows: [30m, 1h, 1d]\n", "    windows: [30m, 1h, 1d, 7d]\n"),), 1),
+    "default_of_unused_output": ((("    ttl: 2d\n", "    ttl: 2d\n    defaults: {orders_1h: 1}\n"),), 1),
+    "change_ttl": ((("    ttl: 2h\n", "    ttl: 3h\n"),), 1),
 }
 
 
 def copy_example(target: Path, edits=()) -> None:
     shutil.copytree(DELIVERY, target, ignore=shutil.ignore_patterns(".mlc", "__pycache__"))
-    text = (target / SPEC).read_text(encoding="utf-8")
-    for old, new in edits:
+    for edit in edits:
+        file, old, new = edit if len(edit) == 3 else (SPEC, *edit)
+        text = (target / file).read_text(encoding="utf-8")
         assert text.count(old) == 1, f"edit does not apply once: {old!r}"
-        text = text.replace(old, new)
-    (target / SPEC).write_text(text, encoding="utf-8")
+        (target / file).write_text(text.replace(old, new), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +117,41 @@ def test_golden_diff(workspace, case, fmt):
         assert_well_formed_markdown(result.stdout)
 
 
-def test_no_op_edit_has_no_change(workspace):
-    doc = json.loads(run_mlc("diff", f"base/{SPEC}", f"no_op_reformat/{SPEC}", "--format", "json", cwd=workspace).stdout)
+NO_OP_CASES = sorted(case for case, (_, code) in CASES.items() if code == 0)
+
+
+@pytest.mark.parametrize("case", NO_OP_CASES)
+def test_no_op_edit_has_no_change(workspace, case):
+    doc = json.loads(run_mlc("diff", f"base/{SPEC}", f"{case}/{SPEC}", "--format", "json", cwd=workspace).stdout)
     assert doc["changes"] == [] and doc["artifacts"] == [] and doc["impacts"] == [] and doc["summary"] == "No changes."
+
+
+def _diff_json(workspace: Path, case: str) -> dict:
+    return json.loads(run_mlc("diff", f"base/{SPEC}", f"{case}/{SPEC}", "--format", "json", cwd=workspace).stdout)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_plan_line_agrees_with_impacts(workspace, case):
+    """Impacts come from definition changes: a case with impacts has semantic changes, and its
+    plan counts at least one item (never `0 to add, 0 to change, 0 to destroy` next to work)."""
+    doc = _diff_json(workspace, case)
+    if doc["problems"]:
+        return
+    if doc["impacts"]:
+        assert doc["changes"], case
+        assert not doc["summary"].startswith("Plan: 0 to add, 0 to change, 0 to destroy"), doc["summary"]
+    for impact in doc["impacts"]:
+        assert f"{impact['kind']} (" in doc["summary"]
+
+
+def test_narrowest_impacts(workspace):
+    def kinds(case):
+        return {(i["kind"], tuple(i["subjects"])) for i in _diff_json(workspace, case)["impacts"]}
+
+    # new outputs nobody reads: backfill and re-materialise the group, retrain nothing
+    assert kinds("add_unused_window") == {("backfill", ("merchant_load",)), ("re-materialise", ("merchant_load",))}
+    assert kinds("default_of_unused_output") == {("backfill", ("merchant_load",)), ("re-materialise", ("merchant_load",))}
+    assert kinds("change_ttl") == {("re-materialise", ("rider_load",))}
 
 
 def test_expected_impacts(workspace):

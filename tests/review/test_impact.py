@@ -19,7 +19,7 @@ from mlc.review.model import (BACKFILL, CONTRACT, DANGEROUS, DELETION, ERROR, IM
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DELIVERY = ("delivery_eta", "delivery.mlc.yaml")
 CTR = ("ctr_criteo", "ctr.mlc.yaml")
-SHARDS = ("north_west", "east", "south")
+SHARDS = ("east", "north_west", "south")   # shards are sorted by name in the IR
 
 
 def _compile(path: Path) -> tuple[dict, dict]:
@@ -29,17 +29,18 @@ def _compile(path: Path) -> tuple[dict, dict]:
     return to_jsonable(result.ir), document(result.ir)
 
 
-def _example(tmp_path: Path, example: tuple[str, str], edits: tuple[tuple[str, str], ...] = ()) -> tuple[dict, dict]:
-    """Copy an example folder under ``tmp_path``, apply text edits to its main spec, compile."""
+def _example(tmp_path: Path, example: tuple[str, str], edits: tuple[tuple[str, ...], ...] = ()) -> tuple[dict, dict]:
+    """Copy an example folder under ``tmp_path``, apply text edits, compile. An edit is
+    ``(old, new)`` in the main spec or ``(file, old, new)`` in another file of the example."""
     folder = tmp_path / f"{example[0]}_{len(list(tmp_path.iterdir()))}"
     shutil.copytree(EXAMPLES / example[0], folder, ignore=shutil.ignore_patterns("data", "*.py"))
-    spec = folder / example[1]
-    text = spec.read_text(encoding="utf-8")
-    for old, new in edits:
+    for edit in edits:
+        file, old, new = edit if len(edit) == 3 else (example[1], *edit)
+        path = folder / file
+        text = path.read_text(encoding="utf-8")
         assert old in text, f"edit target not found: {old!r}"
-        text = text.replace(old, new)
-    spec.write_text(text, encoding="utf-8")
-    return _compile(spec)
+        path.write_text(text.replace(old, new), encoding="utf-8")
+    return _compile(folder / example[1])
 
 
 def _spec(tmp_path: Path, text: str, name: str) -> Path:
@@ -75,15 +76,28 @@ def test_wider_hash_bucket_retrains_the_model_on_every_shard_without_contract_ch
     assert "feature `city_id` changed" in by_model["eta_dnn"].reason
 
 
-def test_window_change_backfills_rematerialises_and_retrains(tmp_path):
+def test_window_change_of_unread_outputs_backfills_and_rematerialises_without_retrain(tmp_path):
+    """The models read no `rider_performance.*_1h` output: replacing 1h by 2h recomputes the group
+    (backfill) and rewrites its online records, but no model's inputs change."""
     found = _diff(tmp_path, DELIVERY, ("windows: [1h, 1d, 7d]\n    features:\n      deliveries: count()\n      avg_delivery_minutes",
                                        "windows: [2h, 1d, 7d]\n    features:\n      deliveries: count()\n      avg_delivery_minutes"))
     assert _of(found, BACKFILL) == [Impact(BACKFILL, INFO, ("rider_performance",), "windows 1h, 1d, 7d -> 2h, 1d, 7d")]
     [layout] = _of(found, REMATERIALISE)
     assert layout.subjects == ("rider_performance",)
     assert "+avg_delivery_minutes_2h" in layout.reason and "-avg_delivery_minutes_1h" in layout.reason
+    assert _retrained(found) == set()
+    assert _of(found, CONTRACT) == [] and _of(found, TRAFFIC) == []
+    # sorted: kind order first
+    assert [IMPACT_KINDS.index(i.kind) for i in found] == sorted(IMPACT_KINDS.index(i.kind) for i in found)
+
+
+def test_changed_aggregation_of_a_read_output_retrains_the_models_reading_it(tmp_path):
+    found = _diff(tmp_path, DELIVERY, ("      avg_prep_minutes: avg(prep_minutes)\n", "      avg_prep_minutes: max(prep_minutes)\n"))
     assert _retrained(found) == {f"{m}@{s}" for m in ("eta_dnn", "eta_wide_deep") for s in SHARDS}
-    assert all("feature group `rider_performance` changed" in i.reason for i in _of(found, RETRAIN))
+    reasons = {i.reason for i in _of(found, RETRAIN)}
+    assert reasons == {"feature group outputs `merchant_performance.avg_prep_minutes_1d`, "
+                       "`merchant_performance.avg_prep_minutes_1h`, `merchant_performance.avg_prep_minutes_7d` changed"}
+    assert [i.subjects for i in _of(found, BACKFILL)] == [("merchant_performance",)]
     assert _of(found, CONTRACT) == [] and _of(found, TRAFFIC) == []
     # sorted: kind order first
     assert [IMPACT_KINDS.index(i.kind) for i in found] == sorted(IMPACT_KINDS.index(i.kind) for i in found)
@@ -98,6 +112,57 @@ def test_training_settings_retrain_with_the_settings_named(tmp_path):
 def test_ttl_change_rematerialises_only(tmp_path):
     found = _diff(tmp_path, DELIVERY, ("ttl: 2h\n", "ttl: 3h\n"))
     assert found == [Impact(REMATERIALISE, INFO, ("rider_load",), "ttl_seconds 7200 -> 10800")]
+
+
+COMMON = "common.mlc.yaml"
+
+
+def test_reordered_columns_models_and_shards_have_no_impact(tmp_path):
+    found = _diff(tmp_path, DELIVERY,
+                  (COMMON, "      order_id: string\n      created_at: timestamp\n", "      created_at: timestamp\n      order_id: string\n"),
+                  (COMMON, "      status: string\n      prep_minutes: float64\n", "      prep_minutes: float64\n      status: string\n"),
+                  ("      south:\n        partitions: [shenzhen, hong_kong]\n", ""),
+                  ("      north_west:\n", "      south:\n        partitions: [shenzhen, hong_kong]\n      north_west:\n"))
+    assert found == []
+    spec = (EXAMPLES / DELIVERY[0] / DELIVERY[1]).read_text(encoding="utf-8")
+    wide_deep = spec[spec.index("  eta_wide_deep:\n"):spec.index("deployment:\n")]
+    swapped = _diff(tmp_path, DELIVERY, (wide_deep, ""), ("models:\n  eta_dnn:\n", "models:\n" + wide_deep + "  eta_dnn:\n"))
+    assert swapped == []
+
+
+def test_a_source_column_nothing_reads_retrains_and_backfills_nothing(tmp_path):
+    found = _diff(tmp_path, DELIVERY, (COMMON, "      order_id: string\n", "      order_id: int64\n"))
+    assert found == []
+
+
+def test_with_on_bad_rows_drop_every_declared_column_decides_which_rows_exist(tmp_path):
+    drop = (COMMON, "    path: data/orders.csv\n    event_time: created_at\n",
+            "    path: data/orders.csv\n    event_time: created_at\n    on_bad_rows: drop\n")
+    found = _diff(tmp_path, DELIVERY, drop, (COMMON, "      order_id: string\n", "      order_id: int64\n"), base_edits=(drop,))
+    assert _retrained(found) == {f"{m}@{s}" for m in ("eta_dnn", "eta_wide_deep") for s in SHARDS}
+    assert {i.subjects for i in _of(found, BACKFILL)} == {("merchant_load",), ("rider_load",), ("user_history",)}
+    assert all("column `order_id` changed" in i.reason for i in _of(found, RETRAIN) + _of(found, BACKFILL))
+
+
+def test_a_renamed_data_column_of_a_group_retrains_through_the_group(tmp_path):
+    found = _diff(tmp_path, DELIVERY, (COMMON, "      prep_minutes: float64\n      delivery_minutes: float64",
+                                       "      prep_minutes: {dtype: float64, from: prep}\n      delivery_minutes: float64"))
+    assert {i.reason for i in _of(found, RETRAIN)} == {
+        "source `deliveries`: column `prep_minutes` changed (read by feature group `merchant_performance`)"}
+    assert _of(found, BACKFILL) == [Impact(BACKFILL, INFO, ("merchant_performance",),
+                                           "source `deliveries`: column `prep_minutes` changed")]
+    assert _of(found, REMATERIALISE) == [Impact(REMATERIALISE, INFO, ("merchant_performance",),
+                                                "its values are recomputed (backfill)")]
+
+
+def test_a_default_of_an_unread_output_backfills_and_rematerialises_without_retrain(tmp_path):
+    found = _diff(tmp_path, DELIVERY, ("    ttl: 2d\n", "    ttl: 2d\n    defaults: {orders_1h: 1}\n"))
+    assert found == [Impact(BACKFILL, INFO, ("merchant_load",), "default of `orders_1h` changed"),
+                     Impact(REMATERIALISE, INFO, ("merchant_load",), "its values are recomputed (backfill)")]
+    # rider_orders_30m reads rider_load.assigned_30m: its default reaches the models
+    used = _diff(tmp_path, DELIVERY, ("    ttl: 2h\n", "    ttl: 2h\n    defaults: {assigned_30m: 1}\n"))
+    assert _retrained(used) == {f"{m}@{s}" for m in ("eta_dnn", "eta_wide_deep") for s in SHARDS}
+    assert {i.reason for i in _of(used, RETRAIN)} == {"feature group output `rider_load.assigned_30m` changed"}
 
 
 def test_new_shard_retrains_its_models_and_the_default_shard_only(tmp_path):
@@ -217,18 +282,22 @@ def test_summary_line_format():
     found = [Impact(RETRAIN, INFO, ("ctr@north", "ctr@east"), "hyperparameters changed"),
              Impact(BACKFILL, INFO, ("user_activity",), "windows 1d -> 2d")]
     assert summary_line(Plan(2, 3, 1), found) == \
-        "Plan: 2 to add, 3 to change, 1 to destroy · retrain: ctr@north, ctr@east · backfill: user_activity"
+        "Plan: 2 to add, 3 to change, 1 to destroy · retrain (2): ctr@north, ctr@east · backfill (1): user_activity"
     assert summary_line(Plan(), []) == "No changes."
+    # impacts without a counted definition change are said plainly, not as zeros
+    assert summary_line(Plan(), found[1:]) == "Plan: no definition changed, derived work only · backfill (1): user_activity"
+    # a side that does not compile has no plan (its deletion errors are still listed)
+    assert summary_line(Plan(), [], compiled=False) == "Plan: none (a side does not compile)"
 
 
 def test_summary_line_lists_every_kind_in_order_once_per_subject():
     found = [Impact(DELETION, DANGEROUS, ("south",), "r"), Impact(TRAFFIC, DANGEROUS, ("e1",), "r", "W5104"),
              Impact(TRAFFIC, INFO, ("e1",), "r"), Impact(CONTRACT, INFO, ("request",), "r"),
              Impact(REMATERIALISE, INFO, ("g",), "r")]
-    assert summary_line(Plan(0, 1, 0), found) == ("Plan: 0 to add, 1 to change, 0 to destroy · re-materialise: g"
-                                                   " · serving contract: request · traffic: e1 · deletion: south")
+    assert summary_line(Plan(0, 1, 0), found) == ("Plan: 0 to add, 1 to change, 0 to destroy · re-materialise (1): g"
+                                                   " · serving contract (1): request · traffic (1): e1 · deletion (1): south")
     many = [Impact(BACKFILL, INFO, tuple(f"g{i}" for i in range(12)), "r")]
-    assert summary_line(Plan(0, 12, 0), many).endswith("g8, g9 and 2 more")
+    assert summary_line(Plan(0, 12, 0), many).endswith("backfill (12): g0, g1, g2, g3, g4, g5, g6, g7, g8, g9 and 2 more")
 
 
 def _failed(tmp_path: Path, text: str) -> tuple[tuple[str, ...], str]:

@@ -167,8 +167,8 @@ def test_markdown_has_every_part_in_order():
     tokens = well_formed(text)
     lines = text.split("\n")
     assert lines[0] == "### mlc diff: origin/main:specs/ctr.mlc.yaml → specs/ctr.mlc.yaml"
-    summary = "**Plan: 1 to add, 2 to change, 1 to destroy · retrain: ctr@north, ctr@east · " \
-              "backfill: user\\_activity · traffic: homepage**"
+    summary = "**Plan: 1 to add, 2 to change, 1 to destroy · retrain (2): ctr@north, ctr@east · " \
+              "backfill (1): user\\_activity · traffic (1): homepage**"
     assert lines[2] == summary
     order = ["### mlc diff", summary, "> [!CAUTION]", "#### Impact", "```mermaid",
              "<details><summary>Semantic diff (4 changes)</summary>",
