@@ -18,17 +18,16 @@ from mlc.schemas import spec as S
 
 def check_analyzer_sources(spec: S.Spec, typed: Any, report: Reporter) -> None:
     from mlc.compiler.lower import ANALYZERS
-    from mlc.dsl import to_json
+    from mlc.compiler.source_checks import closure, feature_refs
 
     resolution = getattr(typed, "derived", None)
     if resolution is None:
         return
-    trees = dict(resolution.typed)
-    refs = {name: tuple(dict.fromkeys(_refs(to_json(tree)))) for name, tree in trees.items()}
-    calls = {name: list(_analyzer_calls(tree, ANALYZERS)) for name, tree in trees.items()}
+    refs = feature_refs(typed)
+    calls = {name: list(_analyzer_calls(tree, ANALYZERS)) for name, tree in resolution.typed.items()}
     readers: dict[str, list[str]] = {}        # derived feature calling analyzers -> models reading it
-    for model_name, model in spec.models.items():
-        for name in _closure(list(model.inputs.dense) + list(model.inputs.sparse), refs):
+    for model_name, model in sorted(spec.models.items()):      # models by name, as the fitting plan
+        for name in closure(list(model.inputs.dense) + list(model.inputs.sparse), refs):
             if calls.get(name):
                 readers.setdefault(name, []).append(model_name)
     for feature, models in readers.items():
@@ -55,25 +54,3 @@ def _analyzer_calls(tree: Any, analyzers: Iterable[str]) -> Iterable[tuple[str, 
         yield tree.function, tree.start, tree.end
     for child in getattr(tree, "args", ()) or ():
         yield from _analyzer_calls(child, analyzers)
-
-
-def _refs(node: Any) -> Iterable[str]:
-    if isinstance(node, dict):
-        if node.get("kind") == "ref" and isinstance(node.get("name"), str):
-            yield node["name"]
-        for value in node.values():
-            yield from _refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _refs(value)
-
-
-def _closure(names: Iterable[str], refs: dict[str, tuple[str, ...]]) -> list[str]:
-    seen: dict[str, None] = {}
-    stack = list(names)
-    while stack:
-        name = stack.pop(0)
-        if name not in seen:
-            seen[name] = None
-            stack.extend(refs.get(name, ()))
-    return list(seen)
