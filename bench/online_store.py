@@ -145,10 +145,12 @@ def online_groups(ir) -> list:
 
 def _output_plan(group) -> list[tuple[str, str, str, str]]:
     """(output name, dtype, aggregation function, window) in ``outputs`` order."""
+    from mlc.compiler.ir import output_name
+
     plan = []
     for agg in group.aggregations:
         for window in group.windows:
-            plan.append((f"{agg.name}_{window.name}", agg.function, window.name, agg.expression))
+            plan.append((output_name(agg.name, window.name), agg.function, window.name, agg.expression))
     assert [p[0] for p in plan] == [c.name for c in group.outputs]
     return [(name, c.dtype, fn, w) for (name, fn, w, _), c in zip(plan, group.outputs)]
 

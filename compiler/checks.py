@@ -12,6 +12,7 @@ import re
 from fractions import Fraction
 from typing import Callable, Iterable
 
+from mlc.compiler.ir import output_name
 from mlc.compiler.names import NAME_RULE, duration_seconds, name_problem, parse_timestamp, suggest_name
 from mlc.compiler.reporter import Reporter
 from mlc.compiler.suggest import did_you_mean
@@ -92,7 +93,7 @@ def _check_outputs_unique(spec: S.Spec, report: Reporter) -> None:
         seen: dict[str, str] = {}
         for feature in group.features:
             for window in group.windows:
-                output = f"{feature}_{window}"
+                output = output_name(feature, window)
                 if output in seen:
                     report.error("E5021", f"feature group `{group_name}` produces `{output}` twice "
                                  f"(from `{seen[output]}` and `{feature}`)",

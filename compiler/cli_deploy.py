@@ -176,7 +176,7 @@ def cmd_status(args: Any, report) -> int:
     result = _built(args, report)
     if result is None:
         return 1
-    from mlc.runtime.feature_job import load_ir
+    from mlc.compiler.ir import load_ir
 
     mldl = os.path.join(_output(args), "mldl.json")
     if os.path.isfile(mldl):

@@ -180,7 +180,7 @@ def step_materialize(run: Run) -> str:
 
 def step_register(run: Run) -> str:
     from mlc.compiler.cli_runtime import _reported
-    from mlc.runtime.feature_job import load_ir
+    from mlc.compiler.ir import load_ir
     from mlc.runtime.model_registry import RegistryError, default_registry_url, open_registry
 
     url = getattr(run.args, "registry", None) or default_registry_url(run.args.spec)

@@ -813,7 +813,7 @@ def _serving_build(result: Any, output: str) -> tuple[Any, str]:
     """The run's fitted IR and a build tree compiled from it under ``<output>/serve/build``."""
     from mlc.compiler.artifacts import artifact_tree
     from mlc.compiler.writer import WriteRefused, write_tree
-    from mlc.runtime.feature_job import load_ir
+    from mlc.compiler.ir import load_ir
 
     mldl = os.path.join(output, "mldl.json")
     if not os.path.isfile(mldl):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlc.compiler.ir import output_name
 from mlc.compiler.names import duration_seconds
 from mlc.compiler.reporter import Reporter
 from mlc.schemas import spec as S
@@ -126,7 +127,7 @@ def _check_group(spec: S.Spec, name: str, group: S.FeatureGroup, report: Reporte
             typed.aggregations[(name, feature)] = result
         for window in group.windows:
             if duration_seconds(window):
-                outputs[f"{feature}_{window}"] = dtype
+                outputs[output_name(feature, window)] = dtype
     typed.group_outputs[name] = outputs
     _check_group_defaults(name, group, typed, report)
 

@@ -16,8 +16,10 @@ nothing mutates an IR after lowering.
 from __future__ import annotations
 
 import dataclasses
+import json
+import typing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 MLDL_VERSION = "1.0"
 BUCKETS = 10_000  # experiment hash space per layer
@@ -65,6 +67,11 @@ class AggregationIR:
     argument: dict | None          # expression over source columns; None for count()
     dtype: str                     # dtype of the aggregated value
     expression: str                # canonical source text
+
+
+def output_name(aggregation: str, window: str) -> str:
+    """A feature group's output: ``<aggregation>_<window>`` (``orders_7d``), one per pair."""
+    return f"{aggregation}_{window}"
 
 
 @dataclass(frozen=True)
@@ -285,3 +292,52 @@ def _field_json(field: dataclasses.Field, value: Any) -> Any:
     if value is not None and str(field.type).startswith("tuple[tuple[str,"):
         return {k: to_jsonable(v) for k, v in value}
     return to_jsonable(value)
+
+
+# ------------------------------------------------------------------------- reading mldl.json
+
+
+def ir_from_json(data: Mapping[str, Any]) -> IR:
+    """The IR dataclasses from a parsed ``mldl.json`` (the inverse of :func:`to_jsonable`): typed
+    by the dataclass annotations; key/value-pair fields, stored as JSON objects, become pairs
+    again. Keys the IR no longer has (an older ``mldl.json``) are ignored."""
+    return _build(IR, data)
+
+
+def load_ir(mldl_path: str) -> IR:
+    """The IR of an ``mldl.json`` file."""
+    with open(mldl_path, encoding="utf-8") as fh:
+        return ir_from_json(json.load(fh))
+
+
+def _build(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _build(args[0], value) if args else value
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp, globals())
+        kwargs = {f.name: _build(hints[f.name], value[f.name]) for f in dataclasses.fields(tp) if f.name in value}
+        return tp(**kwargs)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            inner = args[0]
+            if typing.get_origin(inner) is tuple and isinstance(value, dict):
+                return tuple((k, _freeze(v)) for k, v in value.items())   # key/value pairs
+            return tuple(_build(inner, v) for v in value)
+        return tuple(_build(a, v) for a, v in zip(args, value))
+    return value
+
+
+def _freeze(value: Any) -> Any:
+    """Nested pairs (``resources.limits``: serialised as ``[[key, value], ...]``) back to tuples of
+    pairs; any other list stays a list."""
+    if isinstance(value, dict):
+        return tuple((k, _freeze(v)) for k, v in value.items())
+    if (isinstance(value, list) and value
+            and all(isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) for v in value)):
+        return tuple((k, _freeze(v)) for k, v in value)
+    return value

@@ -135,7 +135,7 @@ def _group(spec: S.Spec, typed: TypedExpressions, name: str, group: S.FeatureGro
         argument = call["args"][0] if call.get("args") else None
         aggregations.append(I.AggregationIR(feature, call["function"], argument, str(tree.dtype), to_source(tree)))
     windows = tuple(sorted((I.WindowIR(w, duration_seconds(w)) for w in group.windows), key=lambda w: (w.seconds, w.name)))
-    outputs = tuple(I.Column(f"{a.name}_{w.name}", a.dtype) for a in aggregations for w in windows)
+    outputs = tuple(I.Column(I.output_name(a.name, w.name), a.dtype) for a in aggregations for w in windows)
     filter_tree = typed.filters.get(name)
     return I.FeatureGroupIR(
         name=name, entity=group.entity, source=group.source, keys=keys, windows=windows,
@@ -156,7 +156,7 @@ def _group_defaults(group: S.FeatureGroup, aggregations: list, windows: tuple) -
     out = []
     for agg in aggregations:
         for w in windows:
-            output = f"{agg.name}_{w.name}"
+            output = I.output_name(agg.name, w.name)
             value = group.defaults.get(output, group.defaults.get(agg.name))
             if value is None and agg.function in ZERO_WHEN_EMPTY:
                 value = 0

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from mlc.compiler.ir import output_name
+
 SOURCE_WIDE = ("kind", "location", "event_time", "options", "null_values")
 GROUP_WIDE = ("entity", "source", "keys", "filter")
 
@@ -68,7 +70,7 @@ def group_columns(group: dict, event_time: str | None, outputs: Iterable[str] | 
         columns.add(event_time)
     wanted = None if outputs is None else set(outputs)
     for aggregation in group.get("aggregations") or []:
-        names = {f"{aggregation['name']}_{w['name']}" for w in group.get("windows") or []}
+        names = {output_name(aggregation['name'], w['name']) for w in group.get("windows") or []}
         if wanted is None or names & wanted:
             columns |= refs(aggregation.get("argument"))
     return columns
@@ -85,7 +87,7 @@ def output_definitions(group: dict | None) -> dict[str, tuple]:
     out = {}
     for aggregation in group.get("aggregations") or []:
         for window in group.get("windows") or []:
-            name = f"{aggregation['name']}_{window['name']}"
+            name = output_name(aggregation['name'], window['name'])
             out[name] = (aggregation.get("function"), _canonical(aggregation.get("argument")), aggregation.get("dtype"),
                          window.get("seconds"), _canonical(defaults.get(name)))
     return out

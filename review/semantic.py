@@ -66,6 +66,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from mlc.compiler.ir import output_name
 from mlc.review.model import ADD, CHANGE, REMOVE, SECTIONS, Change, Plan
 
 Path = tuple[str, ...]
@@ -354,7 +355,7 @@ def _outputs_implied(group: dict | None) -> bool:
     if group is None:
         return True
     try:
-        implied = [{"name": f"{a['name']}_{w['name']}", "dtype": a["dtype"]}
+        implied = [{"name": output_name(a['name'], w['name']), "dtype": a["dtype"]}
                    for a in group["aggregations"] for w in group["windows"]]
     except (KeyError, TypeError):
         return False

@@ -202,7 +202,7 @@ def _ir_of(mldl: Any, shown: str) -> Any:
     import dataclasses
 
     from mlc.compiler.ir import IR
-    from mlc.runtime.feature_job import ir_from_json
+    from mlc.compiler.ir import ir_from_json
 
     missing = [f.name for f in dataclasses.fields(IR) if not isinstance(mldl, dict) or f.name not in mldl]
     if missing:

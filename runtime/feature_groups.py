@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from mlc.compiler.ir import FeatureGroupIR
+from mlc.compiler.ir import FeatureGroupIR, output_name
 
 MICROS = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -134,7 +134,7 @@ def _aggregates(group: FeatureGroupIR, now: Any, name: Any) -> list:
     for j, agg in enumerate(group.aggregations):
         arg = F.col(_ARG.format(j)) if agg.argument is not None else None
         for w in group.windows:
-            output = f"{agg.name}_{w.name}"
+            output = output_name(agg.name, w.name)
             in_w = (t >= now - F.lit(w.seconds * MICROS)) & (t < now)
             f = agg.function
             if f == "count":
@@ -177,7 +177,7 @@ def _ordered(group: FeatureGroupIR, exprs: list) -> list:
     i = 0
     for agg in group.aggregations:
         for w in group.windows:
-            by_name[f"{agg.name}_{w.name}"] = exprs[i]
+            by_name[output_name(agg.name, w.name)] = exprs[i]
             i += 1
     return [by_name[o.name] for o in group.outputs]
 

@@ -15,9 +15,8 @@ Outputs under ``--output``:
 
 Decisions:
 
-* The IR comes from ``mldl.json`` (``mldl_path``): it is rebuilt into the ``mlc.compiler.ir``
-  dataclasses by ``ir_from_json`` (typed by the dataclass annotations; key/value-pair fields,
-  stored as JSON objects, become sorted pairs again). ``--spec PATH`` (with ``--env``) instead
+* The IR comes from ``mldl.json`` (``mldl_path``), read by ``mlc.compiler.ir.load_ir`` (the
+  reader next to the writer, ``to_jsonable``). ``--spec PATH`` (with ``--env``) instead
   compiles a spec with ``mlc.compiler.pipeline.build`` -- handy in development.
 * Relative source paths resolve against ``spec_dir`` (the generated job passes the directory it
   is started from; ``--data-root DIR`` overrides it); ``--input SOURCE=PATH`` overrides a
@@ -41,64 +40,12 @@ Decisions:
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
 import sys
-import typing
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Sequence
 
-from mlc.compiler import ir as ir_module
-from mlc.compiler.ir import IR
-
-
-# ----------------------------------------------------------------------------------------- IR
-
-def ir_from_json(data: Mapping[str, Any]) -> IR:
-    """The IR dataclasses from a parsed ``mldl.json`` (the inverse of ``to_jsonable``)."""
-    return _build(IR, data)
-
-
-def _build(tp: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _build(args[0], value) if args else value
-    if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp, vars(ir_module))
-        kwargs = {}
-        for f in dataclasses.fields(tp):
-            if f.name in value:
-                kwargs[f.name] = _build(hints[f.name], value[f.name])
-        return tp(**kwargs)
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if len(args) == 2 and args[1] is Ellipsis:
-            inner = args[0]
-            if typing.get_origin(inner) is tuple and isinstance(value, dict):
-                return tuple((k, _freeze(v)) for k, v in value.items())   # key/value pairs
-            return tuple(_build(inner, v) for v in value)
-        return tuple(_build(a, v) for a, v in zip(args, value))
-    return value
-
-
-def _freeze(value: Any) -> Any:
-    """Nested pairs (``resources.limits``: serialised as ``[[key, value], ...]``) back to tuples of
-    pairs; any other list stays a list."""
-    if isinstance(value, dict):
-        return tuple((k, _freeze(v)) for k, v in value.items())
-    if (isinstance(value, list) and value
-            and all(isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) for v in value)):
-        return tuple((k, _freeze(v)) for k, v in value)
-    return value
-
-
-def load_ir(mldl_path: str) -> IR:
-    with open(mldl_path, encoding="utf-8") as fh:
-        return ir_from_json(json.load(fh))
+from mlc.compiler.ir import IR, load_ir
 
 
 # ------------------------------------------------------------------------------------ features

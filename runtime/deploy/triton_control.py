@@ -156,7 +156,7 @@ def ensure_versions(build_dir: str, shard: str, repository: str, model: str,
     build (as ``assemble_repository`` does); a version directory already there is left as it is
     (versions never change). Returns the versions copied."""
     from mlc.backends.triton.emit import repository_plan
-    from mlc.runtime.feature_job import load_ir
+    from mlc.compiler.ir import load_ir
     from mlc.runtime.serving.local_triton import _shard
 
     ir = load_ir(os.path.join(build_dir, "mldl.json"))

@@ -116,7 +116,7 @@ def assemble_repository(build_dir: str, models_dir: str, shard: Any, out_dir: st
     model-control mode loads nothing at start: ``mlc deploy`` of a shard whose training was
     skipped). Returns ``out_dir`` (absolute).
     """
-    from mlc.runtime.feature_job import load_ir
+    from mlc.compiler.ir import load_ir
 
     build_dir, models_dir, out_dir = (os.path.abspath(p) for p in (build_dir, models_dir, out_dir))
     ir = load_ir(os.path.join(build_dir, "mldl.json"))

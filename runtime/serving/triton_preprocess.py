@@ -79,7 +79,7 @@ class PreprocessModel:
         return self.pb_utils.TritonModelException(message)
 
     def initialize(self, args: dict) -> None:
-        from mlc.runtime.feature_job import load_ir
+        from mlc.compiler.ir import load_ir
         from mlc.runtime.fitting import fitted_from_ir
         from mlc.runtime.preprocess import load_module
 

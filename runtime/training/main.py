@@ -97,7 +97,7 @@ def load_ir(args: Any) -> tuple[Any, str | None]:
     if args.mldl:
         if not os.path.isfile(args.mldl):
             raise UsageProblem(f"{args.mldl}: no such file (compile the spec first: mlc compile SPEC -o BUILD)")
-        from mlc.runtime.feature_job import load_ir as read_mldl
+        from mlc.compiler.ir import load_ir as read_mldl
 
         try:
             return read_mldl(args.mldl), None

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mlc.runtime.feature_job import compute_snapshots, ir_from_json, main
+from mlc.compiler.ir import ir_from_json
+from mlc.runtime.feature_job import compute_snapshots, main
 
 ROOT = Path(__file__).resolve().parents[2]
 CTR = ROOT / "examples" / "ctr_criteo" / "ctr.mlc.yaml"
