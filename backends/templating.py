@@ -6,10 +6,14 @@ Spec text reaches generated files only through these filters:
 * ``doc`` -- text safe inside a triple-quoted docstring (:func:`doc_text`);
 * ``comment`` -- a one-line comment body (:func:`comment_text`);
 * ``sh`` -- one shell word (``shlex.quote``).
+
+Also the name rule backends share: :func:`bounded_name` (a Kubernetes name cut to a length
+limit, kept unique by a hash suffix), so no backend imports another backend's helpers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from typing import Any
 
@@ -49,3 +53,10 @@ def environment(package: str) -> Any:
     env.filters["comment"] = comment_text
     env.filters["sh"] = shlex.quote
     return env
+
+
+def bounded_name(name: str, limit: int) -> str:
+    """``name``, or when longer than ``limit`` its prefix and 8 hex digits of its sha256."""
+    if len(name) <= limit:
+        return name
+    return name[:limit - 9].rstrip("-") + "-" + hashlib.sha256(name.encode()).hexdigest()[:8]

@@ -51,9 +51,9 @@ def load_data(spark: Any, ir: Any, spec_path: str, data: str | None, source: Any
         if data is None:
             raise RuntimeProblem("E7002", "the spec has no source with every preprocess input",
                                  "pass a data file with --data")
-        from mlc.runtime.sources import _kind_of_file
+        from mlc.runtime.sources import kind_of_file
 
-        kind = _kind_of_file(data, "csv")
+        kind = kind_of_file(data, "csv")
         reader = spark.read.option("header", "true").option("inferSchema", "true")
         return getattr(reader, kind)(data)
     spec_dir = os.path.dirname(os.path.abspath(spec_path))
@@ -408,14 +408,14 @@ def _parse_time(text: str) -> Any:
 
 def _latest_event(spark: Any, ir: Any, spec_path: str) -> Any:
     """Default as-of time: just after the latest event of any feature-group source."""
-    from mlc.runtime.feature_groups import _micros
+    from mlc.runtime.feature_groups import event_micros
     from mlc.runtime.sources import read_source
 
     spec_dir = os.path.dirname(os.path.abspath(spec_path))
     latest = 0
     for source in {s.name: s for s in ir.sources if s.name in {g.source for g in ir.feature_groups}}.values():
         df = read_source(spark, source, spec_dir)
-        value = df.select(_micros(df, source.event_time).alias("t")).agg({"t": "max"}).collect()[0][0]
+        value = df.select(event_micros(df, source.event_time).alias("t")).agg({"t": "max"}).collect()[0][0]
         latest = max(latest, value or 0)
     return latest // 1_000_000 + 1
 

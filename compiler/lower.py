@@ -191,12 +191,12 @@ def _walk(tree: dict) -> Iterable[dict]:
 def derived_order(typed: TypedExpressions) -> tuple[str, ...]:
     """Derived features in topological order, ties broken by name (not by where they are
     written: moving a definition in the spec changes no byte of the build)."""
-    from mlc.dsl.resolve import _topological
+    from mlc.dsl.resolve import topological
 
     names = sorted(typed.derived.order)
     deps = {name: tuple(d for d in typed.derived.dependencies.get(name, ()) if d in typed.derived.order)
             for name in names}
-    ordered, _ = _topological(names, deps)
+    ordered, _ = topological(names, deps)
     return tuple(ordered)
 
 

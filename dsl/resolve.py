@@ -44,7 +44,7 @@ def resolve_derived(features: Mapping[str, str | Expr], base_scope: Scope) -> Re
     result = Resolution(issues={name: [] for name in features})
     parsed = _parse_all(features, result)
     result.dependencies = {name: _dependencies(parsed[name], features) if name in parsed else () for name in features}
-    ordered, blocked = _topological(list(features), result.dependencies)
+    ordered, blocked = topological(list(features), result.dependencies)
     _report_cycles(blocked, result, parsed)
     result.order = tuple(name for name in ordered if name in parsed)
     known: dict[str, DType] = {name: ERROR for name in features}
@@ -81,7 +81,7 @@ def _dependencies(expr: Expr, features: Mapping[str, object]) -> tuple[str, ...]
     return tuple(found)
 
 
-def _topological(names: list[str], deps: dict[str, tuple[str, ...]]) -> tuple[list[str], list[str]]:
+def topological(names: list[str], deps: dict[str, tuple[str, ...]]) -> tuple[list[str], list[str]]:
     """Kahn's algorithm with declaration order as priority; returns (ordered, blocked)."""
     position = {name: index for index, name in enumerate(names)}
     waiting = {name: len(set(deps[name])) for name in names}

@@ -74,7 +74,7 @@ def _eval(tree: dict, ops: Any) -> Any:
     raise ValueError(f"cannot evaluate a `{kind}` node in a feature group")
 
 
-def _micros(df: Any, name: str) -> Any:
+def event_micros(df: Any, name: str) -> Any:
     """``name`` of ``df`` as unix microseconds (bigint): a timestamp, or int seconds."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
@@ -90,7 +90,7 @@ def _micros(df: Any, name: str) -> Any:
     raise TypeError(f"time column `{name}` must be a timestamp or int64 unix seconds, not {dtype.simpleString()}")
 
 
-def _as_of_micros(as_of: Any) -> int:
+def as_of_micros(as_of: Any) -> int:
     if isinstance(as_of, datetime):
         if as_of.tzinfo is None:
             as_of = as_of.replace(tzinfo=timezone.utc)
@@ -113,7 +113,7 @@ def _prepare_events(events_df: Any, group: FeatureGroupIR, event_time: str) -> A
     if group.filter is not None:
         df = df.where(F.coalesce(columns_for(group.filter, ops), F.lit(False)))
     cols = [F.col(f"`{k.name}`").alias(_KEY.format(i)) for i, k in enumerate(group.keys)]
-    cols.append(_micros(events_df, event_time).alias(_T))
+    cols.append(event_micros(events_df, event_time).alias(_T))
     for j, agg in enumerate(group.aggregations):
         if agg.argument is not None:
             cols.append(columns_for(agg.argument, ops).alias(_ARG.format(j)))
@@ -193,9 +193,9 @@ def snapshot(events_df: Any, group: FeatureGroupIR, event_time: str, as_of: Any)
 
     from mlc.runtime.spark_ops import SparkOps
 
-    now_us = _as_of_micros(as_of)
+    now_us = as_of_micros(as_of)
     ops = SparkOps(events_df)
-    raw_t = _micros(events_df, event_time)
+    raw_t = event_micros(events_df, event_time)
     # The filter nulls the event time instead of dropping the row, so an entity whose events all
     # fail it still gets a row (with the defaults); a null time is in no window.
     passes = F.lit(True) if group.filter is None else F.coalesce(columns_for(group.filter, ops), F.lit(False))
@@ -232,7 +232,7 @@ def point_in_time(labels_df: Any, label_time: str, events_df: Any, group: Featur
         F.monotonically_increasing_id().alias(_ROW),
         F.struct(*[F.col(f"`{c}`") for c in label_cols]).alias(_LABEL),
         *[F.col(f"`{k.name}`").alias(f"__mlc_lk{i}") for i, k in enumerate(group.keys)],
-        _micros(labels_df, label_time).alias(_LT),
+        event_micros(labels_df, label_time).alias(_LT),
     )
     events = _prepare_events(events_df, group, event_time)
     lt, t = F.col(_LT), F.col(_T)

@@ -72,7 +72,7 @@ def default_as_of(spark: Any, ir: IR, spec_dir: str, inputs: Mapping[str, str] |
     """The latest event time over the feature groups' sources, plus one microsecond."""
     from pyspark.sql import functions as F
 
-    from mlc.runtime.feature_groups import _micros
+    from mlc.runtime.feature_groups import event_micros
     from mlc.runtime.sources import read_source
 
     by_name = {s.name: s for s in ir.sources}
@@ -80,7 +80,7 @@ def default_as_of(spark: Any, ir: IR, spec_dir: str, inputs: Mapping[str, str] |
     for name in sorted({g.source for g in ir.feature_groups}):
         source = by_name[name]
         df = read_source(spark, source, spec_dir, (inputs or {}).get(name))
-        value = df.select(F.max(_micros(df, source.event_time))).collect()[0][0]
+        value = df.select(F.max(event_micros(df, source.event_time))).collect()[0][0]
         if value is not None and (latest is None or value > latest):
             latest = value
     if latest is None:

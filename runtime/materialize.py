@@ -64,12 +64,12 @@ def materialize(spark: Any, ir: Any, spec_dir: str, store_url: str, namespace: s
     """Group name -> records written."""
     from pyspark.sql import functions as F
 
-    from mlc.runtime.feature_groups import _as_of_micros, _micros, snapshot
+    from mlc.runtime.feature_groups import as_of_micros, event_micros, snapshot
     from mlc.runtime.online_store import open_store
     from mlc.runtime.sources import read_source
 
     sources = {s.name: s for s in ir.sources}
-    as_of_us = _as_of_micros(as_of)
+    as_of_us = as_of_micros(as_of)
     counts: dict[str, int] = {}
     control = open_store(store_url, timeout=WRITE_TIMEOUT_S, create=True)
     try:
@@ -82,7 +82,7 @@ def materialize(spark: Any, ir: Any, spec_dir: str, store_url: str, namespace: s
             mark = read_watermark(control, namespace, group.name) if incremental else None
             if mark is not None:
                 longest = max(w.seconds for w in group.windows) * 1_000_000
-                t = _micros(events, source.event_time)
+                t = event_micros(events, source.event_time)
                 keys = [k.name for k in group.keys]
                 changed = events.where((t >= F.lit(mark - longest)) & (t < F.lit(as_of_us))).select(*keys).distinct()
                 snap = snap.join(changed, keys, "left_semi")

@@ -94,7 +94,7 @@ def _nulled(col: Any, texts: tuple[str, ...]) -> Any:
 def read_source(spark: Any, source: Any, spec_dir: str, override: str | None = None) -> Any:
     kind = _get(source, "kind")
     if override:
-        kind = _kind_of_file(override, kind)
+        kind = kind_of_file(override, kind)
     options = dict(_get(source, "options") or ())
     if kind == "table":
         return _checked_select(spark.table(_get(source, "location")), source)
@@ -312,7 +312,7 @@ def bad_value_message(source: Any, column: str, dtype: str, value: str) -> str:
     return f"{where} has `{value}`, which is not a {dtype} {skip}"
 
 
-def _kind_of_file(path: str, default: str) -> str:
+def kind_of_file(path: str, default: str) -> str:
     for suffix, kind in ((".csv", "csv"), (".parquet", "parquet"), (".json", "json"), (".jsonl", "json")):
         if path.endswith(suffix):
             return kind

@@ -177,16 +177,16 @@ def _split(df: Any, time_col: str | None, rule: dict) -> tuple[Any, Any, dict]:
     """(train, validation, split description) of ``df`` by its rule (event time by default)."""
     from pyspark.sql import functions as F
 
-    from mlc.runtime.feature_groups import _as_of_micros, _micros
+    from mlc.runtime.feature_groups import as_of_micros, event_micros
     from mlc.runtime.splits import split
 
     if rule.get("kind", "time") != "time":
         return split(df, rule)
     if not rule:
         return df, df.where(F.lit(False)), {"none": True}
-    t = _micros(df, time_col)
+    t = event_micros(df, time_col)
     if "split_at" in rule:
-        at = _as_of_micros(parse_time(str(rule["split_at"])))
+        at = as_of_micros(parse_time(str(rule["split_at"])))
         return df.where(t < F.lit(at)), df.where(t >= F.lit(at)), {"split_at": str(rule["split_at"])}
     if "last_fraction" in rule:
         fraction = float(rule["last_fraction"])

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from mlc.backends.spark.emit import DATA_CLAIM, DATA_VOLUME, IMAGE_BUILD_DIR, OUTPUT_ROOT
+from mlc.backends.templating import bounded_name
 from mlc.backends.templating import comment_text as _comment
-from mlc.backends.train.emit import _bounded
 from mlc.compiler.ir import IR, ShardIR
 from mlc.compiler.names import k8s_name
 
@@ -97,19 +97,19 @@ GATEWAY_PATH = f"{DIR}/gateway.yaml"
 def triton_name(ir: IR, shard: ShardIR) -> str:
     """Deployment/Service/HPA/PDB name of a shard: ``<spec>-<shard>-triton`` (`_` -> `-`), at most
     MAX_NAME characters (else a prefix plus 8 hex digits of its sha256)."""
-    return _bounded(k8s_name(ir.name, shard.name, "triton"), MAX_NAME)
+    return bounded_name(k8s_name(ir.name, shard.name, "triton"), MAX_NAME)
 
 
 def gateway_name(ir: IR) -> str:
-    return _bounded(k8s_name(ir.name, "gateway"), MAX_NAME)
+    return bounded_name(k8s_name(ir.name, "gateway"), MAX_NAME)
 
 
 def routing_name(ir: IR) -> str:
-    return _bounded(k8s_name(ir.name, "routing"), MAX_NAME)
+    return bounded_name(k8s_name(ir.name, "routing"), MAX_NAME)
 
 
 def redis_secret(ir: IR) -> str:
-    return _bounded(k8s_name(ir.name, "redis"), MAX_NAME)
+    return bounded_name(k8s_name(ir.name, "redis"), MAX_NAME)
 
 
 def service_host(ir: IR, shard: ShardIR) -> str:

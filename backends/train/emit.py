@@ -14,6 +14,7 @@ import shlex
 from typing import Any, NamedTuple
 
 from mlc.backends.spark.emit import DATA_CLAIM, DATA_VOLUME, IMAGE_BUILD_DIR, OUTPUT_ROOT
+from mlc.backends.templating import bounded_name
 from mlc.backends.templating import comment_text as _comment
 from mlc.backends.templating import environment
 from mlc.compiler.ir import IR, ModelIR, ShardIR
@@ -83,13 +84,6 @@ def manifest_path(target: Target) -> str:
     return f"k8s/{kind}-{target.model.name}-{target.shard}.yaml"
 
 
-def _bounded(name: str, limit: int) -> str:
-    """``name``, or when longer than ``limit`` its prefix and 8 hex digits of its sha256."""
-    if len(name) <= limit:
-        return name
-    return name[:limit - 9].rstrip("-") + "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
-
-
 def job_name(ir: IR, target: Target) -> str:
     """``<spec>-<model>-<shard>-train`` with `_` as `-`; when two jobs of the spec would get the
     same name that way (`a_b`/`c` and `a`/`b_c`) both get a hash of (model, shard) appended."""
@@ -99,7 +93,7 @@ def job_name(ir: IR, target: Target) -> str:
     name = base(target)
     if sum(1 for t in targets(ir) if base(t) == name) > 1:
         name += "-" + hashlib.sha256(f"{target.model.name}/{target.shard}".encode()).hexdigest()[:6]
-    return _bounded(name, MAX_JOB_NAME)
+    return bounded_name(name, MAX_JOB_NAME)
 
 
 def _env():

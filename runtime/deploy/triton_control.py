@@ -157,10 +157,10 @@ def ensure_versions(build_dir: str, shard: str, repository: str, model: str,
     (versions never change). Returns the versions copied."""
     from mlc.backends.triton.emit import repository_plan
     from mlc.compiler.ir import load_ir
-    from mlc.runtime.serving.local_triton import _shard
+    from mlc.runtime.serving.local_triton import shard_of
 
     ir = load_ir(os.path.join(build_dir, "mldl.json"))
-    model_py = [c for c in repository_plan(ir, _shard(ir, shard), local=True)
+    model_py = [c for c in repository_plan(ir, shard_of(ir, shard), local=True)
                 if c.origin == "build" and c.target == f"{model}/*/model.py"]
     copied = []
     for version, source in sorted((int(v), s) for v, s in sources.items()):

@@ -41,7 +41,7 @@ class Vec:
         if value is None:
             return cls(np.full(n, PLACEHOLDER[dtype], dtype=NUMPY_DTYPES[dtype]), np.zeros(n, dtype=bool), dtype)
         data = np.empty(n, dtype=NUMPY_DTYPES[dtype])
-        data[:] = _scalar(value, dtype)
+        data[:] = scalar_value(value, dtype)
         return cls(data, np.ones(n, dtype=bool), dtype)
 
     @classmethod
@@ -59,7 +59,7 @@ class Vec:
         if not valid.all():
             boxed[~valid] = PLACEHOLDER[dtype]
         if dtype == "timestamp" and any(isinstance(v, datetime) for v in boxed.tolist()):
-            boxed[:] = [_scalar(v, dtype) for v in boxed.tolist()]
+            boxed[:] = [scalar_value(v, dtype) for v in boxed.tolist()]
         data = boxed if dtype == "string" else boxed.astype(NUMPY_DTYPES[dtype])
         return cls(data, valid.astype(bool), dtype)
 
@@ -79,7 +79,7 @@ class Vec:
         return Vec(data, self.valid & ~invalid, self.dtype)
 
 
-def _scalar(value: Any, dtype: str) -> Any:
+def scalar_value(value: Any, dtype: str) -> Any:
     if dtype == "timestamp" and isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
         delta = moment - EPOCH

@@ -88,7 +88,7 @@ class LocalTritonError(RuntimeError):
 # ------------------------------------------------------------------------------ repository
 
 
-def _shard(ir: Any, shard: Any) -> Any:
+def shard_of(ir: Any, shard: Any) -> Any:
     name = shard if isinstance(shard, str) else shard.name
     for candidate in ir.deployment.shards:
         if candidate.name == name:
@@ -120,7 +120,7 @@ def assemble_repository(build_dir: str, models_dir: str, shard: Any, out_dir: st
 
     build_dir, models_dir, out_dir = (os.path.abspath(p) for p in (build_dir, models_dir, out_dir))
     ir = load_ir(os.path.join(build_dir, "mldl.json"))
-    shard_ir = _shard(ir, shard)
+    shard_ir = shard_of(ir, shard)
     if not shard_ir.models:
         raise LocalTritonError(f"shard `{shard_ir.name}` serves no model")
     if os.path.exists(out_dir) and os.listdir(out_dir):

@@ -36,9 +36,9 @@ def const(ops, dtype: str, value) -> SVal:
         return SVal(f.lit(str(value)), dtype)
     if dtype == "timestamp":
         if isinstance(value, datetime):
-            from mlc.runtime.numpy_ops.vec import _scalar
+            from mlc.runtime.numpy_ops.vec import scalar_value
 
-            value = _scalar(value, "timestamp")
+            value = scalar_value(value, "timestamp")
         return SVal(f.timestamp_micros(f.lit(int(value)).cast("bigint")), dtype)
     raise TypeError(f"unknown dtype {dtype}")
 
