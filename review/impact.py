@@ -65,7 +65,7 @@ from typing import Any, Iterable
 
 from mlc.review.model import (BACKFILL, CONTRACT, DANGEROUS, DELETION, ERROR, IMPACT_KINDS, INFO,
                               REMATERIALISE, RETRAIN, TRAFFIC, Impact, Plan)
-from mlc.review.reads import GROUP_WIDE, group_columns, model_columns, output_definitions, source_reasons
+from mlc.review.reads import GROUP_WIDE, as_map, group_columns, model_columns, output_definitions, source_reasons
 
 LEVEL_ORDER = (ERROR, DANGEROUS, INFO)
 UNIT_MOVES = ("W5104", "W5105", "W5106", "W5107")   # experiment_baseline's ramp-safety warnings
@@ -403,13 +403,9 @@ def _backfill_reasons(base: _Side, head: _Side, old: dict, new: dict) -> list[st
 
 def _changed_defaults(old: dict, new: dict) -> list[str]:
     """Outputs on both sides whose default changed (a new output's default comes with it)."""
-    before, after = _pairs_map(old.get("defaults")), _pairs_map(new.get("defaults"))
+    before, after = as_map(old.get("defaults")), as_map(new.get("defaults"))
     shared = {o["name"] for o in old.get("outputs") or []} & {o["name"] for o in new.get("outputs") or []}
     return sorted(o for o in shared if before.get(o) != after.get(o))
-
-
-def _pairs_map(value: Any) -> dict:
-    return value if isinstance(value, dict) else {k: v for k, v in value or []}
 
 
 def _windows(group: dict) -> list[str]:

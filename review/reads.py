@@ -27,6 +27,7 @@ Decisions:
 
 from __future__ import annotations
 
+import json
 from typing import Any, Iterable
 
 from mlc.compiler.ir import output_name
@@ -81,9 +82,7 @@ def output_definitions(group: dict | None) -> dict[str, tuple]:
     made of, besides the group-wide fields (:data:`GROUP_WIDE`)."""
     if not group:
         return {}
-    defaults = group.get("defaults") or {}
-    if isinstance(defaults, list):                     # key/value pairs
-        defaults = {k: v for k, v in defaults}
+    defaults = as_map(group.get("defaults"))
     out = {}
     for aggregation in group.get("aggregations") or []:
         for window in group.get("windows") or []:
@@ -116,20 +115,19 @@ def source_reasons(name: str, old: dict | None, new: dict | None, columns: set[s
 
 def column_definitions(source: dict) -> dict[str, tuple]:
     """Column -> (dtype, data name, datetime format)."""
-    names, formats = _pairs(source.get("data_names")), _pairs(source.get("formats"))
+    names, formats = as_map(source.get("data_names")), as_map(source.get("formats"))
     return {c["name"]: (c.get("dtype"), names.get(c["name"], c["name"]), formats.get(c["name"]))
             for c in source.get("columns") or []}
 
 
-def _pairs(value: Any) -> dict:
+def as_map(value: Any) -> dict:
+    """A key/value field as a dict, whether written as an object or as ``[key, value]`` pairs."""
     if isinstance(value, dict):
         return value
     return {k: v for k, v in value or []}
 
 
 def _canonical(value: Any) -> str:
-    import json
-
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
