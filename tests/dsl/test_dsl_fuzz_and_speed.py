@@ -1,6 +1,5 @@
 import subprocess
 import sys
-import time
 
 from hypothesis import given, settings, strategies as st
 
@@ -39,7 +38,8 @@ def test_token_soup_only_raises_syntax_errors(tokens, separator, context):
     _parse_and_check(separator.join(tokens), context)
 
 
-def test_thousand_derived_features_parse_and_check_fast():
+def test_thousand_derived_features_parse_and_check():
+    """Correctness at the size of the large compile benchmark (bench/compile.py measures its speed)."""
     base = MappingScope({**{f"f{i}": FLOAT64 for i in range(100)}, **{f"grp.c{i}": INT64 for i in range(100)},
                          "city": STRING})
     templates = [
@@ -48,12 +48,10 @@ def test_thousand_derived_features_parse_and_check_fast():
         "cross(city, grp.c{i}, 10000)", "standardize(log1p(f{i}))",
     ]
     features = {f"d{i}": templates[i % len(templates)].format(i=i % 100) for i in range(1000)}
-    parse_expression("warm_up")
-    started = time.perf_counter()
     result = resolve_derived(features, base)
-    elapsed = time.perf_counter() - started
-    assert result.ok
-    assert elapsed < 0.3, f"1000 derived features took {elapsed:.3f}s"
+    assert result.ok, result
+    assert len(result.order) == 1000 and set(result.order) == set(features)
+    assert str(result.dtypes["d0"]) == "float64" and str(result.dtypes["d3"]) == "int64"
 
 
 def test_import_is_cheap_and_lazy():

@@ -186,7 +186,7 @@ def test_deadline_pool_bounds_waiting_and_threads():
     started = time.monotonic()
     with ThreadPoolExecutor(6) as callers:
         outcomes = list(callers.map(lambda _: _outcome(pool, release), range(6)))
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 5.0                         # stuck calls would hold 10 s each
     assert outcomes == ["timeout"] * 6 and pool.threads == 2          # two stuck calls hold two workers
     release.set()
     wait_until(lambda: _outcome(pool, None) == "ok", 5, "a free worker")
@@ -215,7 +215,7 @@ def test_a_wal_lock_stall_is_bounded_by_the_store_timeout(tmp_path):
         errors = list(callers.map(lambda _: _read_error(store), range(8)))
         elapsed = time.monotonic() - started
         assert all(isinstance(e, StoreTimeout) for e in errors), errors
-        assert elapsed < 2.0, f"8 reads of a locked store took {elapsed:.2f}s"     # was 10, 20 ... 80 s
+        assert elapsed < 5.0, f"8 reads of a locked store took {elapsed:.2f}s"     # was 10, 20 ... 80 s
         assert store.threads <= 4
         lock.release()
         assert wait_until(lambda: _read_error(store) is None, 20, "the store to answer again") is True
@@ -245,7 +245,7 @@ def test_a_locked_store_degrades_within_the_timeout_and_fails_readiness(tree):
                 answers = list(clients.map(lambda _: predict(server, body), range(8)))
             elapsed = time.monotonic() - started
             assert [(s, a["degraded"]) for s, a, _ in answers] == [(200, True)] * 8
-            assert elapsed < 2.0, f"8 concurrent requests on a locked store took {elapsed:.2f}s"
+            assert elapsed < 5.0, f"8 concurrent requests on a locked store took {elapsed:.2f}s"
             status, ready, _ = call(server.url + "/readyz")
             assert status == 503 and ready["ready"] is False and "online store" in ready["detail"], ready
             lock.release()
@@ -293,7 +293,7 @@ def test_idle_connections_are_bounded_and_closed(tree):
             assert threading.active_count() <= baseline + 32 + 4
             started = time.monotonic()
             status, answer, headers = call(server.url + "/healthz", timeout=10)
-            assert time.monotonic() - started < 2.0
+            assert time.monotonic() - started < 5.0             # answered at once, not after a slot frees
             assert (status, headers.get("Retry-After")) == (503, "1") and "limit of 32" in answer["error"]
             _wait_all_closed(idle, 15)            # 32 by the idle timeout, 268 answered 503 and closed
             assert call(server.url + "/healthz")[0] == 200
@@ -348,13 +348,13 @@ def test_slow_clients_are_cut_off(tree):
                     continue
                 except OSError:
                     closed = True
-            assert closed and time.monotonic() - started < 4.0
+            assert closed and time.monotonic() - started < 6.0       # idle timeout 1 s; never closed: 8 s
         with socket.create_connection((host, port), timeout=10) as sock:      # stops inside its body
             sock.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"context\"")
             started = time.monotonic()
             status, headers, body = read_response(sock)
             assert status == 408 and "did not arrive" in json_error(status, headers, body)["error"]
-            assert time.monotonic() - started < 4.0
+            assert time.monotonic() - started < 6.0
 
 
 # ------------------------------------------------------------------- 4. field sizes

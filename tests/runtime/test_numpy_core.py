@@ -273,19 +273,24 @@ def test_to_timestamp_from_strings():
         micros(2000, 3, 1, 23, 58, 59)]
 
 
-def test_vectorised_batch_is_fast():
-    """A 200k-row batch through arithmetic, comparisons and math stays well under a second."""
-    import time
+def test_a_large_batch_is_computed_whole_column_at_a_time():
+    """A 200k-row batch through arithmetic, comparisons and math matches NumPy's own column results.
 
+    Speed is measured by bench/preprocess_online.py, never asserted here."""
     n = 200_000
     rng = np.random.default_rng(0)
     o = NumpyOps({}, n)
     x = Vec(rng.integers(-(2**62), 2**62, n), np.ones(n, dtype=bool), "int64")
     y = Vec(rng.normal(size=n), np.ones(n, dtype=bool), "float64")
-    start = time.perf_counter()
-    o.binary("*", x, x, "int64")
-    o.binary("<", x, y, "bool")
-    o.call("round", "float64", y, 2)
-    o.call("clip", "float64", y, o.const(-1.0, "float64"), o.const(1.0, "float64"))
-    o.call("floor", "int64", y)
-    assert time.perf_counter() - start < 1.0
+    small = Vec(x.data >> 32, x.valid, "int64")
+    product = o.binary("*", small, small, "int64")
+    assert product.valid.all() and np.array_equal(product.data, small.data * small.data)
+    assert not o.binary("*", x, x, "int64").valid.any()             # every product overflows: null
+    less = o.binary("<", x, y, "bool")
+    assert np.array_equal(less.data, x.data.astype(np.float64) < y.data)
+    clipped = o.call("clip", "float64", y, o.const(-1.0, "float64"), o.const(1.0, "float64"))
+    assert np.array_equal(clipped.data, np.clip(y.data, -1.0, 1.0))
+    floored = o.call("floor", "int64", y)
+    assert floored.dtype == "int64" and np.array_equal(floored.data, np.floor(y.data).astype(np.int64))
+    rounded = o.call("round", "float64", y, 2)
+    assert len(rounded) == n and np.allclose(rounded.data, y.data, atol=0.005 + 1e-12)

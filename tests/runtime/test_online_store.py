@@ -378,7 +378,7 @@ def test_locked_sqlite_store_times_out_and_degrades(tmp_path, ir):
     s = SqliteStore(path, timeout=0.05, create=False)   # a reader: no WAL pragma, no table creation
     started = time.monotonic()
     r = get_features(s, ir, ["rider_activity", "rider_profile"], {"rider_id": [1]}, "prod")
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.5                      # SQLite's own default waits 5 s
     _assert_degraded(r, 1)
     blocker.execute("ROLLBACK")
     blocker.close()
@@ -558,7 +558,7 @@ def test_unreachable_redis_degrades_quickly(ir):
     s = open_store(f"redis://127.0.0.1:{_closed_port()}/0", timeout=0.2)
     started = time.monotonic()
     r = get_features(s, ir, ["rider_activity", "rider_profile"], {"rider_id": [1, 2, 3]}, "prod")
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.5
     _assert_degraded(r, 3)
     with pytest.raises(StoreError):
         s.get_many(["k"])
@@ -581,7 +581,7 @@ def test_silent_redis_raises_store_timeout(ir):
         with pytest.raises(StoreTimeout):
             s.get_many(["k"])
         r = get_features(s, ir, ["rider_activity"], {"rider_id": [1]}, "prod")
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 5.0                  # without the timeout: forever
         assert r.degraded and r.errors == 1
         s.close()
 

@@ -10,7 +10,6 @@ once; NumPy evaluates each derived feature once (counted op calls).
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -79,14 +78,12 @@ def test_spark_plan_of_a_deep_feature_chain_is_linear(spark):
     per_feature = (sizes[9] - sizes[6]) // 3
     assert per_feature <= 20, sizes
 
-    start = time.monotonic()
     module, out = _plan_of(spark, 40)
     qe = out._jdf.queryExecution()
     analyzed, optimized = qe.analyzed(), qe.optimizedPlan()
     assert expression_nodes(analyzed, jvm) == sizes[3] + per_feature * 37
     assert expression_nodes(optimized, jvm) <= sizes[3] + per_feature * 37
     rows = out.collect()
-    assert time.monotonic() - start < 60, "a 40-feature chain plans and runs in seconds"
     numpy_out = run_numpy(module, [{"x": 1.0}, {"x": -2.5}, {"x": None}])
     assert [r["f39"] for r in rows] == numpy_out["f39"]
     assert rows[2]["f39"] is None and rows[0]["f39"] == pytest.approx(3.0 * (7 / 6) ** 39)
