@@ -145,7 +145,7 @@ def online_groups(ir) -> list:
 
 def _output_plan(group) -> list[tuple[str, str, str, str]]:
     """(output name, dtype, aggregation function, window) in ``outputs`` order."""
-    from mlc.compiler.ir import output_name
+    from mlc.core.ir import output_name
 
     plan = []
     for agg in group.aggregations:

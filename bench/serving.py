@@ -129,7 +129,7 @@ def entity_ids(kind: str, n: int) -> list[str]:
 def group_rows(group, n: int, rng: np.random.Generator) -> list[tuple]:
     """``n`` tuples of output values shaped like a snapshot: counts 0 and other outputs null in
     a window without events."""
-    from mlc.compiler.ir import output_name
+    from mlc.core.ir import output_name
 
     plan = [(output_name(agg.name, w.name), agg.function, w.name) for agg in group.aggregations for w in group.windows]
     assert [p[0] for p in plan] == [c.name for c in group.outputs], group.name

@@ -11,15 +11,18 @@ import hashlib
 import json
 import posixpath
 
-from mlc.compiler.diagnostics import Diagnostic
-from mlc.compiler.ir import IR
+from mlc.core.diagnostics import Diagnostic
+from mlc.core.ir import IR
 from mlc.compiler.pipeline import Build, relative_to_spec
+from mlc.core.errors import MlcError
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 
 
-class ArtifactError(Exception):
+class ArtifactError(MlcError):
+    code = "E6003"
+
     def __init__(self, diagnostics: list[Diagnostic]):
         super().__init__("; ".join(d.message for d in diagnostics))
         self.diagnostics = diagnostics

@@ -1,6 +1,6 @@
 """Semantic checks over a validated spec: names, references between sections, sharding,
 experiment allocation, training settings. Each problem has its own error code (see
-``mlc.compiler.codes``); all problems are reported, none stops the others.
+``mlc.core.codes``); all problems are reported, none stops the others.
 
 Expression typechecking lives in ``mlc.compiler.expressions``; this module handles what can be
 decided from names and numbers alone.
@@ -12,10 +12,10 @@ import re
 from fractions import Fraction
 from typing import Callable, Iterable
 
-from mlc.compiler.ir import output_name
-from mlc.compiler.names import NAME_RULE, duration_seconds, name_problem, parse_timestamp, suggest_name
+from mlc.core.ir import output_name
+from mlc.core.names import NAME_RULE, duration_seconds, name_problem, parse_timestamp, suggest_name
 from mlc.compiler.reporter import Reporter
-from mlc.compiler.suggest import did_you_mean
+from mlc.core.suggest import did_you_mean
 from mlc.schemas import spec as S
 
 _NUMERIC = {"int64", "float64", "bool"}

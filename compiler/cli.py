@@ -23,7 +23,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         hint = ""
-        from mlc.compiler.suggest import closest
+        from mlc.core.suggest import closest
 
         if "invalid choice" in message:
             word = message.split("'")[1] if "'" in message else ""
@@ -334,7 +334,7 @@ def _color(stream) -> bool:
 
 
 def report(diagnostics: list, sources, fmt: str) -> None:
-    from mlc.compiler.diagnostics import render_github, render_json, render_text, summary_line
+    from mlc.core.diagnostics import render_github, render_json, render_text, summary_line
 
     if fmt == "json":
         sys.stdout.write(render_json(diagnostics))
@@ -349,7 +349,7 @@ def report(diagnostics: list, sources, fmt: str) -> None:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from mlc.compiler.diagnostics import DiagnosticBag, SourceMap
+    from mlc.core.diagnostics import DiagnosticBag, SourceMap
     from mlc.compiler.pipeline import build
 
     bag, sources, failed = DiagnosticBag(), SourceMap(), False
@@ -403,14 +403,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.baseline is not None:
         baseline, problem = _load_baseline(args.baseline)
         if problem is not None:
-            from mlc.compiler.diagnostics import SourceMap
+            from mlc.core.diagnostics import SourceMap
 
             report([problem], SourceMap(), args.format)
             return EXIT_ERRORS
     elif os.path.isfile(os.path.join(args.out, "experiments", "config.json")):
         import dataclasses
 
-        from mlc.compiler.diagnostics import Severity
+        from mlc.core.diagnostics import Severity
 
         baseline, problem = _load_baseline(args.out)
         if problem is not None:  # an old or damaged build must not block the next one
@@ -431,7 +431,7 @@ def _write_build(result, out: str, diagnostics: list) -> dict | None:
     """The build's files written to ``out``; None, with the reason appended to ``diagnostics``,
     when they cannot be emitted or written."""
     from mlc.compiler.artifacts import ArtifactError, artifact_tree
-    from mlc.compiler.diagnostics import Diagnostic
+    from mlc.core.diagnostics import Diagnostic
     from mlc.compiler.writer import WriteRefused, write_tree
 
     try:

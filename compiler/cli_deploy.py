@@ -15,7 +15,7 @@ import os
 import sys
 from typing import Any
 
-from mlc.compiler.diagnostics import Diagnostic
+from mlc.core.diagnostics import Diagnostic
 
 class _Problem(Exception):
     def __init__(self, code: str, message: str, hint: str | None = None):
@@ -62,7 +62,7 @@ def _registry(args: Any, app: str) -> tuple[Any, str]:
 
 
 def _report(problem: Any, report, sources: Any = None) -> int:
-    from mlc.compiler.diagnostics import SourceMap
+    from mlc.core.diagnostics import SourceMap
 
     report([Diagnostic(problem.code, problem.message, hint=problem.hint)], sources or SourceMap(), "text")
     return 1
@@ -176,7 +176,7 @@ def cmd_status(args: Any, report) -> int:
     result = _built(args, report)
     if result is None:
         return 1
-    from mlc.compiler.ir import load_ir
+    from mlc.core.ir import load_ir
 
     mldl = os.path.join(_output(args), "mldl.json")
     if os.path.isfile(mldl):
@@ -226,7 +226,7 @@ def cmd_rollback(args: Any, report) -> int:
     from mlc.runtime.deploy.local import DeployError, PRODUCTION, _registry_call, targets
 
     if args.to is not None:
-        from mlc.compiler.diagnostics import SourceMap
+        from mlc.core.diagnostics import SourceMap
 
         report([Diagnostic("E7218", "`--to RELEASE` is for `--target k8s` (releases are Kubernetes records)",
                            hint="locally, `mlc rollback SPEC` moves `production` back one version per model; "

@@ -162,7 +162,7 @@ def _schedule(args: argparse.Namespace, config: Any) -> int:
                              "name the regions to schedule with --region (repeatable)")
     unknown = [r for r in regions or () if switchback.timezone_of(r) is None]
     if unknown:
-        from mlc.compiler.suggest import did_you_mean
+        from mlc.core.suggest import did_you_mean
 
         raise RuntimeProblem("E7009", f"switchback `{switchback.name}` does not cover region `{unknown[0]}`",
                              did_you_mean(unknown[0], switchback.regions, "regions"))

@@ -46,7 +46,7 @@ def _shards_of(ir: Any, model: str) -> list[str]:
 
 
 def _check_model(ir: Any, model: str) -> None:
-    from mlc.compiler.suggest import did_you_mean
+    from mlc.core.suggest import did_you_mean
 
     names = [m.name for m in ir.models]
     if model not in names:
@@ -55,7 +55,7 @@ def _check_model(ir: Any, model: str) -> None:
 
 
 def _shard_for(ir: Any, model: str, shard: str | None) -> str:
-    from mlc.compiler.suggest import did_you_mean
+    from mlc.core.suggest import did_you_mean
 
     _check_model(ir, model)
     shards = _shards_of(ir, model)
@@ -91,7 +91,7 @@ def _call(action):
 
 
 def _list(args: Any, ir: Any, fmt: str) -> int:
-    from mlc.compiler.suggest import did_you_mean
+    from mlc.core.suggest import did_you_mean
 
     if args.model is not None:
         _check_model(ir, args.model)

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 from mlc.compiler.cli import PIPELINE_STEPS as STEPS  # noqa: E402  (one list, used by the parser too)
 from mlc.runtime.urls import redact_url
+from mlc.core.errors import MlcError
 
 
 @dataclass
@@ -50,7 +51,7 @@ class Run:
         return os.path.dirname(os.path.abspath(self.args.spec))
 
 
-class StepFailed(Exception):
+class StepFailed(MlcError):
     def __init__(self, code: int):
         super().__init__(code)
         self.code = code
@@ -180,7 +181,7 @@ def step_materialize(run: Run) -> str:
 
 def step_register(run: Run) -> str:
     from mlc.compiler.cli_runtime import _reported
-    from mlc.compiler.ir import load_ir
+    from mlc.core.ir import load_ir
     from mlc.runtime.model_registry import RegistryError, default_registry_url, open_registry
 
     url = getattr(run.args, "registry", None) or default_registry_url(run.args.spec)

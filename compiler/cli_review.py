@@ -64,7 +64,7 @@ def _write(path: str, text: str) -> None:
 
 def cmd_graph(args: argparse.Namespace, report) -> int:
     from mlc.compiler.pipeline import build
-    from mlc.compiler.ir import to_jsonable
+    from mlc.core.ir import to_jsonable
     from mlc.review.lineage import lineage, to_dot, to_mermaid
 
     result = build(args.spec, args.env)

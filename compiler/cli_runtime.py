@@ -9,10 +9,11 @@ import os
 import sys
 from typing import Any
 
-from mlc.compiler.diagnostics import Diagnostic
+from mlc.core.diagnostics import Diagnostic
+from mlc.core.errors import MlcError
 
 
-class RuntimeProblem(Exception):
+class RuntimeProblem(MlcError):
     def __init__(self, code: str, message: str, hint: str | None = None):
         super().__init__(message)
         self.diagnostic = Diagnostic(code, message, hint=hint)
@@ -253,7 +254,7 @@ def _training_frames(spark: Any, ir: Any, args: Any, first: Any, df: Any) -> dic
 
 def _missing_inputs(args: Any, result: Any, source: Any, missing: list[str]) -> Diagnostic:
     """E7250 at the training source's declaration: the inputs the features read that the data lacks."""
-    from mlc.compiler.diagnostics import SourceMap
+    from mlc.core.diagnostics import SourceMap
     from mlc.schemas.compose import compose
     from mlc.schemas.yamlpos import find
 
@@ -398,7 +399,7 @@ def default_run_dir(spec_path: str) -> str:
 
 
 def _parse_time(text: str) -> Any:
-    from mlc.compiler.names import parse_timestamp
+    from mlc.core.names import parse_timestamp
 
     value = parse_timestamp(text)
     if value is None:
@@ -461,7 +462,7 @@ def _store_failure(exc: BaseException) -> RuntimeProblem | None:
 
 def cmd_features_get(args: Any, report) -> int:
     from mlc.compiler.pipeline import build
-    from mlc.compiler.suggest import did_you_mean
+    from mlc.core.suggest import did_you_mean
     from mlc.runtime.online_store import get_features, open_store
 
     result = build(args.spec, args.env)
@@ -575,7 +576,7 @@ def training_jobs(ir: Any, model: str | None = None, shard: str | None = None) -
     """The (model, shard) jobs to train (``mlc.backends.train.targets``), filtered by the
     --model/--shard options; unknown names are diagnostics."""
     from mlc.backends.train import targets
-    from mlc.compiler.suggest import did_you_mean
+    from mlc.core.suggest import did_you_mean
 
     jobs = targets(ir)
     if model is not None:
@@ -813,7 +814,7 @@ def _serving_build(result: Any, output: str) -> tuple[Any, str]:
     """The run's fitted IR and a build tree compiled from it under ``<output>/serve/build``."""
     from mlc.compiler.artifacts import artifact_tree
     from mlc.compiler.writer import WriteRefused, write_tree
-    from mlc.compiler.ir import load_ir
+    from mlc.core.ir import load_ir
 
     mldl = os.path.join(output, "mldl.json")
     if not os.path.isfile(mldl):

@@ -22,7 +22,7 @@ import json
 import os
 from typing import Any
 
-from mlc.compiler.diagnostics import Diagnostic, Severity
+from mlc.core.diagnostics import Diagnostic, Severity
 from mlc.compiler.reporter import Reporter
 
 CONFIG = os.path.join("experiments", "config.json")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from mlc.compiler.names import canonical_timestamp, duration_seconds, name_problem, parse_timestamp
+from mlc.core.names import canonical_timestamp, duration_seconds, name_problem, parse_timestamp
 from mlc.compiler.reporter import Reporter
-from mlc.compiler.suggest import did_you_mean
+from mlc.core.suggest import did_you_mean
 from mlc.schemas import spec as S
 
 DAY = 86_400
@@ -266,8 +266,8 @@ def _periods_overlap(a: tuple, b: tuple) -> bool:
 
 
 def _check_timezone(zone: str, path: tuple, report: Reporter) -> None:
-    from mlc.compiler.suggest import closest
-    from mlc.compiler.timezones import is_timezone, timezone_names
+    from mlc.core.suggest import closest
+    from mlc.core.timezones import is_timezone, timezone_names
 
     if not is_timezone(zone):
         match = closest(zone, timezone_names())

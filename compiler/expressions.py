@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlc.compiler.ir import output_name
-from mlc.compiler.names import duration_seconds
+from mlc.core.ir import output_name
+from mlc.core.names import duration_seconds
 from mlc.compiler.reporter import Reporter
 from mlc.schemas import spec as S
 
@@ -133,7 +133,7 @@ def _check_group(spec: S.Spec, name: str, group: S.FeatureGroup, report: Reporte
 
 
 def _check_group_defaults(name: str, group: S.FeatureGroup, typed: TypedExpressions, report: Reporter) -> None:
-    from mlc.compiler.suggest import did_you_mean
+    from mlc.core.suggest import did_you_mean
 
     outputs = typed.group_outputs[name]
     for target, value in group.defaults.items():

@@ -19,10 +19,10 @@ import posixpath
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from mlc.compiler import ir as I
+from mlc.core import ir as I
 from mlc.compiler.checks import served_models
 from mlc.compiler.expressions import TypedExpressions
-from mlc.compiler.names import canonical_timestamp, duration_seconds, parse_timestamp
+from mlc.core.names import canonical_timestamp, duration_seconds, parse_timestamp
 from mlc.schemas import spec as S
 
 ANALYZERS = ("standardize", "min_max_scale", "vocabulary", "quantile_bucketize")

@@ -11,8 +11,8 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from mlc.compiler.diagnostics import Diagnostic, DiagnosticBag, SourceMap
-from mlc.compiler.ir import IR
+from mlc.core.diagnostics import Diagnostic, DiagnosticBag, SourceMap
+from mlc.core.ir import IR
 from mlc.compiler.reporter import Reporter
 from mlc.schemas.spec import Spec
 from mlc.schemas.yamlpos import find

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlc.compiler.diagnostics import Diagnostic, DiagnosticBag, Severity, Span
+from mlc.core.diagnostics import Diagnostic, DiagnosticBag, Severity, Span
 from mlc.schemas.yamlpos import LScalar, Located, find, scalar_span
 
 

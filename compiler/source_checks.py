@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from mlc.compiler.reporter import Reporter
-from mlc.compiler.suggest import did_you_mean
+from mlc.core.suggest import did_you_mean
 from mlc.schemas import spec as S
 
 
@@ -153,7 +153,7 @@ def _check_formats(spec: S.Spec, report: Reporter) -> None:
 
 
 def _check_pattern(pattern: str, path: tuple, report: Reporter) -> None:
-    from mlc.compiler.datetime_format import FormatError, compile_format
+    from mlc.core.datetime_format import FormatError, compile_format
 
     try:
         compile_format(pattern)

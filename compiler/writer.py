@@ -36,14 +36,16 @@ import tempfile
 from dataclasses import dataclass
 
 from mlc.compiler.artifacts import MANIFEST
+from mlc.core.errors import MlcError
 
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 _NAMED = 5  # files named in a refusal; the rest are counted
 
 
-class WriteRefused(Exception):
+class WriteRefused(MlcError):
     """The target cannot be replaced; ``diagnostic()`` is what the user sees."""
+    code = "E6002"
 
     def __init__(self, message: str, code: str = "E6002", hint: str | None = None):
         super().__init__(message)
@@ -52,7 +54,7 @@ class WriteRefused(Exception):
         self.hint = hint
 
     def diagnostic(self):
-        from mlc.compiler.diagnostics import Diagnostic
+        from mlc.core.diagnostics import Diagnostic
 
         return Diagnostic(self.code, f"cannot write the build: {self.message}", hint=self.hint)
 

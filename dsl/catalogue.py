@@ -217,8 +217,8 @@ def nonzero(value: object) -> str | None:
 
 def datetime_pattern(value: object) -> str | Problem | None:
     """A format of `to_timestamp`/`date_format`: the datetime patterns of timestamp columns
-    (``mlc.compiler.datetime_format``, pure Python), located inside the string."""
-    from mlc.compiler.datetime_format import FormatError, compile_format
+    (``mlc.core.datetime_format``, pure Python), located inside the string."""
+    from mlc.core.datetime_format import FormatError, compile_format
 
     if value is None:
         return "cannot be null"
@@ -231,9 +231,9 @@ def datetime_pattern(value: object) -> str | Problem | None:
 
 
 def timezone_name(value: object) -> str | Problem | None:
-    """An IANA time zone both executors know (``mlc.compiler.timezones.expression_timezones``)."""
-    from mlc.compiler.suggest import closest
-    from mlc.compiler.timezones import expression_timezones
+    """An IANA time zone both executors know (``mlc.core.timezones.expression_timezones``)."""
+    from mlc.core.suggest import closest
+    from mlc.core.timezones import expression_timezones
 
     if value is None:
         return "cannot be null"

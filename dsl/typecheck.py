@@ -107,7 +107,7 @@ class _Checker:
         if keyword is not None:
             hint = f"literals are lower-case: `{keyword}`"
         else:
-            from mlc.compiler.suggest import did_you_mean
+            from mlc.core.suggest import did_you_mean
 
             hint = did_you_mean(name, self.scope.candidates(), "names")
         self.report("E4001", f"unknown name `{name}`", node, hint)
@@ -230,7 +230,7 @@ class _Checker:
         return TypedExpr(node, dtype, args, function=function.canonical)
 
     def unknown_function(self, node: Call) -> None:
-        from mlc.compiler.suggest import did_you_mean
+        from mlc.core.suggest import did_you_mean
 
         hint = did_you_mean(node.name, CATALOGUE, "functions")
         self.report("E4002", f"unknown function `{node.name}`", (node.name_start, node.name_end), hint)

@@ -545,7 +545,7 @@ def _variant_deltas(old: list[dict], new: list[dict]) -> list[str]:
 
 def _unit_moves(base_doc: dict, head_doc: dict, head_root: Any) -> list[Impact]:
     """experiment_baseline's W5104-W5107, BASE's config as the baseline, as dangerous impacts."""
-    from mlc.compiler.diagnostics import DiagnosticBag
+    from mlc.core.diagnostics import DiagnosticBag
     from mlc.compiler.experiment_baseline import compare
     from mlc.compiler.reporter import Reporter
 

@@ -1,7 +1,7 @@
 """The data of one review (`mlc diff`): what changed, what it forces, what artifacts move.
 
 Every stage fills these plain, frozen records; the renderers (text, Markdown, JSON) only read
-them. Values are JSON data (``mlc.compiler.ir.to_jsonable`` form), never IR objects, so a result
+them. Values are JSON data (``mlc.core.ir.to_jsonable`` form), never IR objects, so a result
 renders the same from a spec, a build folder or a git revision.
 """
 

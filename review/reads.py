@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
-from mlc.compiler.ir import output_name
+from mlc.core.ir import output_name
 
 SOURCE_WIDE = ("kind", "location", "event_time", "options", "null_values")
 GROUP_WIDE = ("entity", "source", "keys", "filter")

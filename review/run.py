@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from mlc.review.model import Review
+from mlc.core.errors import MlcError
 
 
-class UsageError(ValueError):
+class UsageError(MlcError, ValueError):
     """Wrong references on the command line (not a problem of a side)."""
 
 

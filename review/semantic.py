@@ -1,6 +1,6 @@
 """The semantic diff of a review: two ``mldl.json`` documents compared section by section.
 
-Both sides are plain JSON data (``mlc.compiler.ir.to_jsonable`` form), so a spec, a build folder
+Both sides are plain JSON data (``mlc.core.ir.to_jsonable`` form), so a spec, a build folder
 and a git revision compare alike. Sections come in :data:`mlc.review.model.SECTIONS` order;
 ``spec`` holds the top-level scalars (``name``, ``mldl_version``).
 
@@ -66,7 +66,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from mlc.compiler.ir import output_name
+from mlc.core.ir import output_name
 from mlc.review.model import ADD, CHANGE, REMOVE, SECTIONS, Change, Plan
 
 Path = tuple[str, ...]

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlc.review.model import Problem
+from mlc.core.errors import MlcError
 
 MANIFEST = "manifest.json"
 MLDL = "mldl.json"
@@ -54,7 +55,7 @@ class Side:
     root: Any = field(default=None, repr=False)    # the composed YAML root (mlc.schemas) when the side is a spec
 
 
-class SideError(Exception):
+class SideError(MlcError):
     """A side cannot be loaded: its rendered text and codes, for a Problem."""
 
     def __init__(self, text: str, codes: tuple[str, ...]):
@@ -112,8 +113,8 @@ def base_for(head_ref: str, rev: str) -> str:
 
 def _spec_side(path: str, role: str, env: str | None, label: str | None = None) -> Side:
     from mlc.compiler.artifacts import ArtifactError, artifact_tree
-    from mlc.compiler.diagnostics import SourceMap, render_text
-    from mlc.compiler.ir import to_jsonable
+    from mlc.core.diagnostics import SourceMap, render_text
+    from mlc.core.ir import to_jsonable
     from mlc.compiler.pipeline import build
     from mlc.schemas.compose import compose
 
@@ -201,8 +202,8 @@ def _ir_of(mldl: Any, shown: str) -> Any:
     """The IR objects of a parsed ``mldl.json``; refused when it is not one."""
     import dataclasses
 
-    from mlc.compiler.ir import IR
-    from mlc.compiler.ir import ir_from_json
+    from mlc.core.ir import IR
+    from mlc.core.ir import ir_from_json
 
     missing = [f.name for f in dataclasses.fields(IR) if not isinstance(mldl, dict) or f.name not in mldl]
     if missing:
@@ -363,7 +364,7 @@ def _relabel_tree(node: Any, prefixes: list[str], prefix: str) -> None:
 
 def _error(code: str, message: str, hint: str | None = None) -> str:
     """One diagnostic without a location, rendered as ``mlc validate`` renders it."""
-    from mlc.compiler.diagnostics import Diagnostic, SourceMap, render_text
+    from mlc.core.diagnostics import Diagnostic, SourceMap, render_text
 
     return render_text([Diagnostic(code, message, hint=hint)], SourceMap(), color=False)
 

@@ -24,7 +24,7 @@ import re
 import sys
 
 STATE_DIR = ".mlc"
-_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")            # the spec name rule (mlc.compiler.names)
+_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")            # the spec name rule (mlc.core.names)
 LEGACY_ENTRIES = ("data", "online.sqlite", "registry.sqlite", os.path.join("deploy", "state.json"))
 _noted: set[str] = set()
 
@@ -38,7 +38,7 @@ def app_name(spec_path: str) -> str:
     A spec that cannot be read, or whose name is not a valid name, falls back to the file name
     without its extensions (``a.mlc.yaml`` -> ``a``), so a broken spec still gets its own folder."""
     try:
-        from mlc.compiler.diagnostics import SourceMap
+        from mlc.core.diagnostics import SourceMap
         from mlc.schemas.compose import compose
         from mlc.schemas.yamlpos import LScalar
 

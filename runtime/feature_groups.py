@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from mlc.compiler.ir import FeatureGroupIR, output_name
+from mlc.core.ir import FeatureGroupIR, output_name
 
 MICROS = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -15,7 +15,7 @@ Outputs under ``--output``:
 
 Decisions:
 
-* The IR comes from ``mldl.json`` (``mldl_path``), read by ``mlc.compiler.ir.load_ir`` (the
+* The IR comes from ``mldl.json`` (``mldl_path``), read by ``mlc.core.ir.load_ir`` (the
   reader next to the writer, ``to_jsonable``). ``--spec PATH`` (with ``--env``) instead
   compiles a spec with ``mlc.compiler.pipeline.build`` -- handy in development.
 * Relative source paths resolve against ``spec_dir`` (the generated job passes the directory it
@@ -45,7 +45,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Sequence
 
-from mlc.compiler.ir import IR, load_ir
+from mlc.core.ir import IR, load_ir
 
 
 # ------------------------------------------------------------------------------------ features

@@ -38,8 +38,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Iterable, Mapping
 
-from mlc.compiler.ir import IR, FeatureGroupIR, SourceIR
+from mlc.core.ir import IR, FeatureGroupIR, SourceIR
 from mlc.runtime.ops import ANALYZERS
+from mlc.core.errors import MlcError
 
 
 def analyzer_levels(ir: IR) -> list[list[str]]:
@@ -115,7 +116,7 @@ def analyzer_models(ir: IR) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
-class FittingConflict(ValueError):
+class FittingConflict(MlcError, ValueError):
     """Analyzers reached by models of different training sources (the compiler's E5045)."""
 
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib
 from typing import Callable
+from mlc.core.errors import MlcError
 
 CATEGORIES = ("operators", "conditionals", "math", "casts", "strings", "time", "hashing", "analyzers")
 
 
-class UnknownFunction(Exception):
+class UnknownFunction(MlcError):
     pass
 
 

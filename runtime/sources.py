@@ -28,13 +28,15 @@ from __future__ import annotations
 import os
 import re
 from typing import Any
+from mlc.core.errors import MlcError
 
 SPARK_SQL_TYPES = {"bool": "boolean", "int64": "bigint", "float64": "double", "string": "string", "timestamp": "timestamp"}
 LAST_DROPPED: dict[str, int] = {}
 
 
-class SourceError(Exception):
+class SourceError(MlcError):
     """The data does not match what the spec declares (message names the column)."""
+    code = "E7003"
 
 
 def source_path(source: Any, spec_dir: str, override: str | None = None) -> str:
@@ -113,7 +115,7 @@ def _missing(raw: Any, source: Any) -> None:
 
 
 def _missing_names(columns: Any, source: Any) -> None:
-    from mlc.compiler.suggest import did_you_mean
+    from mlc.core.suggest import did_you_mean
 
     for name, _ in _declared(source):
         data = data_name(source, name)

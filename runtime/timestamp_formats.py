@@ -1,7 +1,7 @@
 """Timestamps written in a datetime format (`format:` of a column): read the same offline (a
 native Spark Column, no UDF) and online (Python, the predictor).
 
-The format's rules are in ``mlc.compiler.datetime_format``: its regex is matched on the whole
+The format's rules are in ``mlc.core.datetime_format``: its regex is matched on the whole
 value (ASCII whitespace around it ignored), the fields are extracted by group and combined with
 the civil-date arithmetic of ``to_timestamp`` (``mlc.runtime.{spark_ops,numpy_ops}.casts``), so
 the result never depends on Spark's datetime parser, its version or its settings.
@@ -13,7 +13,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from mlc.compiler.datetime_format import DatetimeFormat, compile_format
+from mlc.core.datetime_format import DatetimeFormat, compile_format
 
 WS = r"[ \t\n\r\f\x0B]*"
 DIGITS = r"[0-9]+"

@@ -44,7 +44,7 @@ import os
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
-from mlc.compiler.ir import IR, ModelIR
+from mlc.core.ir import IR, ModelIR
 
 SPARK_TO_MLC = {"boolean": "bool", "bigint": "int64", "int": "int64", "smallint": "int64", "tinyint": "int64",
                 "double": "float64", "float": "float64", "string": "string", "timestamp": "timestamp",

@@ -29,8 +29,8 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from mlc.compiler.diagnostics import Diagnostic, Position, SourceMap, Span
-from mlc.compiler.suggest import did_you_mean
+from mlc.core.diagnostics import Diagnostic, Position, SourceMap, Span
+from mlc.core.suggest import did_you_mean
 from mlc.schemas.yamlpos import LMap, LScalar, LSeq, Located, load_yaml, to_plain
 
 INCLUDE_KEY = "include"

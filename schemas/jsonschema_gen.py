@@ -18,7 +18,7 @@ SCHEMA_ID = "https://mlc.dev/schemas/"
 
 
 def spec_schema() -> dict:
-    from mlc.compiler.names import MAX_NAME
+    from mlc.core.names import MAX_NAME
     from mlc.schemas.spec import Spec
 
     schema = Spec.model_json_schema()
@@ -63,7 +63,7 @@ def committed() -> dict[str, dict]:
 
 
 def mldl_schema() -> dict:
-    from mlc.compiler import ir
+    from mlc.core import ir
 
     defs: dict[str, Any] = {}
     root = _dataclass_schema(ir.IR, defs)

@@ -1,7 +1,7 @@
 """The user-facing spec: pydantic v2 models, strict, unknown keys rejected.
 
 These types describe what the user WROTE. Resolved, typed meaning lives in the compiler's
-IR (``mlc.compiler.ir``). Every ``kind:``/``type:`` is a discriminated union so that an error
+IR (``mlc.core.ir``). Every ``kind:``/``type:`` is a discriminated union so that an error
 names the branch the user chose instead of listing every branch's failures.
 
 Checks that need more than one field (references between sections, windows, identifiers,

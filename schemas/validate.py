@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mlc.compiler.diagnostics import Diagnostic, Span
-from mlc.compiler.suggest import did_you_mean
+from mlc.core.diagnostics import Diagnostic, Span
+from mlc.core.suggest import did_you_mean
 from mlc.schemas.spec import LINE_PATTERN, MAX_DURATION_DIGITS, TEXT_PATTERN, Spec
 from mlc.schemas.yamlpos import LMap, LScalar, LSeq, Located, scalar_span, to_plain
 

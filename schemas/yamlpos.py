@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from mlc.compiler.diagnostics import Diagnostic, Position, Span
+from mlc.core.diagnostics import Diagnostic, Position, Span
 
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _TRUES = {"true", "True", "TRUE"}

@@ -65,3 +65,18 @@ def test_help_does_not_import_the_compiler(tmp_path):
     modules = _imported_modules("--help", cwd=tmp_path)
     for lazy in ("pydantic", "lark", "yaml", "jinja2", "jsonschema", "rich"):
         assert not any(m.split(".")[0] == lazy for m in modules), lazy
+
+
+def test_every_package_is_listed_for_the_wheel():
+    """A package missing from pyproject's explicit list would be absent from the installed wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    skipped = {"tests", "examples", "bench", "scripts", "build", "docs"}
+    found = {"mlc"} | {
+        ".".join(("mlc",) + init.parent.relative_to(REPO).parts)
+        for init in REPO.rglob("__init__.py")
+        if init.parent != REPO and not ({".venv", "__pycache__"} | skipped) & set(init.relative_to(REPO).parts)
+    }
+    assert found - listed == set(), "add these to [tool.setuptools] packages"
+    assert listed - found == set(), "listed packages without an __init__.py"

@@ -13,7 +13,7 @@ import hashlib
 import json
 from typing import Any
 
-from mlc.compiler.ir import BUCKETS, IR, ExperimentIR, SwitchbackIR, VariantIR
+from mlc.core.ir import BUCKETS, IR, ExperimentIR, SwitchbackIR, VariantIR
 
 PATH = "experiments/config.json"
 FORMAT = 1

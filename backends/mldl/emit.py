@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from mlc.compiler.ir import IR, to_jsonable
+from mlc.core.ir import IR, to_jsonable
 
 
 def render(ir: IR) -> str:

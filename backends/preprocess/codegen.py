@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from mlc.core.errors import MlcError
 
 MAX_WIDTH = 96
 INDENT = "    "
 
 
-class CodegenError(Exception):
+class CodegenError(MlcError):
     pass
 
 

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 from mlc.backends.preprocess.codegen import Generator, INDENT, literal
 from mlc.backends.templating import comment_text as _comment
 from mlc.backends.templating import environment
-from mlc.compiler.ir import IR
-from mlc.compiler.names import parse_timestamp
+from mlc.core.ir import IR
+from mlc.core.names import parse_timestamp
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 

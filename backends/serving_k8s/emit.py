@@ -25,8 +25,9 @@ from typing import Any, Union
 from mlc.backends.spark.emit import DATA_CLAIM, DATA_VOLUME, IMAGE_BUILD_DIR, OUTPUT_ROOT
 from mlc.backends.templating import bounded_name
 from mlc.backends.templating import comment_text as _comment
-from mlc.compiler.ir import IR, ShardIR
-from mlc.compiler.names import k8s_name
+from mlc.core.ir import IR, ShardIR
+from mlc.core.names import k8s_name
+from mlc.core.errors import MlcError
 
 DIR = "k8s/serving"
 # Triton
@@ -56,7 +57,7 @@ MAX_NAME = 47
 ROUTING_VERSION = 1
 
 
-class ServingK8sError(ValueError):
+class ServingK8sError(MlcError, ValueError):
     pass
 
 

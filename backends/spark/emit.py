@@ -13,8 +13,9 @@ from fractions import Fraction
 from typing import Any
 
 from mlc.backends.templating import environment
-from mlc.compiler.ir import IR, ShardIR
-from mlc.compiler.names import k8s_name
+from mlc.core.ir import IR, ShardIR
+from mlc.core.names import k8s_name
+from mlc.core.errors import MlcError
 
 # Session settings mlc's Spark executor (mlc.runtime.spark_ops) requires; every output sets them.
 SPARK_CONF: tuple[tuple[str, str], ...] = (
@@ -41,7 +42,7 @@ DEFAULT_CORES = 1
 _MIB, _GIB = 2**20, 2**30
 
 
-class SparkBackendError(ValueError):
+class SparkBackendError(MlcError, ValueError):
     pass
 
 

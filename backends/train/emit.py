@@ -17,8 +17,8 @@ from mlc.backends.spark.emit import DATA_CLAIM, DATA_VOLUME, IMAGE_BUILD_DIR, OU
 from mlc.backends.templating import bounded_name
 from mlc.backends.templating import comment_text as _comment
 from mlc.backends.templating import environment
-from mlc.compiler.ir import IR, ModelIR, ShardIR
-from mlc.compiler.names import k8s_name
+from mlc.core.ir import IR, ModelIR, ShardIR
+from mlc.core.names import k8s_name
 
 # The shard a model's training set is written under when no shard serves it
 # (as mlc.runtime.training_set._shards_for).

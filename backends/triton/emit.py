@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from mlc.backends.templating import comment_text as _comment
 from mlc.backends.templating import environment
-from mlc.compiler.ir import IR, ModelIR, ShardIR
+from mlc.core.ir import IR, ModelIR, ShardIR
 
 ROOT, LOCAL_ROOT = "triton", "triton_local"
 PREPROCESS_SUFFIX, PIPELINE_SUFFIX = "_preprocess", "_pipeline"

@@ -51,12 +51,13 @@ from mlc.runtime.deploy.triton_control import (ControlError, TritonControl, ensu
                                                process_start_time, replica_record, start_replica, stop_pid,
                                                stop_replica)
 from mlc.runtime.deploy.versions import ROUTING_STATE, compute_routes
+from mlc.core.errors import MlcError
 
 HOST = "127.0.0.1"
 PRODUCTION = "production"
 
 
-class DeployError(Exception):
+class DeployError(MlcError):
     """A deploy problem for the user: ``code`` (E72xx), one-line ``message``, optional ``hint``."""
 
     def __init__(self, code: str, message: str, hint: str | None = None):

@@ -31,12 +31,14 @@ import time
 from typing import Any, Iterable, Mapping
 
 from mlc.runtime.serving.local_triton import HOST, LocalTriton, LocalTritonError
+from mlc.core.errors import MlcError
 
 READY = "READY"
 
 
-class ControlError(RuntimeError):
+class ControlError(MlcError, RuntimeError):
     """A model-control request failed (unreachable server, a version that does not load)."""
+    code = "E7214"
 
 
 def _short(err: BaseException, limit: int = 400) -> str:
@@ -156,7 +158,7 @@ def ensure_versions(build_dir: str, shard: str, repository: str, model: str,
     build (as ``assemble_repository`` does); a version directory already there is left as it is
     (versions never change). Returns the versions copied."""
     from mlc.backends.triton.emit import repository_plan
-    from mlc.compiler.ir import load_ir
+    from mlc.core.ir import load_ir
     from mlc.runtime.serving.local_triton import shard_of
 
     ir = load_ir(os.path.join(build_dir, "mldl.json"))

@@ -55,7 +55,7 @@ def _resolve_metrics(outcomes: list[dict[str, Any]], requested: Sequence[str] | 
     metrics = list(dict.fromkeys(requested))
     for metric in metrics:
         if metric not in columns:
-            from mlc.compiler.suggest import did_you_mean
+            from mlc.core.suggest import did_you_mean
 
             hint = did_you_mean(metric, [c for c in columns if c not in KEY_COLUMNS], "metrics")
             raise AnalysisError(f"the outcomes have no column `{metric}`" + (f"; {hint}" if hint else ""))
@@ -89,7 +89,7 @@ def _metric_value(row: dict[str, Any], metric: str) -> float | None:
 
 def _require_column(outcomes: list[dict[str, Any]], column: str, why: str) -> None:
     if outcomes and not any(column in row for row in outcomes):
-        from mlc.compiler.suggest import did_you_mean
+        from mlc.core.suggest import did_you_mean
 
         hint = did_you_mean(column, {name for row in outcomes for name in row}, "columns")
         raise AnalysisError(f"the outcomes have no `{column}` column ({why})" + (f"; {hint}" if hint else ""))

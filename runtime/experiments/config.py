@@ -13,11 +13,12 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
+from mlc.core.errors import MlcError
 
 FORMAT = 1
 
 
-class ConfigError(ValueError):
+class ConfigError(MlcError, ValueError):
     pass
 
 
@@ -125,7 +126,7 @@ class ExperimentsConfig:
         for item in (*self.experiments, *self.switchbacks):
             if item.name == name:
                 return item
-        from mlc.compiler.suggest import did_you_mean
+        from mlc.core.suggest import did_you_mean
 
         names = [e.name for e in self.experiments] + [s.name for s in self.switchbacks]
         hint = did_you_mean(name, names, "experiments and switchbacks")

@@ -10,12 +10,13 @@ identically; ``docs/experiments-hash-vectors.json`` holds test vectors.
 from __future__ import annotations
 
 import hashlib
+from mlc.core.errors import MlcError
 
 BUCKETS = 10_000
 SEPARATOR = "\x00"
 
 
-class UnitError(ValueError):
+class UnitError(MlcError, ValueError):
     """A value that cannot be a randomisation unit (null, float, bool ...)."""
 
 

@@ -13,12 +13,14 @@ import math
 import os
 from collections import Counter
 from typing import Any
+from mlc.core.errors import MlcError
 
 KEY_COLUMNS = ("unit_id", "region", "ts")       # never metrics; kept as text by the CSV reader
 JSON_LINES_EXTENSIONS = (".jsonl", ".json", ".ndjson")
 
-class AnalysisError(Exception):
+class AnalysisError(MlcError):
     """A problem with the inputs of an analysis that the user can fix."""
+    code = "E7010"
 
 
 # ============================================================================ reading outcomes

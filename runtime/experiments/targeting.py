@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
+from mlc.core.errors import MlcError
 
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -33,7 +34,7 @@ Node = Callable[[Any], Any]      # ops -> Vec (or a list of Vec for a `list` nod
 CACHE_SIZE = 4096
 
 
-class TargetingError(ValueError):
+class TargetingError(MlcError, ValueError):
     """A targeting tree that cannot be compiled (unknown function, malformed node ...)."""
 
 

@@ -8,14 +8,16 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
+from mlc.core.errors import MlcError
 
 KINDS = ("full", "incremental")
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 
 
-class RegistryError(Exception):
+class RegistryError(MlcError):
     """A problem the user can fix (unknown model/version/alias, nothing to roll back to,
     conflicting content ...). ``message`` is one line; ``hint`` an optional suggestion."""
+    code = "E7204"
 
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)
@@ -27,6 +29,7 @@ class RegistryError(Exception):
 
 class RegistryUnavailable(RegistryError):
     """The registry's store cannot be opened or reached (Redis down, SQLite file unusable)."""
+    code = "E7203"
 
 
 @dataclass(frozen=True)

@@ -247,7 +247,7 @@ class Registry:
         return found[-1] if found else None
 
     def _unknown(self, model: str, shard: str, version: int | None) -> RegistryError:
-        from mlc.compiler.suggest import did_you_mean
+        from mlc.core.suggest import did_you_mean
 
         everything = self.store.versions()
         models = sorted({v.model for v in everything})

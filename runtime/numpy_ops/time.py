@@ -110,7 +110,7 @@ def make_timestamp(ops, dtype, *fields: Vec) -> Vec:
 def format_pieces(pattern: str) -> tuple[tuple[str, str], ...]:
     """``pattern`` as ("text", literal) and ("field", letters) pieces, after the checks of
     ``compile_format`` (so every quote is closed and every field supported)."""
-    from mlc.compiler.datetime_format import compile_format
+    from mlc.core.datetime_format import compile_format
 
     compile_format(pattern)
     pieces, i = [], 0

@@ -1,6 +1,6 @@
 """UTC offsets of IANA time zones for the NumPy executor (``hour(ts, tz)`` ...).
 
-The zone rules come from the ``tzdata`` package (``mlc.compiler.timezones.tzdata_zone``), the data
+The zone rules come from the ``tzdata`` package (``mlc.core.timezones.tzdata_zone``), the data
 Java's own tz database is built like (the operating system's files may keep older history). The
 offset of each distinct second of a batch is looked up once through ``zoneinfo`` (exact, no
 interpolation); Spark's ``from_utc_timestamp`` computes the same offsets with ``java.time``.
@@ -20,7 +20,7 @@ HIGH = 253402300799 - 2 * 86_400         # 9999-12-29
 
 def utc_offsets(seconds: np.ndarray, name: str) -> np.ndarray:
     """Offset from UTC (seconds, int64) of zone ``name`` at each instant (seconds since the epoch)."""
-    from mlc.compiler.timezones import tzdata_zone
+    from mlc.core.timezones import tzdata_zone
 
     zone = tzdata_zone(name)
     unique, inverse = np.unique(seconds, return_inverse=True)

@@ -40,8 +40,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from mlc.compiler.ir import FeatureGroupIR
+from mlc.core.ir import FeatureGroupIR
 from mlc.runtime.numpy_ops.vec import EPOCH, NUMPY_DTYPES, PLACEHOLDER, Vec
+from mlc.core.errors import MlcError
 
 FORMAT_VERSION = 1
 _FIXED = {"int64": ("<q", 8, "<i8"), "float64": ("<d", 8, "<f8"), "bool": ("<B", 1, "u1"),
@@ -50,7 +51,7 @@ _CANONICAL_NAN = struct.pack("<Q", 0x7FF8000000000000)
 _LEN = struct.Struct("<I")
 
 
-class CodecError(ValueError):
+class CodecError(MlcError, ValueError):
     """A value that cannot be encoded for its output, or a record that is not valid."""
 
 

@@ -19,11 +19,12 @@ import queue
 import threading
 import time
 from typing import Any, Callable, TypeVar
+from mlc.core.errors import MlcError
 
 T = TypeVar("T")
 
 
-class DeadlineExceeded(Exception):
+class DeadlineExceeded(MlcError):
     """The call did not finish (or could not start) within its deadline."""
 
 

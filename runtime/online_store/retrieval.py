@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from mlc.compiler.ir import IR, FeatureGroupIR
+from mlc.core.ir import IR, FeatureGroupIR
 from mlc.runtime.numpy_ops.vec import Vec
 from mlc.runtime.online_store import codec
 from mlc.runtime.online_store.store import OnlineStore

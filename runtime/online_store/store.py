@@ -27,10 +27,12 @@ from __future__ import annotations
 from typing import Iterable, Protocol, Sequence, runtime_checkable
 
 from mlc.runtime.urls import redact_url
+from mlc.core.errors import MlcError
 
 
-class StoreError(RuntimeError):
+class StoreError(MlcError, RuntimeError):
     """The online store failed (connection, I/O, corruption)."""
+    code = "E7005"
 
 
 class StoreTimeout(StoreError):
@@ -40,6 +42,7 @@ class StoreTimeout(StoreError):
 class StoreNotFound(StoreError):
     """The store to read does not exist (``create=False``: a missing SQLite file, or a file
     that is not an mlc online store)."""
+    code = "E7230"
 
 
 @runtime_checkable

@@ -333,7 +333,7 @@ def triton_urls(values: Sequence[str] | None, routing: Routing) -> str | dict[st
 
 
 def load_predictor(args: argparse.Namespace) -> Predictor:
-    from mlc.compiler.ir import load_ir
+    from mlc.core.ir import load_ir
     from mlc.runtime.preprocess import load_module
 
     ir = load_ir(os.path.join(args.build, "mldl.json"))

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
+from mlc.core.errors import MlcError
 
 log = logging.getLogger("mlc.gateway")
 
@@ -74,7 +75,7 @@ def content_length(headers: Any) -> int:
     return int(text)
 
 
-class HttpError(Exception):
+class HttpError(MlcError):
     def __init__(self, status: int, message: str, fields: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.fields = status, message, fields

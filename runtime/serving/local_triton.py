@@ -72,6 +72,7 @@ import urllib.request
 from typing import Any
 
 from mlc.backends.triton.emit import repository_plan
+from mlc.core.errors import MlcError
 
 HOST = "127.0.0.1"
 STUB = "triton_python_backend_stub"
@@ -81,8 +82,9 @@ EXIT_TIMEOUT_S = 5           # --exit-timeout-secs: how long Triton waits for in
 UNLOAD_S = 10                # then for the python models to unload, before stop() SIGKILLs
 
 
-class LocalTritonError(RuntimeError):
+class LocalTritonError(MlcError, RuntimeError):
     """The local server could not be prepared, did not become ready, or the repository is incomplete."""
+    code = "E7213"
 
 
 # ------------------------------------------------------------------------------ repository
@@ -116,7 +118,7 @@ def assemble_repository(build_dir: str, models_dir: str, shard: Any, out_dir: st
     model-control mode loads nothing at start: ``mlc deploy`` of a shard whose training was
     skipped). Returns ``out_dir`` (absolute).
     """
-    from mlc.compiler.ir import load_ir
+    from mlc.core.ir import load_ir
 
     build_dir, models_dir, out_dir = (os.path.abspath(p) for p in (build_dir, models_dir, out_dir))
     ir = load_ir(os.path.join(build_dir, "mldl.json"))

@@ -56,11 +56,12 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from mlc.compiler.ir import IR, ModelIR, ShardIR
+from mlc.core.ir import IR, ModelIR, ShardIR
 from mlc.runtime.numpy_ops.vec import EPOCH, Vec
 from mlc.runtime.online_store.retrieval import get_features
 from mlc.runtime.online_store.store import StoreError
 from mlc.runtime.training.inputs import model_arrays
+from mlc.core.errors import MlcError
 
 MAX_ITEMS = 1000
 MAX_FIELD_ERRORS = 50
@@ -79,7 +80,7 @@ _INVALID = object()     # a mistyped value: reported once, not as missing too
 # ------------------------------------------------------------------------------------ errors
 
 
-class ServingError(Exception):
+class ServingError(MlcError):
     """Base of the errors a request can end in; ``status`` is the HTTP status of the answer."""
     status = 500
 

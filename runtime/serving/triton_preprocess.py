@@ -18,13 +18,14 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+from mlc.core.errors import MlcError
 
 NUMPY_TYPES = {"float64": np.float64, "int64": np.int64, "bool": np.bool_, "string": np.object_,
                "timestamp": np.int64}
 PLACEHOLDERS = {"string": "", "bool": False, "float64": 0.0, "int64": 0, "timestamp": 0}
 
 
-class PreprocessError(ValueError):
+class PreprocessError(MlcError, ValueError):
     """A request that cannot be preprocessed (shapes, lengths, values)."""
 
 
@@ -79,7 +80,7 @@ class PreprocessModel:
         return self.pb_utils.TritonModelException(message)
 
     def initialize(self, args: dict) -> None:
-        from mlc.compiler.ir import load_ir
+        from mlc.core.ir import load_ir
         from mlc.runtime.fitting import fitted_from_ir
         from mlc.runtime.preprocess import load_module
 

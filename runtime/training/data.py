@@ -38,14 +38,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mlc.compiler.ir import ModelIR
+from mlc.core.ir import ModelIR
 from mlc.runtime.training.inputs import label_array, model_arrays, sparse_buckets
+from mlc.core.errors import MlcError
 
 SPLITS = ("train", "validation")
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(MlcError, ValueError):
     """The training set cannot feed this model (schema mismatch, missing files or columns)."""
+    code = "E7007"
 
 
 @dataclass

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 from typing import Any, Iterable, Mapping
+from mlc.core.errors import MlcError
 
 log = logging.getLogger("mlc.training")
 
@@ -36,7 +37,7 @@ log = logging.getLogger("mlc.training")
 LAUNCHER_ENV = ("HOROVOD_GLOO_RENDEZVOUS_ADDR", "HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK")
 
 
-class ClusterError(RuntimeError):
+class ClusterError(MlcError, RuntimeError):
     """The process cannot join its training job as launched (Horovod missing under a launcher)."""
 
 

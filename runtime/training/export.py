@@ -47,7 +47,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from mlc.compiler.ir import ModelIR
+from mlc.core.ir import ModelIR
+from mlc.core.errors import MlcError
 
 ONNX_OPSET = 13
 VERIFY_ROWS = 128
@@ -59,7 +60,7 @@ SAVEDMODEL_DIR, ONNX_FILE, METADATA_FILE = "model.savedmodel", "model.onnx", "me
 RESERVED_KEYS = ("model", "version", "type", "task", "signature", "sparse_buckets", "files", "onnx_opset")
 
 
-class ExportError(RuntimeError):
+class ExportError(MlcError, RuntimeError):
     """The export could not be written or its formats disagree; no version was created."""
 
 

@@ -32,10 +32,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from mlc.compiler.ir import ModelIR, TensorIR
+from mlc.core.ir import ModelIR, TensorIR
+from mlc.core.errors import MlcError
 
 
-class ModelInputError(ValueError):
+class ModelInputError(MlcError, ValueError):
     """Columns that cannot be mapped to the model's inputs (missing, ragged, wrong shape)."""
 
 

@@ -24,11 +24,12 @@ import sys
 from typing import Any, Sequence
 
 from mlc.runtime.training.distributed import LAUNCHER_ENV  # no TensorFlow/Horovod at import
+from mlc.core.errors import MlcError
 
 log = logging.getLogger("mlc.training")
 
 
-class UsageProblem(Exception):
+class UsageProblem(MlcError):
     """A problem with what was asked (names, paths), reported as one line."""
 
 
@@ -97,7 +98,7 @@ def load_ir(args: Any) -> tuple[Any, str | None]:
     if args.mldl:
         if not os.path.isfile(args.mldl):
             raise UsageProblem(f"{args.mldl}: no such file (compile the spec first: mlc compile SPEC -o BUILD)")
-        from mlc.compiler.ir import load_ir as read_mldl
+        from mlc.core.ir import load_ir as read_mldl
 
         try:
             return read_mldl(args.mldl), None
@@ -160,7 +161,7 @@ def report(result: Any) -> None:
 
 
 def _hint(word: str, names: list[str], what: str) -> str:
-    from mlc.compiler.suggest import did_you_mean
+    from mlc.core.suggest import did_you_mean
 
     hint = did_you_mean(word, names, what)
     return f" ({hint})" if hint else ""

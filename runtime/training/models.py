@@ -45,7 +45,7 @@ from typing import Any, Callable
 import numpy as np
 import tensorflow as tf
 
-from mlc.compiler.ir import ModelIR
+from mlc.core.ir import ModelIR
 
 MODEL_TYPES = ("lr", "fm", "dnn", "wide_deep", "deepfm", "dcn")
 OPTIMIZERS = ("adam", "adagrad", "sgd", "ftrl", "rmsprop")

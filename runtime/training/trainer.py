@@ -52,8 +52,9 @@ from typing import Any
 
 import numpy as np
 
-from mlc.compiler.ir import IR, ModelIR
+from mlc.core.ir import IR, ModelIR
 from mlc.runtime.training.distributed import Cluster, init_cluster, optimizer_variables
+from mlc.core.errors import MlcError
 
 log = logging.getLogger("mlc.training")
 
@@ -63,9 +64,10 @@ CHECKPOINTS_KEPT = 3
 HIGHER_IS_BETTER = {"auc": True, "logloss": False, "loss": False, "mae": False, "rmse": False}
 
 
-class TrainingError(RuntimeError):
+class TrainingError(MlcError, RuntimeError):
     """Training cannot run as asked (too little data for the workers, a checkpoint that does
     not fit the model, ...). The message is meant for the user; no traceback needed."""
+    code = "E7008"
 
 
 class NoTrainingRows(TrainingError):

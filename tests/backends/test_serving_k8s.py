@@ -21,7 +21,7 @@ from mlc.backends.serving_k8s.emit import (
     GATEWAY_PATH, routing_json, shard_path, triton_manifests, triton_name,
 )
 from mlc.backends.triton import repository_plan
-from mlc.compiler.ir import IR
+from mlc.core.ir import IR
 from mlc.compiler.pipeline import build
 
 SPECS = {

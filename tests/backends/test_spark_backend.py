@@ -18,7 +18,7 @@ import yaml
 
 from conftest import EXAMPLES, REPO
 from mlc.backends.spark import emit, spark_cores, spark_memory
-from mlc.compiler.ir import IR
+from mlc.core.ir import IR
 from mlc.compiler.pipeline import build
 
 SPECS = {

@@ -19,7 +19,7 @@ import yaml
 from conftest import EXAMPLES, REPO
 from k8s_validate import validate_manifest
 from mlc.backends.train import emit, job_name, targets
-from mlc.compiler.ir import IR
+from mlc.core.ir import IR
 from mlc.compiler.pipeline import build
 
 SPECS = {

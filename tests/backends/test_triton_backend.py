@@ -19,7 +19,7 @@ from tritonclient.grpc import model_config_pb2
 from conftest import EXAMPLES
 from mlc.backends.triton import emit, repository_plan, request_tensors, targets
 from mlc.backends.triton.emit import FEATURE_PREFIX, NULL_SUFFIX, pb_string
-from mlc.compiler.ir import IR
+from mlc.core.ir import IR
 from mlc.compiler.pipeline import build
 
 SPECS = {

@@ -6,7 +6,7 @@ import pytest
 
 from lint_cases import BASE, SWITCHBACK, at, edit, one, run  # noqa: F401  (run is a fixture)
 
-from mlc.compiler.names import NAME_RULE
+from mlc.core.names import NAME_RULE
 
 SHARDING = """\
 deployment:

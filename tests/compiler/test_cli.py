@@ -168,7 +168,7 @@ def test_env_overlay_changes_the_build(tmp_path):
 def test_every_code_used_in_the_source_is_documented():
     import re
 
-    from mlc.compiler.codes import all_codes, render_markdown
+    from mlc.core.codes import all_codes, render_markdown
 
     repo = EXAMPLES.parent
     used = set()

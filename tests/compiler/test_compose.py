@@ -351,7 +351,7 @@ SECRET = "password: hunter2-secret\n"
 
 
 def rendered(result) -> str:
-    from mlc.compiler.diagnostics import render_github, render_json, render_text
+    from mlc.core.diagnostics import render_github, render_json, render_text
 
     return (render_text(result.diagnostics, result.sources) + render_json(result.diagnostics)
             + render_github(result.diagnostics))
@@ -529,7 +529,7 @@ def test_non_utf8_spec_is_located_at_the_first_bad_byte(work):
     result = build(str(work / "app.mlc.yaml"))
     assert diags(result) == [("E1006", "app.mlc.yaml", 2, 8, "app.mlc.yaml is not UTF-8 text: invalid byte 0xe9",
                               "save the file as UTF-8")]
-    from mlc.compiler.diagnostics import render_text
+    from mlc.core.diagnostics import render_text
 
     assert render_text(result.diagnostics, result.sources).splitlines()[1:3] == [
         "   2 | name: d\ufffdmo", "     |        ^"]
@@ -555,7 +555,7 @@ def test_nul_in_a_spec_is_a_located_error(work):
     (work / "app.mlc.yaml").write_bytes((HEAD + "description: a\0b\n").encode())
     result = build(str(work / "app.mlc.yaml"))
     assert [(c, f, l, col) for c, f, l, col, _, _ in diags(result)] == [("E1001", "app.mlc.yaml", 3, 15)]
-    from mlc.compiler.diagnostics import render_text
+    from mlc.core.diagnostics import render_text
 
     text = render_text(result.diagnostics, result.sources)
     assert "\0" not in text and "description: a\\x00b" in text

@@ -175,7 +175,7 @@ def test_switchback_new_regions_and_burn_in_are_quiet(run):
 
 
 def test_compare_accepts_documents(tmp_path, monkeypatch):
-    from mlc.compiler.diagnostics import DiagnosticBag
+    from mlc.core.diagnostics import DiagnosticBag
     from mlc.compiler.reporter import Reporter
 
     monkeypatch.chdir(tmp_path)

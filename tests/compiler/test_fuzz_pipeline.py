@@ -15,7 +15,7 @@ import yaml
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from mlc.compiler.diagnostics import render_github, render_json, render_text
+from mlc.core.diagnostics import render_github, render_json, render_text
 from mlc.compiler.pipeline import build
 
 BASE = MINIMAL_SPEC

@@ -79,7 +79,7 @@ def test_control_characters_are_never_echoed(tmp_path, fmt):
 
 
 def test_render_text_escapes_message_hint_notes_file_and_source():
-    from mlc.compiler.diagnostics import Diagnostic, Position, SourceMap, Span, render_text
+    from mlc.core.diagnostics import Diagnostic, Position, SourceMap, Span, render_text
 
     sources = SourceMap()
     sources.add("f\x1b.yaml", "a: 1\nb: \x1b[31mred\x07\n")
@@ -98,7 +98,7 @@ def test_render_text_escapes_message_hint_notes_file_and_source():
 
 def test_crlf_and_lone_cr_lines_are_echoed_by_lf_lines():
     # positions count LF-separated lines; a CRLF ending is not shown, a lone CR is escaped
-    from mlc.compiler.diagnostics import Diagnostic, Position, SourceMap, Span, render_text
+    from mlc.core.diagnostics import Diagnostic, Position, SourceMap, Span, render_text
 
     sources = SourceMap()
     sources.add("f.yaml", "a: 1\r\nb: x\ry\r\nc: 3\r\n")
@@ -111,7 +111,7 @@ def test_crlf_and_lone_cr_lines_are_echoed_by_lf_lines():
 
 
 def test_long_source_line_is_cut_around_the_span():
-    from mlc.compiler.diagnostics import MAX_SOURCE_WIDTH, Diagnostic, Position, SourceMap, Span, render_text
+    from mlc.core.diagnostics import MAX_SOURCE_WIDTH, Diagnostic, Position, SourceMap, Span, render_text
 
     line = "k: " + "a" * 3000 + "BAD" + "\x1b" * 50 + "z" * 3000
     sources = SourceMap()
@@ -152,7 +152,7 @@ def test_many_diagnostics_are_collected_and_rendered_in_linear_time():
     import sys
 
     code = (
-        "from mlc.compiler.diagnostics import DiagnosticBag, SourceMap, render_text\n"
+        "from mlc.core.diagnostics import DiagnosticBag, SourceMap, render_text\n"
         "from mlc.schemas.yamlpos import load_yaml\n"
         "text = 'a: [' + ', '.join(['!x 1'] * 30000) + ']\\n'\n"
         "result = load_yaml(text, 'f.yaml')\n"
@@ -195,7 +195,7 @@ def test_hostile_yaml_through_the_cli(tmp_path, fmt, body, code, where):
 
 
 def test_text_output_is_capped_and_says_how_many_more():
-    from mlc.compiler.diagnostics import TEXT_LIMIT, Diagnostic, Severity, SourceMap, Span, render_text
+    from mlc.core.diagnostics import TEXT_LIMIT, Diagnostic, Severity, SourceMap, Span, render_text
 
     warnings = [Diagnostic("W5103", f"warning {i}", Span.point("s.yaml", 1, 1), Severity.WARNING) for i in range(5)]
     errors = [Diagnostic("E2002", f"error {i}", Span.point("s.yaml", 1, 1)) for i in range(TEXT_LIMIT + 40)]

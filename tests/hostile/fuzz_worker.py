@@ -98,7 +98,7 @@ def _alarm(signum, frame):
 
 def check(path: Path) -> list[tuple[str, str]]:
     from mlc.compiler.artifacts import ArtifactError, artifact_tree
-    from mlc.compiler.diagnostics import render_github, render_json, render_text
+    from mlc.core.diagnostics import render_github, render_json, render_text
     from mlc.compiler.pipeline import build
 
     problems = []

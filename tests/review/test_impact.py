@@ -9,8 +9,8 @@ import pytest
 from specs import MINIMAL_SPEC
 
 from mlc.backends.experiments.emit import document
-from mlc.compiler.diagnostics import render_text
-from mlc.compiler.ir import to_jsonable
+from mlc.core.diagnostics import render_text
+from mlc.core.ir import to_jsonable
 from mlc.compiler.pipeline import build
 from mlc.review.impact import deletion_errors, impacts, summary_line
 from mlc.review.model import (BACKFILL, CONTRACT, DANGEROUS, DELETION, ERROR, IMPACT_KINDS, INFO,
@@ -213,7 +213,7 @@ def test_widening_beyond_reserve_moves_the_next_experiment_w5105(tmp_path):
 
 
 def test_variant_split_change_is_dangerous_w5106_located_or_not(tmp_path):
-    from mlc.compiler.diagnostics import SourceMap
+    from mlc.core.diagnostics import SourceMap
     from mlc.schemas.compose import compose
 
     edit = ("control: {model: eta_dnn, weight: 50}\n            treatment: {model: eta_wide_deep, weight: 50}",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from specs import MINIMAL_SPEC
 
-from mlc.compiler.ir import to_jsonable
+from mlc.core.ir import to_jsonable
 from mlc.compiler.pipeline import build
 from mlc.review.lineage import Graph, Node, affected, changed_nodes, lineage, merge, to_dot, to_mermaid
 from mlc.review.model import Change
@@ -142,7 +142,7 @@ def test_dot_quotes_and_escapes_ids_and_labels(minimal):
 
 
 def test_diagrams_do_not_depend_on_the_hash_seed():
-    script = ("from mlc.compiler.pipeline import build; from mlc.compiler.ir import to_jsonable; "
+    script = ("from mlc.compiler.pipeline import build; from mlc.core.ir import to_jsonable; "
               "from mlc.review.lineage import lineage, to_mermaid, to_dot, affected; import sys; "
               "g = lineage(to_jsonable(build(sys.argv[1]).ir)); "
               "print(to_mermaid(g, {'model:eta_dnn'}) + to_dot(affected(g, {'feature:city_id'})))")

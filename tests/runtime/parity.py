@@ -29,7 +29,7 @@ def spec_text(expressions: Mapping[str, str], inputs: Mapping[str, str]) -> str:
 def module_for(expressions: Mapping[str, str], inputs: Mapping[str, str]):
     """The generated module for these derived features over these inputs."""
     from mlc.backends.preprocess import render
-    from mlc.compiler.diagnostics import render_text
+    from mlc.core.diagnostics import render_text
     from mlc.compiler.pipeline import build
 
     with tempfile.TemporaryDirectory() as folder:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlc.compiler.ir import ir_from_json
+from mlc.core.ir import ir_from_json
 from mlc.runtime.feature_job import compute_snapshots, main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ def _ir(path):
 
 
 def test_ir_from_json_is_the_inverse_of_to_jsonable():
-    from mlc.compiler.ir import to_jsonable
+    from mlc.core.ir import to_jsonable
 
     for spec in (CTR, DELIVERY):
         ir = _ir(spec)
@@ -34,7 +34,7 @@ def test_ir_from_json_is_the_inverse_of_to_jsonable():
 
 
 def test_main_end_to_end_on_ctr(spark, tmp_path):
-    from mlc.compiler.ir import to_jsonable
+    from mlc.core.ir import to_jsonable
 
     ir = _ir(CTR)
     mldl = tmp_path / "mldl.json"

@@ -161,7 +161,7 @@ def test_check_parity_places_features_of_no_model_and_fails_on_any_source(spark,
 
 def test_the_overall_verdict_names_each_failing_source_in_model_order():
     from mlc.compiler.cli_runtime import render_sections
-    from mlc.compiler.ir import SourceIR
+    from mlc.core.ir import SourceIR
     from mlc.runtime.parity_check import FeatureParity, ParityReport, Section
 
     def section(name: str) -> Section:

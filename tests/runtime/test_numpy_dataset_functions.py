@@ -167,7 +167,7 @@ def test_half_hour_dst_and_date_line_zones():
 
 
 def test_zone_offsets_match_zoneinfo_over_the_whole_range():
-    from mlc.compiler.timezones import tzdata_zone
+    from mlc.core.timezones import tzdata_zone
     from mlc.runtime.numpy_ops.zones import utc_offsets
 
     rng = np.random.default_rng(3)
@@ -184,7 +184,7 @@ def test_zone_offsets_match_zoneinfo_over_the_whole_range():
 def test_the_400_year_shifts_keep_the_offsets():
     """`zones.offset_at` moves instants near years 1 and 9999 by 400 years: in every zone the offset
     is constant before 1800 (local mean time) and repeats every 400 years after 2100."""
-    from mlc.compiler.timezones import expression_timezones, tzdata_zone
+    from mlc.core.timezones import expression_timezones, tzdata_zone
     from mlc.runtime.numpy_ops.zones import CYCLE, LOW
 
     epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlc.compiler.ir import Column
+from mlc.core.ir import Column
 from mlc.compiler.pipeline import build
 from mlc.runtime.numpy_ops import Vec
 from mlc.runtime.online_store import (CodecError, StoreError, decode, decode_many, encode, get_features,

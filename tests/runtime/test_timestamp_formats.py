@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mlc.compiler.datetime_format import FormatError, compile_format
+from mlc.core.datetime_format import FormatError, compile_format
 from mlc.runtime.timestamp_formats import parse
 
 

@@ -16,13 +16,15 @@ from typing import Any, TextIO
 from . import releases as rel
 from .plan import (APP_LABEL, FIELD_MANAGER, KIND_ORDER, NEVER_PRUNED, PART_OF, Plan, label_objects,
                    load_manifests, object_key, plan as make_plan, render_plan)
+from mlc.core.errors import MlcError
 
 POLL_SECONDS = 2.0           # --wait poll interval (tests lower it)
 REQUEST_TIMEOUT = (10, 60)   # (connect, read) seconds per API request
 
 
-class KubeError(Exception):
+class KubeError(MlcError):
     """An API request failed (HTTP status ``status``; 0 when there was no response)."""
+    code = "E7220"
 
     def __init__(self, message: str, status: int = 0):
         super().__init__(message)

@@ -113,14 +113,6 @@ class DiagnosticBag:
         return len(self.items)
 
 
-class CompileFailed(Exception):
-    """Raised by the pipeline at the end of a stage that produced errors."""
-
-    def __init__(self, diagnostics: list[Diagnostic]):
-        super().__init__(f"{sum(d.is_error for d in diagnostics)} error(s)")
-        self.diagnostics = diagnostics
-
-
 class SourceMap:
     """The text of every file a run read, keyed by the path shown to the user."""
 

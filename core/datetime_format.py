@@ -29,6 +29,7 @@ This module is pure Python (no Spark, no NumPy): the compiler checks a format wi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from mlc.core.errors import MlcError
 
 # field -> (pattern letter runs accepted, regex of the value)
 _FIELDS = {
@@ -47,7 +48,7 @@ _SPARK_INVALID = set("YwWuecAnNpBq")
 _SPECIAL = set("[]{}#")
 
 
-class FormatError(ValueError):
+class FormatError(MlcError, ValueError):
     """A format mlc does not read: ``message``, and the offending characters [start, end)."""
 
     def __init__(self, message: str, start: int, end: int):

@@ -1,5 +1,5 @@
 """Every diagnostic code mlc emits, with a one-line title. `docs/errors.md` is generated from
-this table together with the expression codes of ``mlc.dsl.errors.CODES``; a test checks that
+this table and the expression codes (``EXPRESSION_CODES``, re-exported as ``mlc.dsl.CODES``); a test checks that
 every code used in the source is listed here and that the document is current.
 
 Ranges: E1xxx loading (YAML, files, includes), E2xxx schema, E3xxx expression syntax,
@@ -82,6 +82,7 @@ CODES: dict[str, str] = {
     "E6004": "the experiments baseline cannot be read",
     "E6005": "a build folder cannot be read (manifest, checksums)",
     "E6006": "a file the previous build did not write is where the new build writes",
+    "E7000": "a command failed (a run-time error without a more specific code)",
     "E7001": "a command needs an optional dependency that is not installed",
     "E7002": "data for a command not found",
     "E7003": "data cannot be read as the spec declares",
@@ -126,15 +127,45 @@ CODES: dict[str, str] = {
 }
 
 
-def all_codes() -> dict[str, str]:
-    from mlc.dsl.errors import CODES as EXPRESSION_CODES
+EXPRESSION_CODES: dict[str, str] = {
+    "E3001": "syntax error",
+    "E3002": "expected an expression",
+    "E3003": "unclosed bracket",
+    "E3004": "unterminated string",
+    "E3005": "unexpected character",
+    "E3006": "invalid escape sequence",
+    "E3007": "unmatched closing bracket",
+    "E3008": "empty expression",
+    "E3009": "chained comparison",
+    "E3010": "expression nested too deeply",
+    "E3011": "expression too large",
+    "E4001": "unknown name",
+    "E4002": "unknown function",
+    "E4003": "wrong number of arguments",
+    "E4004": "argument type mismatch",
+    "E4005": "argument must be a constant",
+    "E4006": "invalid constant",
+    "E4007": "cycle between derived features",
+    "E4008": "aggregate used outside a feature-group definition",
+    "E4009": "analyzer used outside preprocess",
+    "E4010": "condition must be bool",
+    "E4011": "incompatible branch types",
+    "E4012": "operator type mismatch",
+    "E4013": "aggregation must be one aggregate call",
+    "E4014": "nested aggregate or analyzer",
+    "E4015": "unsupported datetime pattern",
+    "E4016": "unknown time zone",
+    "E4017": "a list where a single value is needed",
+}
 
+
+def all_codes() -> dict[str, str]:
     return dict(sorted({**CODES, **EXPRESSION_CODES}.items()))
 
 
 def render_markdown() -> str:
     lines = ["# mlc diagnostic codes", "",
-             "Generated from `mlc.compiler.codes` and `mlc.dsl.errors`; do not edit by hand.", "",
+             "Generated from `mlc.core.codes`; do not edit by hand.", "",
              "Every diagnostic prints as `path:line:col: error[CODE]: message`, the source line with a",
              "caret under the offending text, and a `help:` hint when there is one.", "",
              "| code | meaning |", "|---|---|"]
