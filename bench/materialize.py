@@ -7,7 +7,7 @@ Synthetic events for the three feature groups of ``bench/online_store.py`` (enti
 9, 8 and 12 outputs over windows 1h to 30d; every user has at least one event, the rest of
 the events go to uniformly random users at uniformly random times over the 30 days before the
 as-of time) are generated once into ``bench/out/materialize/data/events.parquet``. Each run
-calls ``mlc.runtime.materialize.materialize`` (what ``mlc materialize SPEC --store URL --as-of
+calls ``mlc.runtime.features.materialize.materialize`` (what ``mlc materialize SPEC --store URL --as-of
 TS`` calls) on a fresh store: a throwaway ``redis-server`` (loopback, free port, no
 persistence; ``FLUSHALL`` before each run) and a new SQLite file. For comparison the same
 snapshots are also computed and discarded with Spark's ``noop`` sink, which is the Spark share
@@ -97,7 +97,7 @@ def spec_ir(events_file: Path):
 # --- runs ----------------------------------------------------------------------------------
 
 def run_materialize(spark, ir, store_url: str) -> tuple[float, dict]:
-    from mlc.runtime.materialize import materialize
+    from mlc.runtime.features.materialize import materialize
 
     start = time.perf_counter()
     counts = materialize(spark, ir, str(WORKDIR), store_url, NAMESPACE, AS_OF)
@@ -106,8 +106,8 @@ def run_materialize(spark, ir, store_url: str) -> tuple[float, dict]:
 
 def run_snapshots_noop(spark, ir) -> tuple[float, dict]:
     """The Spark share: every online group's snapshot computed and discarded."""
-    from mlc.runtime.feature_groups import snapshot
-    from mlc.runtime.sources import read_source
+    from mlc.runtime.features.feature_groups import snapshot
+    from mlc.runtime.features.sources import read_source
 
     sources = {s.name: s for s in ir.sources}
     start = time.perf_counter()
@@ -162,7 +162,7 @@ def main(argv=None) -> None:
     import pyspark
     import redis
 
-    from mlc.runtime.spark_session import local_session
+    from mlc.runtime.features.session import local_session
 
     spark = local_session("bench-materialize")
     times: dict[str, list[float]] = {"redis": [], "sqlite": [], "snapshots only (noop sink)": []}

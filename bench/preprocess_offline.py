@@ -200,7 +200,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     from mlc.runtime.preprocess import spark_features
-    from mlc.runtime.spark_session import local_session
+    from mlc.runtime.features.session import local_session
 
     ir, module = compiled()
     fitted = fitted_constants(ir, module)

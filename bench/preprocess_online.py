@@ -48,8 +48,8 @@ def fitted_constants(ir, module) -> dict:
     if cache.exists():
         return json.loads(cache.read_text())
     from mlc.compiler.cli_runtime import load_data
-    from mlc.runtime.fitting import fit
-    from mlc.runtime.spark_session import local_session
+    from mlc.runtime.features.fitting import fit
+    from mlc.runtime.features.session import local_session
 
     spark = local_session("bench-fit")
     fitted = fit(ir, module, load_data(spark, ir, str(SPEC), None))

@@ -82,7 +82,7 @@ PREFIX = {"rider": "r", "merchant": "m", "user": "u"}
 
 def fitted_ir():
     from mlc.compiler.pipeline import build
-    from mlc.runtime.fitting import with_fitted
+    from mlc.runtime.features.fitting import with_fitted
 
     result = build(str(SPEC))
     assert result.ok, [d.message for d in result.diagnostics]

@@ -1,7 +1,7 @@
 """Checks of where analyzers are fitted (E5045).
 
 An analyzer (`standardize`, `min_max_scale`, `vocabulary`, `quantile_bucketize`) is fitted on the
-training rows of the models that read it (`mlc.runtime.fitting.fitting_plan`): the label rows of
+training rows of the models that read it (`mlc.runtime.features.fitting.fitting_plan`): the label rows of
 their training source. A model reads the derived features in the closure of its dense and sparse
 inputs; it reads an analyzer when the analyzer is called by one of those features. When the
 models reading one analyzer are trained on different sources there is no one set of training rows

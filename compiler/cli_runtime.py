@@ -43,7 +43,7 @@ def training_source(ir: Any) -> Any:
 
 def load_data(spark: Any, ir: Any, spec_path: str, data: str | None, source: Any = None) -> Any:
     """The data of ``source`` (default: ``training_source``), ``data`` replacing its location."""
-    from mlc.runtime.sources import read_source
+    from mlc.runtime.features.sources import read_source
 
     source = source or training_source(ir)
     if data is not None and not os.path.exists(data) and "://" not in data:
@@ -52,13 +52,13 @@ def load_data(spark: Any, ir: Any, spec_path: str, data: str | None, source: Any
         if data is None:
             raise RuntimeProblem("E7002", "the spec has no source with every preprocess input",
                                  "pass a data file with --data")
-        from mlc.runtime.sources import kind_of_file
+        from mlc.runtime.features.sources import kind_of_file
 
         kind = kind_of_file(data, "csv")
         reader = spark.read.option("header", "true").option("inferSchema", "true")
         return getattr(reader, kind)(data)
     spec_dir = os.path.dirname(os.path.abspath(spec_path))
-    from mlc.runtime.sources import SourceError
+    from mlc.runtime.features.sources import SourceError
 
     try:
         return read_source(spark, source, spec_dir, os.path.abspath(data) if data else None)
@@ -74,7 +74,7 @@ def planned_fit(spark: Any, ir: Any, module: Any, spec_path: str, data: str | No
     joined point in time. ``data`` (``--data``) replaces the data of the default model's training
     source; the other sources are read from the spec. Without models, everything is fitted on
     ``df`` (the first source with every input, or ``--data``)."""
-    from mlc.runtime.fitting import fit, fit_by_plan, fitting_plan, with_fitted
+    from mlc.runtime.features.fitting import fit, fit_by_plan, fitting_plan, with_fitted
 
     plan = fitting_plan(ir)
     inputs = {}
@@ -89,7 +89,7 @@ def planned_fit(spark: Any, ir: Any, module: Any, spec_path: str, data: str | No
 
 def _spark(app: str, args: Any, ir: Any) -> Any:
     """A local session; with Hive support and the catalog directory when the spec reads tables."""
-    from mlc.runtime.spark_session import catalog_dir, local_session, uses_catalog
+    from mlc.runtime.features.session import catalog_dir, local_session, uses_catalog
 
     catalog = catalog_dir(getattr(args, "catalog_dir", None)) if uses_catalog(ir) else None
     return local_session(app, catalog=catalog)
@@ -177,8 +177,8 @@ def cmd_check_parity(args: Any, report) -> int:
     """Both executors compared per training source (`parity_check.sections`): on each, the
     features its models read (plus those of no model placed there); one section each, one
     overall verdict (exit 1 if a source mismatches, lacks inputs or has no rows)."""
-    from mlc.runtime import parity_check
-    from mlc.runtime.fitting import fit
+    from mlc.runtime.features import parity_check
+    from mlc.runtime.features.fitting import fit
 
     prepared = _prepared(args, report, "mlc-check-parity")
     if prepared is None:
@@ -278,7 +278,7 @@ def _missing_inputs(args: Any, result: Any, source: Any, missing: list[str]) -> 
 def _events_reader(spark: Any, result: Any, args: Any, frames: dict[str, Any]) -> Any:
     """Source name -> its DataFrame, for the feature groups' events (a training source: its frame
     in ``frames``, the first one honouring ``--data``)."""
-    from mlc.runtime.sources import SourceError, read_source
+    from mlc.runtime.features.sources import SourceError, read_source
 
     spec_dir = os.path.dirname(os.path.abspath(args.spec))
     by_name = {s.name: s for s in result.ir.sources}
@@ -409,8 +409,8 @@ def _parse_time(text: str) -> Any:
 
 def _latest_event(spark: Any, ir: Any, spec_path: str) -> Any:
     """Default as-of time: just after the latest event of any feature-group source."""
-    from mlc.runtime.feature_groups import event_micros
-    from mlc.runtime.sources import read_source
+    from mlc.runtime.features.feature_groups import event_micros
+    from mlc.runtime.features.sources import read_source
 
     spec_dir = os.path.dirname(os.path.abspath(spec_path))
     latest = 0
@@ -423,7 +423,7 @@ def _latest_event(spark: Any, ir: Any, spec_path: str) -> Any:
 
 def cmd_materialize(args: Any, report) -> int:
     from mlc.compiler.pipeline import build
-    from mlc.runtime.materialize import materialize
+    from mlc.runtime.features.materialize import materialize
 
     result = build(args.spec, args.env)
     report(result.diagnostics, result.sources, "text")
@@ -449,7 +449,7 @@ def cmd_materialize(args: Any, report) -> int:
 
 def _store_failure(exc: BaseException) -> RuntimeProblem | None:
     from mlc.runtime.online_store import StoreError, StoreNotFound
-    from mlc.runtime.sources import SourceError
+    from mlc.runtime.features.sources import SourceError
 
     if isinstance(exc, StoreNotFound):
         return RuntimeProblem("E7230", f"online store: {exc}")
@@ -525,7 +525,7 @@ def _render_features(group: Any, keys: list[str], fetched: Any) -> str:
 
 def cmd_run(args: Any, report) -> int:
     """`mlc run SPEC --step features|training|train|all`: the offline feature job in Spark
-    local[*] (the same `mlc.runtime.feature_job.main` that the generated `spark/<name>_features.py`
+    local[*] (the same `mlc.runtime.features.job.main` that the generated `spark/<name>_features.py`
     runs under spark-submit), then, for `train` and `all`, training every (model, shard) from the
     training sets (the same `mlc.runtime.training` that `train/<model>_train.py` runs)."""
     from mlc.compiler.pipeline import build
@@ -558,7 +558,7 @@ def _feature_job(args: Any, result: Any, output: str, report) -> int:
         argv += ["--input", item]
     try:
         require_spark()
-        from mlc.runtime import feature_job
+        from mlc.runtime.features import job as feature_job
 
         spark = _spark("mlc-run", args, result.ir)
         spark.sparkContext.setLogLevel("OFF")
@@ -645,7 +645,7 @@ def run_mldl(ir: Any, output: str) -> str:
     if any(a.fitted is None for a in ir.analyzers):
         raise RuntimeProblem("E7007", f"no fitted mldl.json in {output}",
                              "rebuild the training sets: mlc run SPEC --step training (it writes mldl.json)")
-    from mlc.runtime.feature_job import write_run_mldl
+    from mlc.runtime.features.job import write_run_mldl
 
     return write_run_mldl(ir, output)
 

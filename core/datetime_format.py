@@ -1,7 +1,7 @@
 """Datetime formats of timestamp columns (`format:` of a column, `timestamp_format:` of a CSV source).
 
 A format is written as a Spark datetime pattern, restricted to the fields mlc reads identically
-offline (Spark, ``mlc.runtime.timestamp_formats``) and online (the predictor), with its own
+offline (Spark, ``mlc.runtime.features.timestamp_formats``) and online (the predictor), with its own
 matcher instead of Spark's parser (whose leniency depends on the Spark version and on
 ``spark.sql.legacy.timeParserPolicy``, and which fails a whole job on some values):
 

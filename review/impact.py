@@ -22,7 +22,7 @@ Decisions (the Impact table of docs/review.md leaves them open):
   source (``mlc.review.reads``: row-wide settings and the columns it reads). A **new model** is
   reported as retrain too, reason ``new model`` (it needs its first training before it can serve).
 - **Shards and training data**: each shard trains its models on its own partitions (the default
-  shard also on every value no other shard lists, see ``mlc.runtime.training_set``). So a new
+  shard also on every value no other shard lists, see ``mlc.runtime.features.training_set``). So a new
   shard retrains the models it serves (``new shard``), a model newly served by a shard retrains
   there, and a shard whose partitions, default flag or partition key changed retrains its
   models; the default shard also retrains when the partitions listed by the other shards

@@ -1,5 +1,5 @@
 """The Spark backend: the PySpark feature job of a spec, a ``spark-submit`` script and a
-spark-operator ``SparkApplication`` manifest. The job itself is ``mlc.runtime.feature_job``;
+spark-operator ``SparkApplication`` manifest. The job itself is ``mlc.runtime.features.job``;
 what is emitted here only configures the session and points the runtime at the build tree."""
 
 from mlc.backends.spark.emit import (

@@ -105,7 +105,7 @@ def _env():
     return environment("mlc.backends.spark")
 
 
-CATALOG_ENV, EXTERNAL_CATALOG = "MLC_CATALOG_DIR", "external"   # as mlc.runtime.spark_session
+CATALOG_ENV, EXTERNAL_CATALOG = "MLC_CATALOG_DIR", "external"   # as mlc.runtime.features.session
 
 
 def uses_tables(ir: IR) -> bool:

@@ -21,7 +21,7 @@ from mlc.core.ir import IR, ModelIR, ShardIR
 from mlc.core.names import k8s_name
 
 # The shard a model's training set is written under when no shard serves it
-# (as mlc.runtime.training_set._shards_for).
+# (as mlc.runtime.features.training_set._shards_for).
 UNSERVED_SHARD = "main"
 # Cluster layout: the job image holds the build tree at IMAGE_BUILD_DIR (as the Spark image) and
 # has mlc[train] installed; training sets and models live on shared storage at OUTPUT_ROOT, the

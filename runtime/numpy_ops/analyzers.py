@@ -1,4 +1,4 @@
-"""Analyzer application in the NumPy executor, with constants fitted by ``mlc.runtime.fit``.
+"""Analyzer application in the NumPy executor, with constants fitted by ``mlc.runtime.features.fit``.
 
 - standardize ``{"mean", "std"}``: ``(x - mean) / std`` in float64; 0.0 (non-null x) when std is 0.
 - min_max_scale ``{"min", "max"}``: ``(x - min) / (max - min)``, the range computed once in
@@ -18,7 +18,7 @@ from mlc.runtime.numpy_ops.core import implements
 from mlc.runtime.numpy_ops.hashing import bucketize_vec, hash_strings
 from mlc.runtime.numpy_ops.strings import string_form
 from mlc.runtime.numpy_ops.vec import Vec
-from mlc.runtime.fit import min_max_range, quantile_boundaries, vocabulary_keys, vocabulary_params
+from mlc.runtime.features.fit import min_max_range, quantile_boundaries, vocabulary_keys, vocabulary_params
 
 
 def _floats(x: Vec) -> np.ndarray:

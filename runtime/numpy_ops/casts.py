@@ -212,8 +212,8 @@ def _timestamp_parts(text: str) -> list[int] | None:
 
 def parse_formatted(x: Vec, pattern: str) -> Vec:
     """``to_timestamp(x, format)``: each string (or int64, read as its digits) read as a timestamp
-    column with ``format: pattern`` is (``mlc.runtime.timestamp_formats.parse``, the predictor's)."""
-    from mlc.runtime.timestamp_formats import parse
+    column with ``format: pattern`` is (``mlc.runtime.features.timestamp_formats.parse``, the predictor's)."""
+    from mlc.runtime.features.timestamp_formats import parse
 
     micros, valid = np.zeros(len(x), dtype=np.int64), np.zeros(len(x), dtype=bool)
     values = x.data.tolist()

@@ -633,7 +633,7 @@ class Predictor:
                  namespace: str, routing: Routing | Mapping[str, Any] | None = None,
                  clock: Callable[[], float] = time.perf_counter, *, module: Any = None, metrics: Any = None,
                  max_items: int = MAX_ITEMS, experiments: Any = None, max_field_bytes: int = MAX_FIELD_BYTES):
-        from mlc.runtime.fitting import fitted_from_ir
+        from mlc.runtime.features.fitting import fitted_from_ir
 
         self.ir = ir
         self.fitted = dict(fitted) if fitted is not None else fitted_from_ir(ir)
@@ -1018,7 +1018,7 @@ def _timestamp(value: Any) -> int:
 def _formatted(value: Any, pattern: str) -> int:
     """A timestamp input fed by a formatted column: text, or an integer read as its text, in the
     column's datetime format (exactly as the offline reader reads it) -> microseconds."""
-    from mlc.runtime.timestamp_formats import parse
+    from mlc.runtime.features.timestamp_formats import parse
 
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ValueError(f"expected a timestamp in the format `{pattern}` (text or an integer), got {_kind(value)}")

@@ -81,7 +81,7 @@ class PreprocessModel:
 
     def initialize(self, args: dict) -> None:
         from mlc.core.ir import load_ir
-        from mlc.runtime.fitting import fitted_from_ir
+        from mlc.runtime.features.fitting import fitted_from_ir
         from mlc.runtime.preprocess import load_module
 
         directory = args["model_repository"] + "/" + args["model_version"]

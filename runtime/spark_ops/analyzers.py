@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
-from mlc.runtime.fit import min_max_range, quantile_boundaries, vocabulary_keys, vocabulary_params
+from mlc.runtime.features.fit import min_max_range, quantile_boundaries, vocabulary_keys, vocabulary_params
 from mlc.runtime.spark_ops.core import SVal, implements
 from mlc.runtime.spark_ops.hashing import bucketize_column
 from mlc.runtime.spark_ops.strings import string_form

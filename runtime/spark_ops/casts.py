@@ -129,7 +129,7 @@ def civil_micros(y, mo, d, h, mi, s, us, sign, oh, om):
 def to_timestamp(ops, dtype: str, x: SVal, pattern: str | None = None) -> SVal:
     f, c = F(), x.col
     if pattern is not None:
-        from mlc.runtime.timestamp_formats import parsed_column
+        from mlc.runtime.features.timestamp_formats import parsed_column
 
         return SVal(parsed_column(c, pattern), "timestamp")
     if x.dtype == "timestamp":

@@ -1,4 +1,4 @@
-"""Model training on the training sets written by ``mlc.runtime.training_set``: the input
+"""Model training on the training sets written by ``mlc.runtime.features.training_set``: the input
 mapping shared with serving (``inputs``), reading and sharding a split (``data``), the model zoo
 (``models``), the training loop (``trainer``) and the Triton export (``export``).
 

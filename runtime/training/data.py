@@ -1,4 +1,4 @@
-"""Reading one split of a training set (``mlc.runtime.training_set`` layout) into model arrays,
+"""Reading one split of a training set (``mlc.runtime.features.training_set`` layout) into model arrays,
 sharded per Horovod rank, and turning it into a ``tf.data.Dataset``.
 
     data = read_split("out/training/eta_dnn/east", "train", model_ir, rank=hvd.rank(), size=hvd.size())

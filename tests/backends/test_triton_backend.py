@@ -363,7 +363,7 @@ FITTED = {"standardize": {"mean": 1.5, "std": 2.0}, "min_max_scale": {"min": 0.0
 
 
 def fitted_ir(case: str) -> IR:
-    from mlc.runtime.fitting import with_fitted
+    from mlc.runtime.features.fitting import with_fitted
 
     ir = compiled(case)
     return with_fitted(ir, {a.id: FITTED[a.function] for a in ir.analyzers})
@@ -419,7 +419,7 @@ def request_for(tensors, rows: dict[str, list], nulls: dict[str, list[bool]]) ->
 
 def expected_arrays(ir: IR, model, rows, nulls):
     from mlc.backends.preprocess import render
-    from mlc.runtime.fitting import fitted_from_ir
+    from mlc.runtime.features.fitting import fitted_from_ir
     from mlc.runtime.preprocess import module_from_text, transform_numpy
     from mlc.runtime.training.inputs import model_arrays
 

@@ -79,7 +79,7 @@ def test_analyzer_free_features_may_be_shared(run):
 
 
 def test_fitting_plan_places_each_analyzer_on_its_models_rows(run):
-    from mlc.runtime.fitting import FitFrame, analyzer_models, fitting_plan
+    from mlc.runtime.features.fitting import FitFrame, analyzer_models, fitting_plan
 
     ir = run(PLAN_SPEC).ir
     assert analyzer_models(ir) == {
@@ -113,7 +113,7 @@ def test_fitting_plan_places_each_analyzer_on_its_models_rows(run):
 def test_fitting_plan_levels_run_across_frames(run):
     """A level-2 analyzer fitted on one frame after the level-1 analyzer it reads, fitted on
     another: every frame's level 1 comes before any level 2."""
-    from mlc.runtime.fitting import fitting_plan
+    from mlc.runtime.features.fitting import fitting_plan
 
     text = edit(("    spare_clicks:", "    x_zz: standardize(x_z * 3.0)\n    spare_clicks:"),
                 ("inputs: {dense: [clicks_z, x_z]}", "inputs: {dense: [clicks_z, x_zz]}"), text=PLAN_SPEC)
@@ -127,7 +127,7 @@ def test_fitting_plan_levels_run_across_frames(run):
 def test_fitting_plan_refuses_an_analyzer_of_two_sources(run):
     import dataclasses
 
-    from mlc.runtime.fitting import FittingConflict, fitting_plan
+    from mlc.runtime.features.fitting import FittingConflict, fitting_plan
 
     ir = run(PLAN_SPEC).ir
     buy = ir.model("purchase_lr")
@@ -141,7 +141,7 @@ def test_fitting_plan_refuses_an_analyzer_of_two_sources(run):
 def test_without_models_every_analyzer_is_left_to_the_caller(run):
     import dataclasses
 
-    from mlc.runtime.fitting import fitting_plan
+    from mlc.runtime.features.fitting import fitting_plan
 
     ir = dataclasses.replace(run(PLAN_SPEC).ir, models=())
     plan = fitting_plan(ir)

@@ -67,7 +67,7 @@ def test_ranges_hold_on_random_rows(text):
 
 
 def _evaluate(tree, ops):
-    from mlc.runtime.feature_groups import _eval
+    from mlc.runtime.features.feature_groups import _eval
 
     return _eval(tree, ops)
 

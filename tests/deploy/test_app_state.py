@@ -52,7 +52,7 @@ def test_every_default_path_is_per_application(folder):
 def test_serve_never_serves_another_application(folder):
     """Only `b` has a run folder: serving `a` finds nothing of its own (it once found `b`'s)."""
     from mlc.compiler.pipeline import build
-    from mlc.runtime.feature_job import write_run_mldl
+    from mlc.runtime.features.job import write_run_mldl
 
     a, b = spec_named(folder, "a.mlc.yaml", "app_a"), spec_named(folder, "b.mlc.yaml", "app_b")
     write_run_mldl(build(str(b)).ir, str(folder / ".mlc" / "app_b" / "data"))

@@ -60,8 +60,8 @@ def make_project(root: Path) -> Path:
     online store (as `mlc materialize` leaves it, here with no record) beside it."""
     from mlc.compiler.cli_runtime import default_store_url
     from mlc.compiler.pipeline import build
-    from mlc.runtime.feature_job import write_run_mldl
-    from mlc.runtime.fitting import with_fitted
+    from mlc.runtime.features.job import write_run_mldl
+    from mlc.runtime.features.fitting import with_fitted
     from mlc.runtime.online_store import open_store
 
     root.mkdir(parents=True, exist_ok=True)

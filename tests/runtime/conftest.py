@@ -15,7 +15,7 @@ def catalog(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def spark(catalog):
-    from mlc.runtime.spark_session import local_session
+    from mlc.runtime.features.session import local_session
 
     session = local_session("mlc-tests", cores="2", catalog=str(catalog))
     session.conf.set("spark.sql.shuffle.partitions", "2")

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from mlc.runtime.parity_check import compare, numpy_outputs, spark_outputs
+from mlc.runtime.features.parity_check import compare, numpy_outputs, spark_outputs
 from mlc.runtime.preprocess import module_from_text
 
 

@@ -123,7 +123,7 @@ def test_group_outputs_that_cannot_be_computed_are_named(spark, tmp_path):
 
     from mlc.compiler.cli_runtime import render_report
     from mlc.compiler.pipeline import build
-    from mlc.runtime import parity_check
+    from mlc.runtime.features import parity_check
 
     ir = build(write_project(tmp_path)).ir
     orders = ir.sources[0]
@@ -181,7 +181,7 @@ def test_a_tz_database_release_mismatch_is_a_warning_naming_the_zoned_features(t
     import tzdata
 
     from mlc.compiler.pipeline import build
-    from mlc.runtime.parity_check import tz_release_warning, zoned_features
+    from mlc.runtime.features.parity_check import tz_release_warning, zoned_features
 
     spec = tmp_path / "z.mlc.yaml"
     spec.write_text("""\

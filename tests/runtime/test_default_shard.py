@@ -107,7 +107,7 @@ def test_manifests_and_triton_repositories_of_the_default_shard(tmp_path):
 def test_training_sets_give_the_default_shard_every_unlisted_row(spark, tmp_path):
     from mlc.backends.preprocess import render
     from mlc.runtime.preprocess import module_from_text
-    from mlc.runtime.training_set import training_sets
+    from mlc.runtime.features.training_set import training_sets
 
     ir = _build(tmp_path).ir
     sets = training_sets(spark, ir, module_from_text(render(ir)), {}, str(tmp_path))

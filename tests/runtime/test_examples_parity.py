@@ -17,7 +17,7 @@ def prepared(spark, example: str):
     from mlc.backends.preprocess import render
     from mlc.compiler.cli_runtime import load_data
     from mlc.compiler.pipeline import build
-    from mlc.runtime.fitting import fit, with_fitted
+    from mlc.runtime.features.fitting import fit, with_fitted
     from mlc.runtime.preprocess import module_from_text
 
     spec = str(EXAMPLES / example)
@@ -31,8 +31,8 @@ def prepared(spark, example: str):
 
 @pytest.mark.parametrize("example", EXAMPLE_SPECS)
 def test_example_preprocessing_is_identical_in_both_executors(spark, example):
-    from mlc.runtime import parity_check
-    from mlc.runtime.fitting import fitted_from_ir
+    from mlc.runtime.features import parity_check
+    from mlc.runtime.features.fitting import fitted_from_ir
 
     ir, module, df = prepared(spark, example)
     assert all(a.fitted is not None for a in ir.analyzers)
@@ -44,7 +44,7 @@ def test_example_preprocessing_is_identical_in_both_executors(spark, example):
 
 @pytest.mark.parametrize("example", EXAMPLE_SPECS)
 def test_spark_plan_has_no_python_udf(spark, example):
-    from mlc.runtime.fitting import fitted_from_ir
+    from mlc.runtime.features.fitting import fitted_from_ir
     from mlc.runtime.preprocess import transform_spark
 
     ir, module, df = prepared(spark, example)
@@ -95,8 +95,8 @@ def test_fit_command_writes_fitted_constants_into_mldl(tmp_path):
 
 
 def test_single_row_call_matches_the_batch(spark):
-    from mlc.runtime.fitting import fitted_from_ir
-    from mlc.runtime.parity_check import collect_rows
+    from mlc.runtime.features.fitting import fitted_from_ir
+    from mlc.runtime.features.parity_check import collect_rows
     from mlc.runtime.preprocess import transform_numpy, transform_row
 
     ir, module, df = prepared(spark, "delivery_eta/delivery.mlc.yaml")

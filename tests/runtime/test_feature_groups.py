@@ -10,7 +10,7 @@ import pytest
 
 from specs import MINIMAL_SPEC
 
-from mlc.runtime.feature_groups import point_in_time, snapshot
+from mlc.runtime.features.feature_groups import point_in_time, snapshot
 
 T0 = datetime(2024, 1, 2, tzinfo=timezone.utc)
 T0_S = int(T0.timestamp())

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlc.core.ir import ir_from_json
-from mlc.runtime.feature_job import compute_snapshots, main
+from mlc.runtime.features.job import compute_snapshots, main
 
 ROOT = Path(__file__).resolve().parents[2]
 CTR = ROOT / "examples" / "ctr_criteo" / "ctr.mlc.yaml"

@@ -1,4 +1,4 @@
-"""Analyzer fitting on Spark (mlc.runtime.fit) with known answers."""
+"""Analyzer fitting on Spark (mlc.runtime.features.fit) with known answers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from mlc.runtime.fit import QUANTILE_ACCURACY, fit_analyzers  # noqa: E402
+from mlc.runtime.features.fit import QUANTILE_ACCURACY, fit_analyzers  # noqa: E402
 
 NAN, INF = float("nan"), float("inf")
 

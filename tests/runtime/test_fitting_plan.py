@@ -55,7 +55,7 @@ def assert_standardized(fitted: dict, values: list[float]) -> None:
 @pytest.fixture(scope="module")
 def feature_job_fitted(spark, tmp_path_factory):
     """The feature job (`mlc run --step training`'s `feature_job.main`) on the spec: its mldl.json."""
-    from mlc.runtime.feature_job import main
+    from mlc.runtime.features.job import main
 
     root = tmp_path_factory.mktemp("two_sources")
     spec = write_two_source_project(root)
@@ -162,7 +162,7 @@ def test_check_parity_places_features_of_no_model_and_fails_on_any_source(spark,
 def test_the_overall_verdict_names_each_failing_source_in_model_order():
     from mlc.compiler.cli_runtime import render_sections
     from mlc.core.ir import SourceIR
-    from mlc.runtime.parity_check import FeatureParity, ParityReport, Section
+    from mlc.runtime.features.parity_check import FeatureParity, ParityReport, Section
 
     def section(name: str) -> Section:
         return Section(SourceIR(name, "csv", f"{name}.csv", None, None, ()), (f"m_{name}",), ("f",))

@@ -142,7 +142,7 @@ def _spec_text() -> str:
 def tree(tmp_path_factory):
     """An unsharded spec (plus a timestamp input), exported models, a seeded SQLite store."""
     from mlc.compiler.pipeline import build
-    from mlc.runtime.fitting import with_fitted
+    from mlc.runtime.features.fitting import with_fitted
 
     directory = tmp_path_factory.mktemp("hardening")
     (directory / "s.mlc.yaml").write_text(_spec_text(), encoding="utf-8")
@@ -426,7 +426,7 @@ def test_nan_and_infinity_are_400_online(running):
 def test_nan_tokens_are_bad_rows_offline_too(spark, tmp_path):
     """The offline JSON reader: a line with a NaN/Infinity token is not JSON (a bad row), as
     the request is a 400 online; in text (CSV `NaN`) NaN stays a value in both executors."""
-    from mlc.runtime import sources
+    from mlc.runtime.features import sources
 
     def source(on_bad_rows):
         return {"name": "s", "kind": "json", "location": str(tmp_path / "data.jsonl"),

@@ -32,7 +32,7 @@ ATOL = RTOL = 1e-5
 
 def fitted_ir(fitted: bool = True):
     from mlc.compiler.pipeline import build
-    from mlc.runtime.fitting import with_fitted
+    from mlc.runtime.features.fitting import with_fitted
 
     result = build(str(SPEC))
     assert result.ok, [d.message for d in result.diagnostics]
@@ -148,7 +148,7 @@ def wire_arrays(tensors, rows, nulls) -> dict[str, np.ndarray]:
 def direct_arrays(ir, model, rows, nulls) -> dict[str, np.ndarray]:
     """transform_numpy + model_arrays in this process: what the preprocess model must produce."""
     from mlc.backends.preprocess import render
-    from mlc.runtime.fitting import fitted_from_ir
+    from mlc.runtime.features.fitting import fitted_from_ir
     from mlc.runtime.numpy_ops import Vec
     from mlc.runtime.preprocess import module_from_text, transform_numpy
     from mlc.runtime.training.inputs import model_arrays
@@ -308,7 +308,7 @@ def test_request_input_used_directly_as_model_input(tmp_path):
     from specs import MINIMAL_SPEC
 
     from mlc.compiler.pipeline import build
-    from mlc.runtime.fitting import with_fitted
+    from mlc.runtime.features.fitting import with_fitted
     from mlc.runtime.serving.local_triton import LocalTriton, assemble_repository
 
     text = MINIMAL_SPEC.replace("inputs: {dense: [dist_z, load], sparse: [city_id]}",

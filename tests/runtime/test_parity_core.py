@@ -188,7 +188,7 @@ def spark_outputs_codegen(spark, module, rows):
     whole-stage codegen instead of folding them over a local relation."""
     from pyspark.sql import functions as F
 
-    from mlc.runtime.parity_check import ROW_ID, spark_frame
+    from mlc.runtime.features.parity_check import ROW_ID, spark_frame
     from mlc.runtime.preprocess import spark_features
 
     df, columns = spark_features(module, spark_frame(spark, module, rows).repartition(2))

@@ -202,7 +202,7 @@ def test_rows_exercise_the_interesting_cases():
 
 def test_sin_cos_differ_from_spark_rarely_and_by_one_ulp(spark):
     """`sin`/`cos` are the 1-ulp exception: measured, about 0.15 % of random doubles differ."""
-    from mlc.runtime.parity_check import ulps_apart
+    from mlc.runtime.features.parity_check import ulps_apart
 
     rng = random.Random(7)
     rows = [{"f1": rng.uniform(-1e6, 1e6), "f2": rng.uniform(-10, 10)} for _ in range(4000)]

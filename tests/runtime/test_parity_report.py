@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from mlc.compiler.cli_runtime import render_report
-from mlc.runtime.parity_check import ParityReport, compare, same, ulps_apart
+from mlc.runtime.features.parity_check import ParityReport, compare, same, ulps_apart
 
 
 def test_same_is_strict_about_floats_nulls_and_types():

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlc.runtime.splits import key_validates, position_validates
+from mlc.runtime.features.splits import key_validates, position_validates
 
 BIG_ID = "10000169349117863715"          # an Avazu id: larger than 2**63 - 1
 
@@ -30,7 +30,7 @@ def build(tmp_path: Path, spec: str):
 
 
 def sets_of(spark, tmp_path: Path, spec: str):
-    from mlc.runtime.training_set import training_sets, write_training_sets
+    from mlc.runtime.features.training_set import training_sets, write_training_sets
 
     ir, module = build(tmp_path, spec)
     sets = training_sets(spark, ir, module, {}, str(tmp_path))
@@ -103,8 +103,8 @@ def small_splits(spark):
 
 
 def test_positions_follow_file_order_not_spark_partitions(spark, tmp_path, small_splits):
-    from mlc.runtime.sources import read_source
-    from mlc.runtime.splits import POSITION, with_positions
+    from mlc.runtime.features.sources import read_source
+    from mlc.runtime.features.splits import POSITION, with_positions
 
     n = criteo_files(tmp_path)
     ir, _ = build(tmp_path, CRITEO_SPEC.replace("VALIDATION", "{last_fraction: 0.25}"))
@@ -124,7 +124,7 @@ def test_no_event_time_last_fraction_splits_by_file_order(spark, tmp_path, small
     doc = docs[("lr", "main")]
     assert doc["event_time"] is None
     assert doc["split"] == {"kind": "order", "last_fraction": 0.25, "cutoff_position": n - m,
-                            "order": "file path, file split, row (mlc.runtime.splits)"}
+                            "order": "file path, file split, row (mlc.runtime.features.splits)"}
     assert "event_time" not in train.columns and "__mlc_position" not in train.columns
 
 
@@ -146,7 +146,7 @@ def test_random_split_is_reproducible_and_independent_of_file_splits(spark, tmp_
 
 
 def test_mapped_criteo_columns_and_empty_fields(spark, tmp_path):
-    from mlc.runtime.sources import read_source
+    from mlc.runtime.features.sources import read_source
 
     criteo_files(tmp_path, sizes=(5,))
     ir, _ = build(tmp_path, CRITEO_SPEC.replace("VALIDATION", "{last_fraction: 0.25}"))
@@ -160,7 +160,7 @@ def test_mapped_criteo_columns_and_empty_fields(spark, tmp_path):
 
 
 def test_a_missing_mapped_column_names_both_names(spark, tmp_path):
-    from mlc.runtime.sources import SourceError, read_source
+    from mlc.runtime.features.sources import SourceError, read_source
 
     criteo_files(tmp_path, sizes=(3,))
     ir, _ = build(tmp_path, CRITEO_SPEC.replace("VALIDATION", "{last_fraction: 0.25}").replace("from: C1", "from: C9"))
@@ -232,7 +232,7 @@ def test_avazu_hour_is_event_time_and_big_ids_hash_alike_in_both_executors(spark
 
 
 def test_an_id_past_int64_declared_int64_names_column_value_and_hint(spark, tmp_path):
-    from mlc.runtime.sources import SourceError, read_source
+    from mlc.runtime.features.sources import SourceError, read_source
 
     avazu_project(tmp_path)
     ir, _ = build(tmp_path, AVAZU_SPEC.replace("      id: string\n", "      id: int64\n")
@@ -248,7 +248,7 @@ def test_unsigned_parquet_ids_read_as_string(spark, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from mlc.runtime.sources import SourceError, read_source
+    from mlc.runtime.features.sources import SourceError, read_source
 
     (tmp_path / "data").mkdir()
     pq.write_table(pa.table({"id": pa.array([int(BIG_ID), 5], pa.uint64()), "hour": pa.array([14102100, 5010100])}),

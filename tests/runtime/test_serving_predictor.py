@@ -18,7 +18,7 @@ import pytest
 from specs import MINIMAL_SPEC
 
 from mlc.compiler.pipeline import build
-from mlc.runtime.fitting import with_fitted
+from mlc.runtime.features.fitting import with_fitted
 from mlc.runtime.online_store import open_store, put_features
 from mlc.runtime.preprocess import module_from_text, transform_numpy
 from mlc.runtime.numpy_ops import Vec

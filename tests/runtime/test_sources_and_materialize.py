@@ -36,7 +36,7 @@ def ir_of(path: Path):
 
 
 def test_csv_columns_are_matched_by_name_and_typed(spark, tmp_path):
-    from mlc.runtime.sources import read_source
+    from mlc.runtime.features.sources import read_source
 
     ir = ir_of(project(tmp_path))
     df = read_source(spark, ir.sources[0], str(tmp_path))
@@ -47,7 +47,7 @@ def test_csv_columns_are_matched_by_name_and_typed(spark, tmp_path):
 
 
 def test_missing_declared_column_is_named(spark, tmp_path):
-    from mlc.runtime.sources import SourceError, read_source
+    from mlc.runtime.features.sources import SourceError, read_source
 
     spec = project(tmp_path)
     (tmp_path / "data" / "orders.csv").write_text(HEADER.replace("distance_km", "dist_km") + ROWS[0])
@@ -56,7 +56,7 @@ def test_missing_declared_column_is_named(spark, tmp_path):
 
 
 def test_bad_rows_fail_or_drop_and_count(spark, tmp_path):
-    from mlc.runtime import sources
+    from mlc.runtime.features import sources
 
     bad = ROWS + ["5,delivered,2024-06-01T11:00:00Z,seven,beijing,1.0,1.0,x\n"]
     spec = project(tmp_path, bad)
@@ -68,10 +68,10 @@ def test_bad_rows_fail_or_drop_and_count(spark, tmp_path):
 
 
 def test_materialize_then_retrieve_matches_the_snapshot(spark, tmp_path):
-    from mlc.runtime.feature_groups import snapshot
-    from mlc.runtime.materialize import materialize, read_watermark
+    from mlc.runtime.features.feature_groups import snapshot
+    from mlc.runtime.features.materialize import materialize, read_watermark
     from mlc.runtime.online_store import get_features, open_store
-    from mlc.runtime.sources import read_source
+    from mlc.runtime.features.sources import read_source
 
     spec = project(tmp_path)
     ir = ir_of(spec)
@@ -93,7 +93,7 @@ def test_materialize_then_retrieve_matches_the_snapshot(spark, tmp_path):
 
 
 def test_incremental_rewrites_only_changed_entities(spark, tmp_path):
-    from mlc.runtime.materialize import materialize
+    from mlc.runtime.features.materialize import materialize
 
     spec = project(tmp_path)
     ir = ir_of(spec)
@@ -160,7 +160,7 @@ def json_project(tmp_path: Path, lines, drop: bool = False) -> Path:
 
 
 def test_json_lines_typed_by_name(spark, tmp_path):
-    from mlc.runtime.sources import read_source
+    from mlc.runtime.features.sources import read_source
 
     df = read_source(spark, ir_of(json_project(tmp_path, JSON_ROWS)).sources[0], str(tmp_path))
     assert dict(df.dtypes) == {"ts": "timestamp", "rider_id": "bigint", "eta": "double", "distance_km": "double",
@@ -178,7 +178,7 @@ def test_json_lines_typed_by_name(spark, tmp_path):
     ('{"ts": "2024-06-01T11:00:00Z", "rider_id": 9, oops', "a line is not a JSON object: {\"ts\""),
 ], ids=["wrong-type", "bad-timestamp", "not-json"])
 def test_json_bad_rows_fail_or_drop_and_count(spark, tmp_path, bad, message):
-    from mlc.runtime import sources
+    from mlc.runtime.features import sources
 
     with pytest.raises(sources.SourceError, match=message.replace("(", r"\(").replace("{", r"\{")):
         sources.read_source(spark, ir_of(json_project(tmp_path, JSON_ROWS + [bad])).sources[0], str(tmp_path))
@@ -187,7 +187,7 @@ def test_json_bad_rows_fail_or_drop_and_count(spark, tmp_path, bad, message):
 
 
 def test_json_missing_declared_column_is_named(spark, tmp_path):
-    from mlc.runtime.sources import SourceError, read_source
+    from mlc.runtime.features.sources import SourceError, read_source
 
     lines = [line.replace('"distance_km"', '"dist_km"') for line in JSON_ROWS]
     with pytest.raises(SourceError, match="declared column `distance_km` is not in the data. did you mean `dist_km`"):
@@ -195,7 +195,7 @@ def test_json_missing_declared_column_is_named(spark, tmp_path):
 
 
 def test_parquet_declared_types_are_checked(spark, tmp_path):
-    from mlc.runtime.sources import SourceError, read_source
+    from mlc.runtime.features.sources import SourceError, read_source
 
     spec = MINIMAL_SPEC.replace("    kind: csv\n    path: data/orders.csv\n", "    kind: parquet\n    path: data/orders.parquet\n")
     (tmp_path / "s.mlc.yaml").write_text(spec)
@@ -214,8 +214,8 @@ TABLE_SPEC = MINIMAL_SPEC.replace("    kind: csv\n    path: data/orders.csv\n", 
 
 
 def test_catalog_table_source_lives_in_the_catalog_dir(spark, catalog, tmp_path):
-    from mlc.runtime.feature_job import compute_snapshots
-    from mlc.runtime.sources import SourceError, read_source
+    from mlc.runtime.features.job import compute_snapshots
+    from mlc.runtime.features.sources import SourceError, read_source
 
     csv_spec = project(tmp_path)
     csv_ir = ir_of(csv_spec)

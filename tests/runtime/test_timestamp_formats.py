@@ -1,5 +1,5 @@
 """Timestamp columns in a datetime format: the Spark reader and the online parser agree value for
-value (mlc.runtime.timestamp_formats), and the documented values hold."""
+value (mlc.runtime.features.timestamp_formats), and the documented values hold."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from mlc.core.datetime_format import FormatError, compile_format
-from mlc.runtime.timestamp_formats import parse
+from mlc.runtime.features.timestamp_formats import parse
 
 
 def micros(*args) -> int:
@@ -49,7 +49,7 @@ def test_documented_values():
 
 
 def test_spark_reads_every_value_as_the_online_parser(spark):
-    from mlc.runtime.timestamp_formats import with_parsed
+    from mlc.runtime.features.timestamp_formats import with_parsed
 
     texts = [str(v) for v in VALUES] + [None]
     df = spark.createDataFrame([(i, t) for i, t in enumerate(texts)], "i bigint, s string")
@@ -66,7 +66,7 @@ def test_spark_reads_every_value_as_the_online_parser(spark):
 
 
 def test_integer_columns_read_as_their_text(spark):
-    from mlc.runtime.timestamp_formats import with_parsed
+    from mlc.runtime.features.timestamp_formats import with_parsed
 
     df = spark.createDataFrame([(14102100,), (5010100,), (-1,), (None,)], "h bigint")
     got = [r[0] for r in with_parsed(df, [("t", "h", "yyMMddHH")]).selectExpr("unix_micros(t)").collect()]
@@ -76,7 +76,7 @@ def test_integer_columns_read_as_their_text(spark):
 def test_a_filter_on_a_formatted_column_stays_compiled(spark):
     """The instant is a small expression: a filter pushed down to the scan inlines it without
     growing the generated code past the JVM's method limit (Spark would fall back, slower)."""
-    from mlc.runtime.timestamp_formats import with_parsed
+    from mlc.runtime.features.timestamp_formats import with_parsed
 
     df = spark.createDataFrame([("14102100",), ("14102101",)], "s string")
     parsed = with_parsed(df, [("t", "s", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX")] + [("u", "s", "yyMMddHH")])

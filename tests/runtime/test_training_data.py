@@ -1,7 +1,7 @@
 """Training-set reading (mlc.runtime.training.data) and the input mapping shared with serving
 (mlc.runtime.training.inputs): per-rank shards are disjoint and complete, nulls and unknown ids
 are mapped, schema mismatches are named. Training sets are written here with pyarrow in the
-layout of mlc.runtime.training_set (several files, several row groups, an empty part file)."""
+layout of mlc.runtime.features.training_set (several files, several row groups, an empty part file)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def model(tmp_path_factory):
 
 
 def schema_doc(model) -> dict:
-    """schema.json as mlc.runtime.training_set writes it (the fields read here)."""
+    """schema.json as mlc.runtime.features.training_set writes it (the fields read here)."""
     return {
         "model": model.name, "shard": "main", "task": model.task, "event_time": "ts",
         "label": {"name": model.label.name, "dtype": model.label.dtype},

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlc.runtime.training_set import training_sets, write_training_sets
+from mlc.runtime.features.training_set import training_sets, write_training_sets
 
 ROOT = Path(__file__).resolve().parents[2]
 DELIVERY = ROOT / "examples" / "delivery_eta" / "delivery.mlc.yaml"
@@ -26,8 +26,8 @@ def _prepared(spec_path):
 
 @pytest.fixture(scope="module")
 def delivery(spark, tmp_path_factory):
-    from mlc.runtime.fitting import fit, fitted_from_ir, with_fitted
-    from mlc.runtime.training_set import labelled_features
+    from mlc.runtime.features.fitting import fit, fitted_from_ir, with_fitted
+    from mlc.runtime.features.training_set import labelled_features
 
     ir, module = _prepared(DELIVERY)
     spec_dir = str(DELIVERY.parent)

@@ -110,7 +110,7 @@ def split(df: Any, rule: dict) -> tuple[Any, Any, dict]:
     if kind == "random":
         return _by_unit(df, _random_text(int(rule.get("seed", 0))), float(rule["fraction"]),
                         {"kind": "random", "fraction": float(rule["fraction"]), "seed": int(rule.get("seed", 0)),
-                         "position": "file order (mlc.runtime.splits)"})
+                         "position": "file order (mlc.runtime.features.splits)"})
     if kind == "hash":
         return _by_unit(df, _key_text(df, rule["key"]), float(rule["fraction"]),
                         {"kind": "hash", "fraction": float(rule["fraction"]), "key": rule["key"]})
@@ -143,7 +143,7 @@ def _by_unit(df: Any, text: Any, fraction: float, info: dict) -> tuple[Any, Any,
 def _by_order(df: Any, fraction: float) -> tuple[Any, Any, dict]:
     from pyspark.sql import functions as F
 
-    info = {"kind": "order", "last_fraction": fraction, "order": "file path, file split, row (mlc.runtime.splits)"}
+    info = {"kind": "order", "last_fraction": fraction, "order": "file path, file split, row (mlc.runtime.features.splits)"}
     n = df.count()
     m = math.ceil(n * fraction)
     if n == 0 or m == 0:

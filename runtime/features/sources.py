@@ -14,7 +14,7 @@
   naming it, then the declared columns are selected by name and cast.
 CSV and JSON timestamps are ISO-8601 text or unix seconds, read as UTC; a column with a datetime
 `format` (or a CSV source's `timestamp_format`) is read in that format, on every kind of source
-(``mlc.runtime.timestamp_formats``: integers as their decimal text).
+(``mlc.runtime.features.timestamp_formats``: integers as their decimal text).
 
 Column mapping: a column declared with `from` is selected by its data name and renamed to its
 spec name; an error about a missing column names both. Null values: a source's `null_values`
@@ -249,7 +249,7 @@ def _typed_csv(raw: Any, source: Any, options: dict) -> Any:
 
 def _with_formatted(staged: Any, source: Any) -> Any:
     """``__ts_<i>``: the formatted timestamp columns read from their text ``__raw_<i>``."""
-    from mlc.runtime.timestamp_formats import with_parsed
+    from mlc.runtime.features.timestamp_formats import with_parsed
 
     items = [(f"__ts_{i}", f"__raw_{i}", column_format(source, n)) for i, (n, _) in enumerate(_declared(source))
              if column_format(source, n) is not None]

@@ -1,7 +1,7 @@
 """Load feature-group snapshots into the online store (`mlc materialize`).
 
 For every online feature group: read its source, compute the snapshot as of ``as_of``
-(``mlc.runtime.feature_groups.snapshot``), and write ONE packed record per entity
+(``mlc.runtime.features.feature_groups.snapshot``), and write ONE packed record per entity
 (``mlc.runtime.online_store``) from the Spark executors, partition by partition, in batches of
 ``BATCH`` records per store round trip. Writes are upserts, so re-running is idempotent.
 
@@ -64,9 +64,9 @@ def materialize(spark: Any, ir: Any, spec_dir: str, store_url: str, namespace: s
     """Group name -> records written."""
     from pyspark.sql import functions as F
 
-    from mlc.runtime.feature_groups import as_of_micros, event_micros, snapshot
+    from mlc.runtime.features.feature_groups import as_of_micros, event_micros, snapshot
     from mlc.runtime.online_store import open_store
-    from mlc.runtime.sources import read_source
+    from mlc.runtime.features.sources import read_source
 
     sources = {s.name: s for s in ir.sources}
     as_of_us = as_of_micros(as_of)

@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from mlc.runtime.fitting import tree_children
+from mlc.runtime.features.fitting import tree_children
 
 ROW_ID = "__mlc_row_id"
 # Functions whose float results may differ by one ulp between the executors (docs/semantics.md).
@@ -254,7 +254,7 @@ def sections(ir: Any, columns: Mapping[str, Iterable[str]], fallback: Any = None
     (``columns``: source name -> its columns) has every preprocess input it reads, else on the
     first training source (where its missing inputs are E7250 like any other). Without models,
     one section for ``fallback`` (the source of the data, or None) with every feature."""
-    from mlc.runtime.fitting import closure, model_closure
+    from mlc.runtime.features.fitting import closure, model_closure
 
     derived = [d.name for d in ir.derived]
     inputs = {i.name for i in ir.inputs}
@@ -297,7 +297,7 @@ def sample_rows(ir: Any, df: Any, limit: int, source: Any, read_events: Any,
     as training sets do), from the events ``read_events(source_name)`` returns. Outputs already
     columns of ``df`` are kept. Materialised once (``localCheckpoint``), so fitting and the
     comparison see the same rows. ``features``: only the groups those features read."""
-    from mlc.runtime.feature_groups import point_in_time
+    from mlc.runtime.features.feature_groups import point_in_time
 
     sample = df.limit(limit)
     how: dict[str, str] = {}

@@ -5,7 +5,7 @@ An analyzer's argument may use features that themselves use analyzers
 standardized one). Analyzers are therefore fitted in *levels*: level 1 depends on no analyzer,
 level k only on analyzers of lower levels. Each level is one run of the generated module on
 Spark, where the level's analyzers record their argument Column instead of applying, followed
-by one batch of aggregations (``mlc.runtime.fit.fit_analyzers``).
+by one batch of aggregations (``mlc.runtime.features.fit.fit_analyzers``).
 
 Which rows fit which analyzer: the *fitting plan* (``fitting_plan``, pure), run by ``fit_by_plan``
 (the feature job and ``mlc fit`` both call it):
@@ -235,7 +235,7 @@ def fit_by_plan(spark: Any, ir: IR, module: Any, spec_dir: str, inputs: Mapping[
     left to the caller), each on its frame's rows (``training_set.labelled_features``, sources
     read with ``inputs`` overrides). Each frame is built and cached once. ``note`` receives the
     plan's notes."""
-    from mlc.runtime.training_set import labelled_features
+    from mlc.runtime.features.training_set import labelled_features
 
     plan = plan or fitting_plan(ir)
     for text in plan.notes:
@@ -266,7 +266,7 @@ def fit(ir: IR, module: Any, df: Any, analyzers: Iterable[str] | None = None,
     ``analyzers``: the ids to fit (default: every analyzer); ``fitted``: constants already known,
     applied (not refitted) where the analyzers fitted here read them, and returned together with
     the new ones. An analyzer read by a wanted one that is neither wanted nor fitted is null."""
-    from mlc.runtime.fit import fit_analyzers
+    from mlc.runtime.features.fit import fit_analyzers
 
     wanted = {a.id for a in ir.analyzers} if analyzers is None else set(analyzers)
     known = {k: dict(v) for k, v in (fitted or {}).items() if k not in wanted}

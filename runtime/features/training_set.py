@@ -26,7 +26,7 @@ Per model:
    ``f`` of the rows but never shares a timestamp with train (max train time < min validation
    time). ``order`` (the last rows in file order; `last_fraction` on a source without event
    time), ``random`` (a hash of a seed and the row's position in file order) and ``hash`` (a hash
-   of a key column): ``mlc.runtime.splits``. No validation rule (or an empty set): the validation
+   of a key column): ``mlc.runtime.features.splits``. No validation rule (or an empty set): the validation
    frame is empty. ``schema.json`` records the rule (``split``; ``kind`` absent means ``time``).
 
 A source without event time has no point-in-time join (the checks refuse feature groups on such
@@ -84,7 +84,7 @@ def _source(ir: IR, name: str) -> Any:
 
 
 def _read(spark: Any, ir: IR, name: str, spec_dir: str, inputs: Mapping[str, str] | None) -> Any:
-    from mlc.runtime.sources import read_source
+    from mlc.runtime.features.sources import read_source
 
     return read_source(spark, _source(ir, name), spec_dir, (inputs or {}).get(name))
 
@@ -94,14 +94,14 @@ def labelled_features(spark: Any, ir: IR, model: ModelIR | Sequence[ModelIR], sp
                       groups: Sequence[str] | None = None) -> Any:
     """The model's label rows (null labels dropped) with every feature group's outputs at the
     label time (``<group>.<output>`` columns); with ``positions``, each row's place in the
-    source's file order too (``mlc.runtime.splits.POSITION``).
+    source's file order too (``mlc.runtime.features.splits.POSITION``).
 
     ``model`` may be several models of one training source (``fitting.fit_by_plan``): then the
     rows are those where at least one of their labels is not null, with the union of their feature
     groups joined. ``groups`` replaces the groups joined (in that order)."""
     from pyspark.sql import functions as F
 
-    from mlc.runtime.splits import with_positions
+    from mlc.runtime.features.splits import with_positions
 
     models = (model,) if isinstance(model, ModelIR) else tuple(model)
     if not models:
@@ -125,7 +125,7 @@ def labelled_features(spark: Any, ir: IR, model: ModelIR | Sequence[ModelIR], sp
         group = ir.group(group_name)
         if group.source not in events_cache:
             events_cache[group.source] = _read(spark, ir, group.source, spec_dir, inputs)
-        from mlc.runtime.feature_groups import point_in_time
+        from mlc.runtime.features.feature_groups import point_in_time
 
         df = point_in_time(df, source.event_time, events_cache[group.source], group,
                            _source(ir, group.source).event_time)
@@ -177,8 +177,8 @@ def _split(df: Any, time_col: str | None, rule: dict) -> tuple[Any, Any, dict]:
     """(train, validation, split description) of ``df`` by its rule (event time by default)."""
     from pyspark.sql import functions as F
 
-    from mlc.runtime.feature_groups import as_of_micros, event_micros
-    from mlc.runtime.splits import split
+    from mlc.runtime.features.feature_groups import as_of_micros, event_micros
+    from mlc.runtime.features.splits import split
 
     if rule.get("kind", "time") != "time":
         return split(df, rule)
@@ -207,7 +207,7 @@ def training_sets(spark: Any, ir: IR, module: Any, fitted: Mapping[str, Any] | N
     """``{(model, shard): (train_df, validation_df)}`` for every model (or those in ``models``)
     and every shard serving it. Values are ``TrainingSet`` pairs carrying schema info."""
     from mlc.runtime.preprocess import transform_spark
-    from mlc.runtime.splits import POSITION, needs_positions
+    from mlc.runtime.features.splits import POSITION, needs_positions
 
     key = ir.deployment.partition_key
     out: dict[tuple[str, str], TrainingSet] = {}
