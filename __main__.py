@@ -1,5 +1,5 @@
 """`python -m mlc` runs the command-line interface."""
 
-from mlc.compiler.cli import main
+from mlc.cli.main import main
 
 raise SystemExit(main())

@@ -31,14 +31,14 @@ def test_wheel_installs_only_the_mlc_namespace(tmp_path):
     assert top == {"mlc", next(t for t in top if t.endswith(".dist-info"))}
     for generic in ("compiler", "dsl", "schemas", "backends", "runtime", "tests", "examples"):
         assert not any(n.startswith(generic + "/") for n in names), generic
-    for required in ("mlc/__init__.py", "mlc/__main__.py", "mlc/compiler/cli.py", "mlc/dsl/expr.lark",
+    for required in ("mlc/__init__.py", "mlc/__main__.py", "mlc/cli/main.py", "mlc/dsl/expr.lark",
                      "mlc/schemas/mlc.schema.json", "mlc/schemas/mldl.schema.json", "mlc/backends/mldl/emit.py",
                      "mlc/runtime/__init__.py", "mlc/runtime/online_store/codec.py", "mlc/runtime/numpy_ops/core.py",
                      "mlc/runtime/spark_ops/core.py", "mlc/backends/spark/templates/submit.sh.j2",
                      "mlc/backends/preprocess/templates/preprocess.py.j2"):
         assert required in names, required
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "mlc = mlc.compiler.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "mlc = mlc.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 def _imported_modules(*args: str, cwd: Path) -> set[str]:

@@ -54,7 +54,7 @@ def test_train_options_are_validated(spec, tmp_path):
 def stubbed(spec, tmp_path, monkeypatch):
     """A run folder with the training set's schema.json, a stub training runtime and a recorder
     for subprocesses (horovodrun)."""
-    from mlc.compiler import cli_runtime
+    from mlc.cli import runtime as cli_runtime
 
     (tmp_path / "out" / "training" / "m" / "main").mkdir(parents=True)
     (tmp_path / "out" / "training" / "m" / "main" / "schema.json").write_text("{}")
@@ -83,7 +83,8 @@ def _spec_hash(spec: Path) -> str:
 
 
 def test_train_single_process_without_horovod(stubbed, spec, tmp_path, monkeypatch, capsys):
-    from mlc.compiler import cli, cli_runtime
+    from mlc.cli import runtime as cli_runtime
+    from mlc.cli import main as cli
 
     calls, _ = stubbed
     monkeypatch.setattr(cli_runtime, "horovod_launcher",
@@ -97,7 +98,8 @@ def test_train_single_process_without_horovod(stubbed, spec, tmp_path, monkeypat
 
 
 def test_train_with_horovod_launches_horovodrun(stubbed, spec, tmp_path, monkeypatch, capsys):
-    from mlc.compiler import cli, cli_runtime
+    from mlc.cli import runtime as cli_runtime
+    from mlc.cli import main as cli
 
     calls, _ = stubbed
     asked = []
@@ -114,13 +116,14 @@ def test_train_with_horovod_launches_horovodrun(stubbed, spec, tmp_path, monkeyp
 
 
 def test_horovod_launcher_single_rank_needs_nothing():
-    from mlc.compiler.cli_runtime import horovod_launcher
+    from mlc.cli.runtime import horovod_launcher
 
     assert horovod_launcher(1) == (None, "")
 
 
 def test_failed_training_is_a_diagnostic(stubbed, spec, monkeypatch, capsys):
-    from mlc.compiler import cli, cli_runtime
+    from mlc.cli import runtime as cli_runtime
+    from mlc.cli import main as cli
 
     calls, codes = stubbed
     codes["runtime"] = 3

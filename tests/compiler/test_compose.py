@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlc.compiler.cli import main
+from mlc.cli.main import main
 from mlc.compiler.pipeline import build
 
 HEAD = "version: 1\nname: demo\n"

@@ -277,7 +277,8 @@ def test_unreadable_previous_build_is_a_warning(tmp_path, mlc):
       "confidence": 0.9, "format": "text", "env": "prod"}),
 ])
 def test_experiment_commands_dispatch(monkeypatch, argv, handler, fields):
-    from mlc.compiler import cli, cli_experiment
+    from mlc.cli import experiment as cli_experiment
+    from mlc.cli import main as cli
 
     seen = {}
     monkeypatch.setattr(cli_experiment, handler, lambda args: seen.update(vars(args)) or 0)
@@ -286,7 +287,7 @@ def test_experiment_commands_dispatch(monkeypatch, argv, handler, fields):
 
 
 def test_experiment_usage_errors(capsys):
-    from mlc.compiler import cli
+    from mlc.cli import main as cli
 
     assert cli.main(["experiment"]) == 2
     with pytest.raises(SystemExit) as exit_:

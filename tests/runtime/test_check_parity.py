@@ -77,7 +77,7 @@ def write_project(folder, spec: str = SPEC) -> str:
 
 
 def check_parity(spark, capsys, *args: str) -> tuple[int, str, str]:
-    from mlc.compiler.cli import main
+    from mlc.cli.main import main
 
     code = main(["check-parity", *args])
     out = capsys.readouterr()
@@ -121,7 +121,7 @@ def test_group_outputs_that_cannot_be_computed_are_named(spark, tmp_path):
     outputs are null on every row, and the summary says which and why."""
     import dataclasses
 
-    from mlc.compiler.cli_runtime import render_report
+    from mlc.cli.runtime import render_report
     from mlc.compiler.pipeline import build
     from mlc.runtime.features import parity_check
 

@@ -89,7 +89,7 @@ def test_an_analyzer_of_two_models_uses_the_rows_of_either_label(feature_job_fit
 def test_mlc_fit_uses_the_plan_and_data_replaces_the_first_source(spark, tmp_path, capsys):
     """`mlc fit --data FILE`: FILE is the data of the first model's training source (`clicks`); the
     other sources are read from the spec."""
-    from mlc.compiler.cli import main
+    from mlc.cli.main import main
 
     spec = write_two_source_project(tmp_path)
     other = tmp_path / "clicks_other.csv"
@@ -107,7 +107,7 @@ def test_mlc_fit_uses_the_plan_and_data_replaces_the_first_source(spark, tmp_pat
 def test_mlc_fit_on_the_delivery_example_joins_the_feature_groups(spark, tmp_path, capsys):
     """`merchant_backlog_z` standardizes a feature-group output: `mlc fit` fits it on the label rows
     with the groups joined point in time, as the feature job does (mean 0, std 0 before)."""
-    from mlc.compiler.cli import main
+    from mlc.cli.main import main
 
     assert main(["fit", str(DELIVERY), "--env", "dev", "-o", str(tmp_path / "build")]) == 0, capsys.readouterr().err
     fitted = constants(tmp_path / "build" / "mldl.json")
@@ -119,7 +119,7 @@ def test_mlc_fit_on_the_delivery_example_joins_the_feature_groups(spark, tmp_pat
 
 
 def check_parity(capsys, *args: str) -> tuple[int, str, str]:
-    from mlc.compiler.cli import main
+    from mlc.cli.main import main
 
     code = main(["check-parity", *args])
     out = capsys.readouterr()
@@ -160,7 +160,7 @@ def test_check_parity_places_features_of_no_model_and_fails_on_any_source(spark,
 
 
 def test_the_overall_verdict_names_each_failing_source_in_model_order():
-    from mlc.compiler.cli_runtime import render_sections
+    from mlc.cli.runtime import render_sections
     from mlc.core.ir import SourceIR
     from mlc.runtime.features.parity_check import FeatureParity, ParityReport, Section
 

@@ -37,7 +37,7 @@ def _built(args: Any, report) -> Any:
 
 
 def _output(args: Any) -> str:
-    from mlc.compiler.cli_runtime import default_run_dir
+    from mlc.cli.runtime import default_run_dir
 
     return os.path.abspath(getattr(args, "output", None) or default_run_dir(args.spec))
 
@@ -70,7 +70,7 @@ def _report(problem: Any, report, sources: Any = None) -> int:
 
 def _deployment(args: Any, result: Any, registry: Any, registry_url: str, build_dir: str, output: str,
                 options: Any = None) -> Any:
-    from mlc.compiler.cli_runtime import default_store_url
+    from mlc.cli.runtime import default_store_url
     from mlc.runtime.deploy.local import LocalDeployment
 
     store = getattr(args, "store", None) or os.environ.get("MLC_REDIS_URL")
@@ -99,7 +99,7 @@ def _options(args: Any) -> Any:
 
 def _prepare(args: Any, report) -> tuple[Any, Any, str, str, str] | int:
     """(build result with the run's fitted IR, registry, its URL, build dir, output) or an exit code."""
-    from mlc.compiler.cli_runtime import RuntimeProblem, _serving_build
+    from mlc.cli.runtime import RuntimeProblem, _serving_build
     from mlc.runtime.deploy.local import DeployError
 
     result = _built(args, report)
@@ -295,7 +295,7 @@ def _k8s(report) -> Any:
 
 
 def _k8s_deploy(args: Any, report) -> int:
-    from mlc.compiler.cli_runtime import RuntimeProblem, _serving_build
+    from mlc.cli.runtime import RuntimeProblem, _serving_build
 
     result = _built(args, report)
     if result is None:

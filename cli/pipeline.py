@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from mlc.compiler.cli import PIPELINE_STEPS as STEPS  # noqa: E402  (one list, used by the parser too)
+from mlc.cli.main import PIPELINE_STEPS as STEPS  # noqa: E402  (one list, used by the parser too)
 from mlc.runtime.urls import redact_url
 from mlc.core.errors import MlcError
 
@@ -78,7 +78,7 @@ def cmd_pipeline(args: argparse.Namespace, report: Callable) -> int:
     report(result.diagnostics, result.sources, "text")
     if not result.ok:
         return 1
-    from mlc.compiler.cli_runtime import default_run_dir
+    from mlc.cli.runtime import default_run_dir
 
     output = os.path.abspath(args.output or default_run_dir(args.spec))
     run = Run(args, result, output, report)
@@ -134,7 +134,7 @@ def _checked(run: Run, code: int) -> None:
 
 
 def step_features(run: Run) -> str:
-    from mlc.compiler.cli_runtime import _feature_job
+    from mlc.cli.runtime import _feature_job
 
     _checked(run, _feature_job(_namespace(run, step="all"), run.result, run.output, run.report))
     sets = os.path.join(run.output, "training")
@@ -143,7 +143,7 @@ def step_features(run: Run) -> str:
 
 
 def step_train(run: Run) -> str:
-    from mlc.compiler.cli_runtime import _reported, run_training, training_jobs
+    from mlc.cli.runtime import _reported, run_training, training_jobs
 
     try:
         jobs = training_jobs(run.result.ir, run.args.model, run.args.shard)
@@ -169,7 +169,7 @@ def _skipped(run: Run) -> dict[tuple[str, str], str]:
 
 
 def step_materialize(run: Run) -> str:
-    from mlc.compiler.cli_runtime import cmd_materialize, default_store_url
+    from mlc.cli.runtime import cmd_materialize, default_store_url
 
     store = getattr(run.args, "store", None) or default_store_url(run.args.spec)
     if not any(g.online for g in run.result.ir.feature_groups):
@@ -180,7 +180,7 @@ def step_materialize(run: Run) -> str:
 
 
 def step_register(run: Run) -> str:
-    from mlc.compiler.cli_runtime import _reported
+    from mlc.cli.runtime import _reported
     from mlc.core.ir import load_ir
     from mlc.runtime.model_registry import RegistryError, default_registry_url, open_registry
 
@@ -188,7 +188,7 @@ def step_register(run: Run) -> str:
     run.facts["registry"] = url
     mldl = os.path.join(run.output, "mldl.json")
     if not os.path.isfile(mldl):
-        from mlc.compiler.cli_runtime import RuntimeProblem
+        from mlc.cli.runtime import RuntimeProblem
 
         raise StepFailed(_reported(RuntimeProblem("E7007", f"no fitted mldl.json in {run.output}",
                                                   "run the earlier steps: mlc run SPEC --until train"),
@@ -200,7 +200,7 @@ def step_register(run: Run) -> str:
         finally:
             registry.close()
     except RegistryError as err:
-        from mlc.compiler.cli_runtime import RuntimeProblem
+        from mlc.cli.runtime import RuntimeProblem
 
         raise StepFailed(_reported(RuntimeProblem("E7200", err.message, err.hint), run.report,
                                    run.result.sources)) from None
@@ -211,7 +211,7 @@ def step_register(run: Run) -> str:
 
 
 def step_deploy(run: Run) -> str:
-    from mlc.compiler.cli_deploy import cmd_deploy
+    from mlc.cli.deploy import cmd_deploy
 
     args = argparse.Namespace(spec=run.args.spec, env=run.args.env, target="local", dry_run=False, wait=False,
                               output=run.output, store=run.facts.get("store") or getattr(run.args, "store", None),
@@ -274,7 +274,7 @@ def _gateway_from_state(run: Run) -> str | None:
 
 
 def _problem(run: Run, code: str, message: str, hint: str | None = None) -> int:
-    from mlc.compiler.cli_runtime import RuntimeProblem, _reported
+    from mlc.cli.runtime import RuntimeProblem, _reported
 
     return _reported(RuntimeProblem(code, message, hint), run.report, run.result.sources)
 

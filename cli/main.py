@@ -13,7 +13,7 @@ import sys
 from typing import Callable, Sequence
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
-PIPELINE_STEPS = ("features", "train", "materialize", "register", "deploy", "score")   # mlc.compiler.cli_pipeline.STEPS
+PIPELINE_STEPS = ("features", "train", "materialize", "register", "deploy", "score")   # mlc.cli.pipeline.STEPS
 FORMATS = ("text", "json", "github")
 
 
@@ -475,32 +475,32 @@ def cmd_functions(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from mlc.compiler.cli_runtime import cmd_fit as run
+    from mlc.cli.runtime import cmd_fit as run
 
     return run(args, report)
 
 
 def cmd_check_parity(args: argparse.Namespace) -> int:
-    from mlc.compiler.cli_runtime import cmd_check_parity as run
+    from mlc.cli.runtime import cmd_check_parity as run
 
     return run(args, report)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.step is None:
-        from mlc.compiler.cli_pipeline import cmd_pipeline
+        from mlc.cli.pipeline import cmd_pipeline
 
         return cmd_pipeline(args, report)
     if args.from_step or args.until:
         sys.stderr.write("mlc run: --step runs one offline part; --from/--until select pipeline steps: give one or the other\n")
         return EXIT_USAGE
-    from mlc.compiler.cli_runtime import cmd_run as run
+    from mlc.cli.runtime import cmd_run as run
 
     return run(args, report)
 
 
 def cmd_materialize(args: argparse.Namespace) -> int:
-    from mlc.compiler.cli_runtime import cmd_materialize as run
+    from mlc.cli.runtime import cmd_materialize as run
 
     return run(args, report)
 
@@ -509,19 +509,19 @@ def cmd_features(args: argparse.Namespace) -> int:
     if args.features_command != "get":
         sys.stderr.write("usage: mlc features get SPEC GROUP KEY...\n")
         return EXIT_USAGE
-    from mlc.compiler.cli_runtime import cmd_features_get as run
+    from mlc.cli.runtime import cmd_features_get as run
 
     return run(args, report)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from mlc.compiler.cli_runtime import cmd_serve as run
+    from mlc.cli.runtime import cmd_serve as run
 
     return run(args, report)
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    from mlc.compiler import cli_experiment
+    from mlc.cli import experiment as cli_experiment
 
     handlers = {"assign": "cmd_assign", "schedule": "cmd_schedule", "report": "cmd_report"}
     if args.experiment_command not in handlers:
@@ -534,43 +534,43 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.models_command is None:
         sys.stderr.write("usage: mlc models {list,show,promote,rollback} SPEC ...\n")
         return EXIT_USAGE
-    from mlc.compiler.cli_models import cmd_models as run
+    from mlc.cli.models import cmd_models as run
 
     return run(args, report)
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from mlc.compiler.cli_deploy import cmd_deploy as run
+    from mlc.cli.deploy import cmd_deploy as run
 
     return run(args, report)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from mlc.compiler.cli_deploy import cmd_status as run
+    from mlc.cli.deploy import cmd_status as run
 
     return run(args, report)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from mlc.compiler.cli_deploy import cmd_rollback as run
+    from mlc.cli.deploy import cmd_rollback as run
 
     return run(args, report)
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from mlc.compiler.cli_deploy import cmd_stop as run
+    from mlc.cli.deploy import cmd_stop as run
 
     return run(args, report)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from mlc.compiler.cli_review import cmd_diff as run
+    from mlc.cli.review import cmd_diff as run
 
     return run(args)
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from mlc.compiler.cli_review import cmd_graph as run
+    from mlc.cli.review import cmd_graph as run
 
     return run(args, report)
 

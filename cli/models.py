@@ -13,7 +13,7 @@ import json
 import sys
 from typing import Any
 
-from mlc.compiler.cli_runtime import RuntimeProblem
+from mlc.cli.runtime import RuntimeProblem
 from mlc.runtime.urls import redact_url
 
 KEY_METRICS = ("auc", "logloss", "mae", "rmse")

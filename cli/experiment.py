@@ -16,13 +16,13 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from mlc.compiler.cli_runtime import RuntimeProblem, _parse_time
+from mlc.cli.runtime import RuntimeProblem, _parse_time
 
 EXIT_OK, EXIT_ERRORS = 0, 1
 
 
 def _report():
-    from mlc.compiler.cli import report
+    from mlc.cli.main import report
 
     return report
 
