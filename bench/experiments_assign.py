@@ -61,7 +61,7 @@ def generate_spec() -> str:
 def compiled_config():
     from mlc.backends.experiments.emit import emit
     from mlc.compiler.pipeline import build
-    from mlc.runtime.experiments.config import ExperimentsConfig
+    from mlc.backends.experiments.config import ExperimentsConfig
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench.mlc.yaml")

@@ -47,7 +47,7 @@ def fitted_constants(ir, module) -> dict:
     cache = OUT / "ctr_fitted.json"
     if cache.exists():
         return json.loads(cache.read_text())
-    from mlc.cli.runtime import load_data
+    from mlc.app.offline import load_data
     from mlc.runtime.features.fitting import fit
     from mlc.runtime.features.session import local_session
 

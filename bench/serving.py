@@ -281,7 +281,7 @@ def profile_parts(predictor, onnx_backend, triton_backend, triton, request: dict
     """Median / p99 ms of the parts of the largest stages, on one request."""
     from mlc.runtime.numpy_ops.vec import Vec
     from mlc.runtime.preprocess import transform_numpy
-    from mlc.runtime.serving.predictor import _model_column
+    from mlc.runtime.serving.model_inputs import model_column
     from mlc.runtime.training.inputs import model_arrays
 
     rows = predictor.validate(request)
@@ -291,7 +291,7 @@ def profile_parts(predictor, onnx_backend, triton_backend, triton, request: dict
     columns = {name: Vec.of(rows.columns[name], i.dtype) for name, i in predictor.inputs.items()}
     columns.update(retrieval.columns)
     features = transform_numpy(predictor.module, columns, predictor.fitted)
-    wanted = {t.name: _model_column(features[t.name]) for t in model.signature_inputs}
+    wanted = {t.name: model_column(features[t.name]) for t in model.signature_inputs}
     arrays = model_arrays(model, wanted)
     keys = []
     from mlc.runtime.online_store.retrieval import entity_key, key_prefix
@@ -313,7 +313,7 @@ def profile_parts(predictor, onnx_backend, triton_backend, triton, request: dict
         "preprocess: transform_numpy (generated module)":
             lambda: transform_numpy(predictor.module, columns, predictor.fitted),
         "preprocess: _model_column + model_arrays": lambda: model_arrays(
-            model, {t.name: _model_column(features[t.name]) for t in model.signature_inputs}),
+            model, {t.name: model_column(features[t.name]) for t in model.signature_inputs}),
         "inference: TritonBackend.infer, 200 rows = 4 async gRPC chunks (64+64+64+8)":
             lambda: triton_backend.infer(SHARD, model, arrays),
         "inference: TritonBackend.infer, 64 rows (one sync gRPC call)":

@@ -1,205 +1,75 @@
-"""`mlc deploy`, `mlc status`, `mlc rollback`, `mlc stop` (docs/deploy.md).
-
-``--target local`` (the default): :mod:`mlc.runtime.deploy.local` -- a real Triton per shard
-replica in explicit model-control mode, the gateway, safe version switches driven by the model
-registry. ``--target k8s``: :mod:`mlc.runtime.deploy.k8s` (imported only then).
-
-Every problem is a diagnostic (E7210-E7229 here, the registry's E72xx from its own module,
-the build's), never a traceback.
-"""
+"""`mlc deploy`, `mlc status`, `mlc rollback`, `mlc stop` (docs/deploy.md; :mod:`mlc.app.deploy`):
+the options, and how the status prints."""
 
 from __future__ import annotations
 
+import argparse
 import json
-import os
 import sys
-from typing import Any
 
-from mlc.core.diagnostics import Diagnostic
-
-class _Problem(Exception):
-    def __init__(self, code: str, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.diagnostic = Diagnostic(code, message, hint=hint)
-
-
-def _out(line: str) -> None:
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
+from mlc.cli.common import EXIT_OK, add_registry, positive, progress, shown
+from mlc.app.deploy import DeployOptions, deploy
+from mlc.app.deploy import status
+from mlc.runtime.urls import redact_url
+from mlc.app.deploy import rollback
+from mlc.app.deploy import stop
 
 
-def _built(args: Any, report) -> Any:
-    from mlc.compiler.pipeline import build
+def register(commands) -> dict:
+    deploy = commands.add_parser("deploy", help="ship the registry's production versions: local services or Kubernetes")
+    deploy.add_argument("spec", metavar="SPEC")
+    deploy.add_argument("--target", choices=("local", "k8s"), default="local")
+    deploy.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    deploy.add_argument("--wait", action="store_true", help="k8s: wait for rollouts and readiness (roll back on failure)")
+    deploy.add_argument("--output", metavar="DIR", help="the run folder of `mlc run` (default: .mlc/<name>/data beside the spec)")
+    deploy.add_argument("--store", metavar="URL", help="online store (default: sqlite .mlc/<name>/online.sqlite beside the spec)")
+    deploy.add_argument("--port", type=int, help="local: gateway port on 127.0.0.1 (default: the port of the running "
+                                                "gateway, else 8080; 0 = the running gateway's, else any free)")
+    deploy.add_argument("--replicas", type=positive, metavar="N", help="local: Triton replicas per shard (default 1)")
+    deploy.add_argument("--kube-context", metavar="NAME", help="k8s: kubeconfig context (default: the current one)")
+    deploy.add_argument("--timeout", type=float, default=600.0, help="k8s --wait: seconds to wait (default 600)")
+    add_registry(deploy)
+    status = commands.add_parser("status", help="what runs: desired versions and what each replica reports")
+    status.add_argument("spec", metavar="SPEC")
+    status.add_argument("--format", choices=("text", "json"), default="text")
+    status.add_argument("--target", choices=("local", "k8s"), default="local")
+    status.add_argument("--kube-context", metavar="NAME", help="k8s: kubeconfig context (default: the current one)")
+    add_registry(status)
+    rollback = commands.add_parser("rollback", help="restore the previous release (or --to RELEASE)")
+    rollback.add_argument("spec", metavar="SPEC")
+    rollback.add_argument("--to", type=positive, metavar="RELEASE", help="release number (default: the previous one)")
+    rollback.add_argument("--target", choices=("local", "k8s"), default="local")
+    rollback.add_argument("--kube-context", metavar="NAME", help="k8s: kubeconfig context (default: the current one)")
+    rollback.add_argument("--wait", action="store_true", help="k8s: wait for rollouts and readiness")
+    add_registry(rollback)
+    stop = commands.add_parser("stop", help="stop the local services `mlc deploy --target local` started")
+    stop.add_argument("spec", metavar="SPEC")
+    stop.add_argument("--env", help="environment overlay to apply")
 
-    result = build(args.spec, getattr(args, "env", None))
-    report(result.diagnostics, result.sources, "text")
-    return result if result.ok else None
-
-
-def _output(args: Any) -> str:
-    from mlc.cli.runtime import default_run_dir
-
-    return os.path.abspath(getattr(args, "output", None) or default_run_dir(args.spec))
-
-
-def _skipped(output: str) -> dict:
-    """The (model, shard) pairs the run's training skipped (no training rows), with why."""
-    from mlc.runtime.training.skipped import read_skipped
-
-    return read_skipped(os.path.join(output, "models"))
-
-
-def _registry(args: Any, app: str) -> tuple[Any, str]:
-    from mlc.runtime.deploy.local import DeployError
-    from mlc.runtime.model_registry import RegistryError, default_registry_url, open_registry, redact
-
-    url = getattr(args, "registry", None) or default_registry_url(args.spec)
-    try:
-        return open_registry(url, app), url
-    except RegistryError as err:
-        raise DeployError("E7211", f"model registry `{redact(url)}` unreachable: {err.message}",
-                          err.hint or "start it (or fix --registry / MLC_REGISTRY); nothing was changed") from None
-
-
-def _report(problem: Any, report, sources: Any = None) -> int:
-    from mlc.core.diagnostics import SourceMap
-
-    report([Diagnostic(problem.code, problem.message, hint=problem.hint)], sources or SourceMap(), "text")
-    return 1
+    return {"deploy": cmd_deploy, "status": cmd_status, "rollback": cmd_rollback, "stop": cmd_stop}
 
 
-def _deployment(args: Any, result: Any, registry: Any, registry_url: str, build_dir: str, output: str,
-                options: Any = None) -> Any:
-    from mlc.cli.runtime import default_store_url
-    from mlc.runtime.deploy.local import LocalDeployment
-
-    store = getattr(args, "store", None) or os.environ.get("MLC_REDIS_URL")
-    if store is None and not hasattr(args, "store"):         # rollback, status: the deployed one
-        from mlc.runtime.deploy.state import load_state
-
-        try:
-            store = (load_state(args.spec) or {}).get("store")
-        except ValueError:
-            store = None
-    store = store or default_store_url(args.spec)
-    return LocalDeployment(args.spec, result.ir, build_dir, output, registry, registry_url, store, options, _out)
+def cmd_deploy(args: argparse.Namespace) -> int:
+    return deploy(DeployOptions(args.spec, target=args.target, dry_run=args.dry_run, wait=args.wait,
+                                output=args.output, store=args.store, port=args.port, replicas=args.replicas,
+                                kube_context=args.kube_context, timeout=args.timeout, registry=args.registry,
+                                env=args.env), progress=progress, diagnostics=shown)
 
 
-def _options(args: Any) -> Any:
-    from mlc.runtime.deploy.local import Options
-
-    # no --port (rollback): 0, the gateway keeps its recorded port
-    options = Options(replicas=getattr(args, "replicas", None), port=getattr(args, "port", 0))
-    for name, variable in (("heartbeat_interval", "MLC_HEARTBEAT_INTERVAL"), ("heartbeat_ttl", "MLC_HEARTBEAT_TTL"),
-                           ("wait_timeout", "MLC_DEPLOY_WAIT_TIMEOUT"), ("drain_seconds", "MLC_DEPLOY_DRAIN")):
-        if os.environ.get(variable):
-            setattr(options, name, float(os.environ[variable]))
-    return options
-
-
-def _prepare(args: Any, report) -> tuple[Any, Any, str, str, str] | int:
-    """(build result with the run's fitted IR, registry, its URL, build dir, output) or an exit code."""
-    from mlc.cli.runtime import RuntimeProblem, _serving_build
-    from mlc.runtime.deploy.local import DeployError
-
-    result = _built(args, report)
-    if result is None:
-        return 1
-    output = _output(args)
-    try:
-        _, build_dir = _serving_build(result, output)
-    except RuntimeProblem as problem:
-        report([problem.diagnostic], result.sources, "text")
-        return 1
-    try:
-        registry, url = _registry(args, result.ir.name)
-    except DeployError as err:
-        return _report(err, report, result.sources)
-    return result, registry, url, build_dir, output
-
-
-# --------------------------------------------------------------------------- deploy
-
-
-def cmd_deploy(args: Any, report) -> int:
+def cmd_status(args: argparse.Namespace) -> int:
+    found = status(args.spec, target=args.target, kube_context=args.kube_context, registry=args.registry,
+                   env=args.env, progress=progress, diagnostics=shown)
     if args.target == "k8s":
-        return _k8s_deploy(args, report)
-    from mlc.runtime.deploy.local import DeployError, _registry_call, desired_versions
-
-    prepared = _prepare(args, report)
-    if isinstance(prepared, int):
-        return prepared
-    result, registry, url, build_dir, output = prepared
-    try:
-        registered = _registry_call("registering the run's exports", lambda: registry.register_run(result.ir, output))
-        created = [v for v, new in registered if new]
-        for version in created:
-            _out(f"registered {version.shard}/{version.model} version {version.version}")
-        deployment = _deployment(args, result, registry, url, build_dir, output, _options(args))
-        desired, notes = desired_versions(registry, result.ir, promote=not args.dry_run, skipped=_skipped(output))
-        for note in notes:
-            _out(note)
-        if args.dry_run:
-            for line in deployment.plan(desired):
-                _out("plan: " + line)
-            return 0
-        changes = deployment.apply(desired)
-    except DeployError as err:
-        return _report(err, report, result.sources)
-    except KeyboardInterrupt:
-        _out("interrupted: the previously routed versions keep serving; deploy again to converge")
-        return 130
-    finally:
-        registry.close()
-    for change in changes:
-        _out(change.line())
-    _services(deployment.state)
-    return 0
-
-
-def _services(state: dict) -> None:
-    gateway = state.get("gateway") or {}
-    if gateway:
-        _out(f"gateway: {gateway['url']}/v1/predict  (status {gateway['url']}/v1/status, log {gateway['log']})")
-    for rid, record in sorted(state.get("tritons", {}).items()):
-        _out(f"triton {rid}: grpc {record['grpc']}, http {record['http']} (pid {record['pid']}, log {record['log']})")
-
-
-# --------------------------------------------------------------------------- status
-
-
-def cmd_status(args: Any, report) -> int:
-    if args.target == "k8s":
-        return _k8s_status(args, report)
-    from mlc.runtime.deploy.local import DeployError
-
-    result = _built(args, report)
-    if result is None:
-        return 1
-    from mlc.core.ir import load_ir
-
-    mldl = os.path.join(_output(args), "mldl.json")
-    if os.path.isfile(mldl):
-        result.ir = load_ir(mldl)
-    try:
-        registry, url = _registry(args, result.ir.name)
-        try:
-            deployment = _deployment(args, result, registry, url, "", _output(args))
-            status = deployment.status()
-        finally:
-            registry.close()
-    except DeployError as err:
-        return _report(err, report, result.sources)
-    if args.format == "json":
-        sys.stdout.write(json.dumps(status, indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(json.dumps(found, indent=2, sort_keys=True, default=str) + "\n")
+    elif args.format == "json":
+        sys.stdout.write(json.dumps(found, indent=2, sort_keys=True) + "\n")
     else:
-        sys.stdout.write(render_status(status))
-    return 0
+        sys.stdout.write(render_status(found))
+    return EXIT_OK
 
 
 def render_status(status: dict) -> str:
     gateway = status["gateway"]
-    from mlc.runtime.urls import redact_url
 
     lines = [f"{status['app']}: registry {redact_url(str(status['registry']))}",
              f"gateway: {gateway.get('url') or '-'} " + ("(running)" if gateway.get("running") else "(not running)"),
@@ -217,135 +87,11 @@ def render_status(status: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-# --------------------------------------------------------------------------- rollback
+def cmd_rollback(args: argparse.Namespace) -> int:
+    return rollback(args.spec, to=args.to, target=args.target, kube_context=args.kube_context, wait=args.wait,
+                    registry=args.registry, env=args.env, progress=progress, diagnostics=shown)
 
 
-def cmd_rollback(args: Any, report) -> int:
-    if args.target == "k8s":
-        return _k8s_rollback(args, report)
-    from mlc.runtime.deploy.local import DeployError, PRODUCTION, _registry_call, targets
-
-    if args.to is not None:
-        from mlc.core.diagnostics import SourceMap
-
-        report([Diagnostic("E7218", "`--to RELEASE` is for `--target k8s` (releases are Kubernetes records)",
-                           hint="locally, `mlc rollback SPEC` moves `production` back one version per model; "
-                                "`mlc models promote` picks any version")], SourceMap(), "text")
-        return 1
-    prepared = _prepare(args, report)
-    if isinstance(prepared, int):
-        return prepared
-    result, registry, url, build_dir, output = prepared
-    from mlc.runtime.model_registry import RegistryError, RegistryUnavailable
-
-    try:
-        desired, moved = {}, []
-        for shard, model in targets(result.ir):
-            try:
-                event = registry.rollback(model, shard, PRODUCTION, "mlc rollback")
-                moved.append(f"{shard}/{model}: production {event.previous} -> {event.version}")
-            except RegistryUnavailable as err:
-                raise DeployError("E7211", f"model registry unreachable: {err.message}", err.hint) from None
-            except RegistryError:
-                pass                            # no previous version: stays
-            version = _registry_call("reading aliases", lambda: registry.resolve(model, shard, PRODUCTION))
-            if version is not None:
-                desired[(shard, model)] = version
-        if not moved:
-            raise DeployError("E7218", "nothing to roll back: no model's `production` alias has a previous version")
-        for line in moved:
-            _out(line)
-        deployment = _deployment(args, result, registry, url, build_dir, output, _options(args))
-        if not deployment.state.get("tritons"):
-            _out("nothing deployed locally: the aliases moved; `mlc deploy` ships them")
-            return 0
-        changes = deployment.apply(desired)
-    except DeployError as err:
-        return _report(err, report, result.sources)
-    finally:
-        registry.close()
-    for change in changes:
-        _out(change.line())
-    return 0
-
-
-# --------------------------------------------------------------------------- stop
-
-
-def cmd_stop(args: Any, report) -> int:
-    from mlc.runtime.deploy.local import DeployError, stop
-
-    try:
-        stopped = stop(args.spec, _out)
-    except DeployError as err:
-        return _report(err, report)
-    _out(f"stopped {stopped} service(s)")
-    return 0
-
-
-# --------------------------------------------------------------------------- k8s
-
-
-def _k8s(report) -> Any:
-    try:
-        from mlc.runtime.deploy import k8s
-    except ImportError as err:
-        raise _Problem("E7001", f"`--target k8s` needs {err.name}", "pip install kubernetes") from None
-    return k8s
-
-
-def _k8s_deploy(args: Any, report) -> int:
-    from mlc.cli.runtime import RuntimeProblem, _serving_build
-
-    result = _built(args, report)
-    if result is None:
-        return 1
-    try:
-        k8s = _k8s(report)
-        versions = None
-        _, build_dir = _serving_build(result, _output(args))
-        try:
-            registry, _ = _registry(args, result.ir.name)
-            from mlc.runtime.deploy.local import desired_versions
-
-            desired, _ = desired_versions(registry, result.ir, promote=not args.dry_run,
-                                          skipped=_skipped(_output(args)))
-            versions = {f"{model}@{shard}": version for (shard, model), version in desired.items()}
-            registry.close()
-        except Exception as err:  # the registry is optional for k8s: the build's versions then
-            _out(f"note: model versions not from the registry ({getattr(err, 'message', err)})")
-        return k8s.deploy(build_dir, result.ir.name, context=args.kube_context, dry_run=args.dry_run, wait=args.wait,
-                          timeout=args.timeout, versions=versions)
-    except (_Problem, RuntimeProblem) as problem:
-        report([problem.diagnostic], result.sources, "text")
-        return 1
-
-
-def _k8s_status(args: Any, report) -> int:
-    result = _built(args, report)
-    if result is None:
-        return 1
-    try:
-        k8s = _k8s(report)
-        status = k8s.status(result.ir.name, context=args.kube_context)
-    except _Problem as problem:
-        report([problem.diagnostic], result.sources, "text")
-        return 1
-    except Exception as err:
-        report([Diagnostic("E7220", f"Kubernetes status failed: {err}")], result.sources, "text")
-        return 1
-    sys.stdout.write(json.dumps(status, indent=2, sort_keys=True, default=str) + "\n")
-    return 0
-
-
-def _k8s_rollback(args: Any, report) -> int:
-    result = _built(args, report)
-    if result is None:
-        return 1
-    try:
-        k8s = _k8s(report)
-    except _Problem as problem:
-        report([problem.diagnostic], result.sources, "text")
-        return 1
-    return k8s.rollback(result.ir.name, to=args.to, context=args.kube_context, wait=args.wait,
-                        timeout=getattr(args, "timeout", 600.0))
+def cmd_stop(args: argparse.Namespace) -> int:
+    stop(args.spec, progress)
+    return EXIT_OK

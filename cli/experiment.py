@@ -1,10 +1,5 @@
-"""`mlc experiment assign|schedule|report`: the experiments of a spec, from the command line.
-
-Each command compiles the spec in memory and reads the same ``experiments/config.json`` the
-build carries (``mlc.backends.experiments``), so what it prints is what serving does.
-Problems are diagnostics (exit 1): E7004 a bad time, E7009 an unknown experiment,
-E7010 exposures or outcomes that cannot be read or analysed, E7011 a bad ``--context``.
-"""
+"""`mlc experiment assign|schedule|report` (:mod:`mlc.app.experiment`): the experiments of a
+spec, from the command line, and how their answers print."""
 
 from __future__ import annotations
 
@@ -13,106 +8,75 @@ import csv
 import io
 import json
 import sys
-from datetime import datetime, timezone
 from typing import Any
 
-from mlc.cli.runtime import RuntimeProblem, _parse_time
-
-EXIT_OK, EXIT_ERRORS = 0, 1
-
-
-def _report():
-    from mlc.cli.main import report
-
-    return report
+from mlc.cli.common import EXIT_OK, EXIT_USAGE, Parser, shown
+from mlc.app.experiment import assign, iso
+from mlc.app.experiment import schedule
+from mlc.app.experiment import report
 
 
-def _compiled(args: argparse.Namespace) -> tuple[Any, Any]:
-    """(build result, ExperimentsConfig) of the spec; (result, None) when it does not compile."""
-    from mlc.backends.experiments.emit import emit
-    from mlc.compiler.pipeline import build
-    from mlc.runtime.experiments.config import ExperimentsConfig
+def register(commands) -> dict:
+    experiment = commands.add_parser("experiment", help="assign, schedule and analyse a spec's experiments")
+    actions = experiment.add_subparsers(dest="experiment_command", metavar="ACTION", parser_class=Parser)
 
-    result = build(args.spec, args.env)
-    _report()(result.diagnostics, result.sources, "text")
-    if not result.ok:
-        return result, None
-    (text,) = emit(result.ir).values()
-    return result, ExperimentsConfig.from_json(json.loads(text))
+    assign = actions.add_parser("assign", help="the assignments of one request (as serving computes them)")
+    assign.add_argument("spec", metavar="SPEC")
+    assign.add_argument("--context", required=True, metavar="JSON", help="request fields, e.g. '{\"user_id\": 7}'")
+    assign.add_argument("--at", metavar="TS", help="request time, ISO-8601 (default: now)")
+    assign.add_argument("--env", help="environment overlay to apply")
+    assign.add_argument("--format", choices=("text", "json"), default="text")
 
+    schedule = actions.add_parser("schedule", help="a switchback's slices and variants per region")
+    schedule.add_argument("spec", metavar="SPEC")
+    schedule.add_argument("name", metavar="NAME", help="the switchback")
+    schedule.add_argument("--from", dest="from_", metavar="TS", help="first instant, ISO-8601")
+    schedule.add_argument("--to", metavar="TS", help="end (exclusive), ISO-8601")
+    schedule.add_argument("--region", action="append", metavar="R", help="only this region (repeatable)")
+    schedule.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    schedule.add_argument("--env", help="environment overlay to apply")
 
-def _run(args: argparse.Namespace, body) -> int:
-    result, config = _compiled(args)
-    if config is None:
-        return EXIT_ERRORS
-    try:
-        return body(result, config)
-    except RuntimeProblem as problem:
-        _report()([problem.diagnostic], result.sources, "text")
-        return EXIT_ERRORS
+    report_ = actions.add_parser("report", help="analyse an experiment from exposures and outcomes")
+    report_.add_argument("spec", metavar="SPEC")
+    report_.add_argument("name", metavar="NAME", help="the experiment or switchback")
+    report_.add_argument("--exposures", required=True, metavar="FILE", help="exposure log (JSON lines)")
+    report_.add_argument("--outcomes", required=True, metavar="FILE", help="outcomes (CSV or JSON lines)")
+    report_.add_argument("--metric", action="append", metavar="M", help="metric column (repeatable; default: every numeric column)")
+    report_.add_argument("--aggregate", choices=("mean", "sum"), default="mean",
+                         help="a unit's value of a metric: the mean of its rows (default) or their sum")
+    report_.add_argument("--confidence", type=float, default=0.95, help="confidence level (default 0.95)")
+    report_.add_argument("--format", choices=("text", "json"), default="text")
+    report_.add_argument("--env", help="environment overlay to apply")
 
-
-def _find(config: Any, name: str) -> Any:
-    from mlc.runtime.experiments.config import ConfigError
-
-    try:
-        return config.find(name)
-    except ConfigError as err:
-        raise RuntimeProblem("E7009", str(err).split("; ")[0], _hint(err)) from None
-
-
-def _hint(err: Exception) -> str | None:
-    parts = str(err).split("; ", 1)
-    return parts[1] if len(parts) > 1 else None
+    return {"experiment": cmd_experiment}
 
 
-def _time(text: str | None, default: datetime | None) -> datetime | None:
-    return _parse_time(text) if text is not None else default
+def cmd_experiment(args: argparse.Namespace) -> int:
+    handlers = {"assign": cmd_assign, "schedule": cmd_schedule, "report": cmd_report}
+    if args.experiment_command not in handlers:
+        sys.stderr.write("usage: mlc experiment {assign,schedule,report} SPEC ...\n")
+        return EXIT_USAGE
+    return handlers[args.experiment_command](args)
 
 
 # --------------------------------------------------------------------------------- assign
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
-    return _run(args, lambda result, config: _assign(args, result.ir, config))
-
-
-def _assign(args: argparse.Namespace, ir: Any, config: Any) -> int:
-    from mlc.runtime.experiments.assigner import Assigner
-    from mlc.runtime.experiments.exposures import exposure_record
-    from mlc.runtime.serving.predictor import Routing
-
-    fields = _context(args.context)
-    at = _time(args.at, datetime.now(timezone.utc))
-    assigner = Assigner(config)
-    assignments = assigner.assign(fields, at)
-    routing = Routing.from_ir(ir)
-    shard = routing.shard_for(fields.get(routing.partition_key)) if routing.partition_key else routing.default
-    served = routing.models.get(shard, ())
-    routed = assigner.route(assignments, served, fields.get("model") if isinstance(fields.get("model"), str) else None)
-    records = [exposure_record(a, ts=at, request_id=None, config_version=config.config_version,
-                               routed=a is routed, shard=shard) for a in assignments]
+    found = assign(args.spec, args.context, at=args.at, env=args.env, diagnostics=shown)
     if args.format == "json":
-        sys.stdout.write(json.dumps({"at": _iso(at), "shard": shard, "assignments": records}, indent=2) + "\n")
+        sys.stdout.write(json.dumps({"at": iso(found.at), "shard": found.shard, "assignments": found.records},
+                                    indent=2) + "\n")
         return EXIT_OK
-    sys.stdout.write(f"at {_iso(at)}, shard `{shard}` (serves {', '.join(served)}); config {config.config_version}\n")
-    if not records:
+    sys.stdout.write(f"at {iso(found.at)}, shard `{found.shard}` (serves {', '.join(found.served)}); "
+                     f"config {found.config_version}\n")
+    if not found.records:
         sys.stdout.write("in no experiment: the normal route (the shard's first model)\n")
-    for record in records:
+    for record in found.records:
         sys.stdout.write(_assignment_line(record) + "\n")
-    if records and routed is None:
+    if found.records and found.routed is None:
         sys.stdout.write("no assignment routes this request: the normal route (the shard's first model)\n")
     return EXIT_OK
-
-
-def _context(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError as err:
-        raise RuntimeProblem("E7011", f"--context is not JSON: {err}", """e.g. --context '{"user_id": 7}'""") from None
-    if not isinstance(value, dict):
-        raise RuntimeProblem("E7011", "--context must be a JSON object of request fields", """e.g. --context '{"user_id": 7}'""")
-    return value
 
 
 def _assignment_line(record: dict[str, Any]) -> str:
@@ -129,45 +93,13 @@ def _assignment_line(record: dict[str, Any]) -> str:
             f"({record['unit']}={record['unit_id']}; {where}){routed}")
 
 
-def _iso(at: datetime) -> str:
-    from mlc.runtime.experiments.exposures import utc_text
-
-    return utc_text(at, milliseconds=False)
-
-
 # ------------------------------------------------------------------------------- schedule
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    return _run(args, lambda result, config: _schedule(args, config))
-
-
-def _schedule(args: argparse.Namespace, config: Any) -> int:
-    from mlc.runtime.experiments.config import SwitchbackConfig
-    from mlc.runtime.experiments.switchback import balance, schedule_rows
-
-    switchback = _find(config, args.name)
-    if not isinstance(switchback, SwitchbackConfig):
-        raise RuntimeProblem("E7009", f"`{args.name}` is a layer experiment, not a switchback",
-                             "schedules are for switchbacks; `mlc experiment assign` shows a unit's variants")
-    start, end = _time(args.from_, switchback.start), _time(args.to, switchback.end)
-    if start is None or end is None:
-        raise RuntimeProblem("E7004", f"switchback `{switchback.name}` has no {'start' if start is None else 'end'}",
-                             "give the period with --from and --to (ISO-8601)")
-    if end <= start:
-        raise RuntimeProblem("E7004", f"--to {_iso(end)} is not after --from {_iso(start)}")
-    regions = args.region or None
-    if regions is None and not switchback.regions:
-        raise RuntimeProblem("E7009", f"switchback `{switchback.name}` covers every region",
-                             "name the regions to schedule with --region (repeatable)")
-    unknown = [r for r in regions or () if switchback.timezone_of(r) is None]
-    if unknown:
-        from mlc.core.suggest import did_you_mean
-
-        raise RuntimeProblem("E7009", f"switchback `{switchback.name}` does not cover region `{unknown[0]}`",
-                             did_you_mean(unknown[0], switchback.regions, "regions"))
-    rows = schedule_rows(switchback, start, end, regions)
-    sys.stdout.write(_render_schedule(rows, args.format, switchback, balance(rows)))
+    found = schedule(args.spec, args.name, start=args.from_, end=args.to, regions=args.region, env=args.env,
+                     diagnostics=shown)
+    sys.stdout.write(_render_schedule(found.rows, args.format, found.switchback, found.balance))
     return EXIT_OK
 
 
@@ -197,31 +129,12 @@ def _render_schedule(rows: list[dict], fmt: str, switchback: Any, counts: dict) 
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    return _run(args, lambda result, config: _analyse(args, config))
-
-
-def _analyse(args: argparse.Namespace, config: Any) -> int:
-    from mlc.runtime.experiments.analysis import AnalysisError, analyse_layer, analyse_switchback, read_outcomes
-    from mlc.runtime.experiments.config import SwitchbackConfig
-    from mlc.runtime.experiments.exposures import read_exposures
-
-    target = _find(config, args.name)
-    if not 0 < args.confidence < 1:
-        raise RuntimeProblem("E7010", f"--confidence {args.confidence} is not between 0 and 1", "e.g. 0.95")
-    try:
-        exposures = [e for e in read_exposures(args.exposures) if e.get("experiment") == target.name]
-        outcomes = read_outcomes(args.outcomes)
-        if isinstance(target, SwitchbackConfig):
-            report = analyse_switchback(config, target, exposures, outcomes, args.metric, args.confidence)
-        else:
-            report = analyse_layer(config, target, exposures, outcomes, args.metric, args.aggregate, args.confidence)
-    except (AnalysisError, ValueError, OSError) as err:
-        raise RuntimeProblem("E7010", str(err), "exposures: the gateway's JSON-lines log; outcomes: CSV or "
-                                                "JSON lines (docs/experiments.md \"Analysis\")") from None
+    analysis = report(args.spec, args.name, exposures=args.exposures, outcomes=args.outcomes, metrics=args.metric,
+                      aggregate=args.aggregate, confidence=args.confidence, env=args.env, diagnostics=shown)
     if args.format == "json":                  # the text report starts with its warnings
-        for warning in report.warnings:
+        for warning in analysis.warnings:
             sys.stderr.write(f"WARNING: {warning}\n")
-        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+        sys.stdout.write(json.dumps(analysis.to_json(), indent=2) + "\n")
     else:
-        sys.stdout.write(report.render_text())
+        sys.stdout.write(analysis.render_text())
     return EXIT_OK

@@ -1,145 +1,96 @@
-"""`mlc models list|show|promote|rollback SPEC ...`: the model registry from the command line.
-
-The spec is built only for the application name (the registry's namespace) and to check the
-model and shard names; the registry is ``--registry``, else ``$MLC_REGISTRY``, else
-``sqlite:.mlc/<app>/registry.sqlite`` beside the spec. Problems are diagnostics (exit 1), never
-tracebacks: E7201 unknown model/shard, E7202 ambiguous shard, E7203 registry unreachable,
-E7204 the registry refused (unknown version, nothing to roll back to ...).
+"""`mlc models list|show|promote|rollback SPEC ...` (:mod:`mlc.app.models`): the model registry
+from the command line, and how its answers print. Problems are diagnostics in the command's
+``--format`` (exit 1).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any
 
-from mlc.cli.runtime import RuntimeProblem
+from mlc.cli.common import EXIT_OK, EXIT_USAGE, Parser, add_registry, positive, shown
+from mlc.app.models import list_versions
 from mlc.runtime.urls import redact_url
+from mlc.app.models import show
+from mlc.app.models import promote
+from mlc.app.models import rollback
 
 KEY_METRICS = ("auc", "logloss", "mae", "rmse")
 
 
-def cmd_models(args: Any, report) -> int:
-    from mlc.compiler.pipeline import build
+def register(commands) -> dict:
+    models = commands.add_parser("models", help="the model registry: versions, aliases, promote, rollback")
+    actions = models.add_subparsers(dest="models_command", metavar="ACTION", parser_class=Parser)
+    listing = actions.add_parser("list", help="every registered version (aliases marked)")
+    listing.add_argument("spec", metavar="SPEC")
+    listing.add_argument("--model", metavar="M")
+    listing.add_argument("--shard", metavar="S")
+    listing.add_argument("--format", choices=("text", "json"), default="text")
+    add_registry(listing)
+    show = actions.add_parser("show", help="one version: metadata, aliases, alias history")
+    show.add_argument("spec", metavar="SPEC")
+    show.add_argument("model", metavar="MODEL")
+    show.add_argument("version", type=positive, metavar="VERSION")
+    show.add_argument("--shard", metavar="S")
+    show.add_argument("--format", choices=("text", "json"), default="text")
+    add_registry(show)
+    promote = actions.add_parser("promote", help="point an alias at a version (atomic, recorded in the history)")
+    promote.add_argument("spec", metavar="SPEC")
+    promote.add_argument("model", metavar="MODEL")
+    promote.add_argument("version", type=positive, metavar="VERSION")
+    promote.add_argument("--shard", metavar="S")
+    promote.add_argument("--alias", default="production", help="alias to move (default: production)")
+    promote.add_argument("--reason", default="", help="why, kept in the alias history")
+    add_registry(promote)
+    rollback = actions.add_parser("rollback", help="point an alias back at the version it held before")
+    rollback.add_argument("spec", metavar="SPEC")
+    rollback.add_argument("model", metavar="MODEL")
+    rollback.add_argument("--shard", metavar="S")
+    rollback.add_argument("--alias", default="production", help="alias to move back (default: production)")
+    rollback.add_argument("--reason", default="", help="why, kept in the alias history")
+    add_registry(rollback)
 
-    fmt = getattr(args, "format", "text")
-    result = build(args.spec, args.env)
-    if not result.ok:
-        report(result.diagnostics, result.sources, fmt)
-        return 1
-    report(result.diagnostics, result.sources, "text")    # warnings, on stderr
+    return {"models": cmd_models}
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    if args.models_command is None:
+        sys.stderr.write("usage: mlc models {list,show,promote,rollback} SPEC ...\n")
+        return EXIT_USAGE
+    args.diagnostics_format = getattr(args, "format", "text")    # problems print as the answer would
     handlers = {"list": _list, "show": _show, "promote": _promote, "rollback": _rollback}
-    try:
-        return handlers[args.models_command](args, result.ir, fmt)
-    except RuntimeProblem as problem:
-        report([problem.diagnostic], result.sources, fmt)
-        return 1
+    return handlers[args.models_command](args)
 
 
-# ------------------------------------------------------------------------- names
-
-
-def _shards_of(ir: Any, model: str) -> list[str]:
-    """The shards serving ``model`` (the implicit `main` when none does, as training does)."""
-    found = [s.name for s in ir.deployment.shards if model in s.models]
-    return sorted(found) if found else ["main"]
-
-
-def _check_model(ir: Any, model: str) -> None:
-    from mlc.core.suggest import did_you_mean
-
-    names = [m.name for m in ir.models]
-    if model not in names:
-        raise RuntimeProblem("E7201", f"unknown model `{model}` in spec `{ir.name}`",
-                             did_you_mean(model, names, "models"))
-
-
-def _shard_for(ir: Any, model: str, shard: str | None) -> str:
-    from mlc.core.suggest import did_you_mean
-
-    _check_model(ir, model)
-    shards = _shards_of(ir, model)
-    if shard is None:
-        if len(shards) == 1:
-            return shards[0]
-        raise RuntimeProblem("E7202", f"model `{model}` is served by {len(shards)} shards: pass --shard",
-                             "one of " + ", ".join(f"`{s}`" for s in shards))
-    if shard not in shards:
-        raise RuntimeProblem("E7201", f"model `{model}` has no shard `{shard}`", did_you_mean(shard, shards, "shards"))
-    return shard
-
-
-def _open(args: Any, ir: Any) -> Any:
-    from mlc.runtime.model_registry import default_registry_url, open_registry
-
-    url = args.registry or default_registry_url(args.spec)
-    return _call(lambda: open_registry(url, ir.name))
-
-
-def _call(action):
-    from mlc.runtime.model_registry import RegistryError, RegistryUnavailable
-
-    try:
-        return action()
-    except RegistryUnavailable as err:
-        raise RuntimeProblem("E7203", err.message, err.hint or "check --registry or MLC_REGISTRY") from None
-    except RegistryError as err:
-        raise RuntimeProblem("E7204", err.message, err.hint) from None
-
-
-# ------------------------------------------------------------------------- commands
-
-
-def _list(args: Any, ir: Any, fmt: str) -> int:
-    from mlc.core.suggest import did_you_mean
-
-    if args.model is not None:
-        _check_model(ir, args.model)
-    if args.shard is not None:
-        shards = sorted({s for m in ir.models for s in _shards_of(ir, m.name)})
-        if args.shard not in shards:
-            raise RuntimeProblem("E7201", f"unknown shard `{args.shard}` in spec `{ir.name}`",
-                                 did_you_mean(args.shard, shards, "shards"))
-    registry = _open(args, ir)
-    try:
-        versions = _call(lambda: registry.versions(args.model, args.shard))
-        aliases = {}
-        for series in sorted({(v.model, v.shard) for v in versions}):
-            aliases[series] = _call(lambda: registry.aliases(*series))
-        url = registry.url
-    finally:
-        registry.close()
-    marked = [(v, sorted(a for a, n in aliases[(v.model, v.shard)].items() if n == v.version)) for v in versions]
-    if fmt == "json":
-        doc = {"app": ir.name, "registry": redact_url(url),
-               "versions": [{**v.to_json(), "aliases": names} for v, names in marked]}
+def _list(args: argparse.Namespace) -> int:
+    listing = list_versions(args.spec, model=args.model, shard=args.shard, registry=args.registry, env=args.env,
+                            diagnostics=shown)
+    if args.format == "json":
+        doc = {"app": listing.app, "registry": redact_url(listing.url),
+               "versions": [{**v.to_json(), "aliases": names} for v, names in listing.versions]}
         sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-        return 0
-    if not versions:
-        sys.stdout.write(f"no versions registered for `{ir.name}` in {redact_url(url)}\n")
-        return 0
+        return EXIT_OK
+    if not listing.versions:
+        sys.stdout.write(f"no versions registered for `{listing.app}` in {redact_url(listing.url)}\n")
+        return EXIT_OK
     header = ("MODEL", "SHARD", "VERSION", "KIND", "PARENT", "DATA", "METRICS", "ALIASES", "REGISTERED")
     rows = [(v.model, v.shard, str(v.version), v.kind, _dash(v.parent), _range(v), _metrics(v.metrics),
-             ",".join(names) or "-", v.registered_at) for v, names in marked]
+             ",".join(names) or "-", v.registered_at) for v, names in listing.versions]
     sys.stdout.write(_table(header, rows))
-    return 0
+    return EXIT_OK
 
 
-def _show(args: Any, ir: Any, fmt: str) -> int:
-    shard = _shard_for(ir, args.model, args.shard)
-    registry = _open(args, ir)
-    try:
-        record = _call(lambda: registry.get(args.model, shard, args.version))
-        aliases = _call(lambda: registry.aliases(args.model, shard))
-        history = _call(lambda: registry.history(args.model, shard))
-        url = registry.url
-    finally:
-        registry.close()
-    if fmt == "json":
-        doc = {"app": ir.name, "registry": redact_url(url), "version": record.to_json(), "aliases": aliases,
+def _show(args: argparse.Namespace) -> int:
+    found = show(args.spec, args.model, args.version, shard=args.shard, registry=args.registry, env=args.env,
+                 diagnostics=shown)
+    record, aliases, history = found.record, found.aliases, found.history
+    if args.format == "json":
+        doc = {"app": found.app, "registry": redact_url(found.url), "version": record.to_json(), "aliases": aliases,
                "history": [e.to_json() for e in history]}
         sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-        return 0
+        return EXIT_OK
     here = sorted(a for a, n in aliases.items() if n == record.version)
     lines = [f"{record.model}@{record.shard} version {record.version}"]
     fields = [("artifact", record.artifact),
@@ -156,33 +107,25 @@ def _show(args: Any, ir: Any, fmt: str) -> int:
     lines += [f"  {e.at}  {e.alias}: {_dash(e.previous)} -> {e.version}" + (f"  ({e.reason})" if e.reason else "")
               for e in history]
     sys.stdout.write("\n".join(lines) + "\n")
-    return 0
+    return EXIT_OK
 
 
-def _promote(args: Any, ir: Any, fmt: str) -> int:
-    shard = _shard_for(ir, args.model, args.shard)
-    registry = _open(args, ir)
-    try:
-        before = _call(lambda: registry.resolve(args.model, shard, args.alias))
-        event = _call(lambda: registry.promote(args.model, shard, args.version, args.alias, args.reason))
-    finally:
-        registry.close()
-    if before == event.version:
-        sys.stdout.write(f"{event.alias}: {args.model}@{shard} already at {event.version}\n")
+def _promote(args: argparse.Namespace) -> int:
+    moved = promote(args.spec, args.model, args.version, shard=args.shard, alias=args.alias, reason=args.reason,
+                    registry=args.registry, env=args.env, diagnostics=shown)
+    event = moved.event
+    if moved.before == event.version:
+        sys.stdout.write(f"{event.alias}: {args.model}@{moved.shard} already at {event.version}\n")
     else:
         sys.stdout.write(_event_line(event) + "\n")
-    return 0
+    return EXIT_OK
 
 
-def _rollback(args: Any, ir: Any, fmt: str) -> int:
-    shard = _shard_for(ir, args.model, args.shard)
-    registry = _open(args, ir)
-    try:
-        event = _call(lambda: registry.rollback(args.model, shard, args.alias, args.reason))
-    finally:
-        registry.close()
-    sys.stdout.write(_event_line(event) + " (rollback)\n")
-    return 0
+def _rollback(args: argparse.Namespace) -> int:
+    moved = rollback(args.spec, args.model, shard=args.shard, alias=args.alias, reason=args.reason,
+                     registry=args.registry, env=args.env, diagnostics=shown)
+    sys.stdout.write(_event_line(moved.event) + " (rollback)\n")
+    return EXIT_OK
 
 
 # ------------------------------------------------------------------------- formatting

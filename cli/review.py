@@ -1,4 +1,4 @@
-"""`mlc diff` and `mlc graph` (docs/review.md).
+"""`mlc diff` and `mlc graph` (docs/review.md; :mod:`mlc.app.review`).
 
 `mlc diff` exits like diff(1): 0 no change, 1 changes, 2 trouble (a side that cannot be read or
 does not compile, with located diagnostics in the report; bad references), 3 changes that
@@ -11,18 +11,41 @@ import argparse
 import os
 import sys
 
+from mlc.cli.common import EXIT_OK, shown
+from mlc.app.review import diff, render_review
+from mlc.app.review import graph
+
 EXIT_TROUBLE = 2
 
 
+def register(commands) -> dict:
+    diff = commands.add_parser("diff", help="review a spec change: semantic diff, impact, artifacts (exit 0/1/2/3)")
+    diff.add_argument("refs", nargs="+", metavar="REF",
+                      help="BASE HEAD (each a spec, a build folder or REV:PATH), or HEAD alone with --base REV")
+    diff.add_argument("--base", metavar="REV", help="compare HEAD's spec with the same path at git revision REV")
+    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    diff.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="text format colours")
+    diff.add_argument("--env", help="environment overlay to apply to both sides")
+    diff.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stdout")
+
+    graph = commands.add_parser("graph", help="the lineage of a spec: sources -> groups -> features -> models -> "
+                                              "shards -> experiments")
+    graph.add_argument("spec", metavar="SPEC")
+    graph.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    graph.add_argument("--env", help="environment overlay to apply")
+
+    return {"diff": cmd_diff, "graph": cmd_graph}
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
-    from mlc.review.run import UsageError, run_review
+    from mlc.review.run import UsageError
 
     try:
-        review = run_review(args.refs, args.base, args.env)
+        review = diff(args.refs, args.base, args.env)
     except UsageError as err:
         sys.stderr.write(f"mlc diff: {err}\n")
         return EXIT_TROUBLE
-    text = _render(review, args.format, _colour(args))
+    text = render_review(review, args.format, _colour(args))
     if args.output:
         _write(args.output, text)
     else:
@@ -30,20 +53,6 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if args.format != "text" and review.problems:      # the report holds them; say so on stderr too
         sys.stderr.write("".join(p.text for p in review.problems))
     return review.exit_code
-
-
-def _render(review, fmt: str, colour: bool) -> str:
-    if fmt == "markdown":
-        from mlc.review.render_markdown import render_markdown
-
-        return render_markdown(review)
-    if fmt == "json":
-        from mlc.review.render_json import render_json
-
-        return render_json(review)
-    from mlc.review.render_text import render_text
-
-    return render_text(review, color=colour)
 
 
 def _colour(args: argparse.Namespace) -> bool:
@@ -62,15 +71,6 @@ def _write(path: str, text: str) -> None:
     os.replace(temp, path)
 
 
-def cmd_graph(args: argparse.Namespace, report) -> int:
-    from mlc.compiler.pipeline import build
-    from mlc.core.ir import to_jsonable
-    from mlc.review.lineage import lineage, to_dot, to_mermaid
-
-    result = build(args.spec, args.env)
-    report(result.diagnostics, result.sources, "text")
-    if not result.ok:
-        return 1
-    graph = lineage(to_jsonable(result.ir))
-    sys.stdout.write(to_dot(graph) if args.format == "dot" else to_mermaid(graph))
-    return 0
+def cmd_graph(args: argparse.Namespace) -> int:
+    sys.stdout.write(graph(args.spec, args.format, args.env, diagnostics=shown))
+    return EXIT_OK

@@ -14,12 +14,11 @@ from typing import Any, Iterable
 
 from mlc.compiler.reporter import Reporter
 from mlc.schemas import spec as S
+from mlc.core.ir import ANALYZERS
+from mlc.compiler.source_checks import closure, feature_refs
 
 
 def check_analyzer_sources(spec: S.Spec, typed: Any, report: Reporter) -> None:
-    from mlc.compiler.lower import ANALYZERS
-    from mlc.compiler.source_checks import closure, feature_refs
-
     resolution = getattr(typed, "derived", None)
     if resolution is None:
         return

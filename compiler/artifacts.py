@@ -15,6 +15,8 @@ from mlc.core.diagnostics import Diagnostic
 from mlc.core.ir import IR
 from mlc.compiler.pipeline import Build, relative_to_spec
 from mlc.core.errors import MlcError
+from mlc.backends import BACKENDS, load
+from mlc import __version__
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -38,8 +40,6 @@ def normalise(text: str) -> str:
 
 
 def emit_all(ir: IR) -> dict[str, str]:
-    from mlc.backends import BACKENDS, load
-
     files: dict[str, str] = {}
     owners: dict[str, str] = {}
     problems = []
@@ -60,8 +60,6 @@ def emit_all(ir: IR) -> dict[str, str]:
 
 
 def manifest(build: Build, files: dict[str, str]) -> str:
-    from mlc import __version__
-
     spec_files = []
     for shown in build.files:
         text = build.sources.text(shown) or ""

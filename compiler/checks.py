@@ -9,7 +9,6 @@ decided from names and numbers alone.
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 from typing import Callable, Iterable
 
 from mlc.core.ir import output_name
@@ -17,6 +16,10 @@ from mlc.core.names import NAME_RULE, duration_seconds, name_problem, parse_time
 from mlc.compiler.reporter import Reporter
 from mlc.core.suggest import did_you_mean
 from mlc.schemas import spec as S
+from mlc.schemas.quantities import quantity_value
+from mlc.compiler.experiment_checks import check_experiments
+from mlc.compiler.facts import default_fits, served_models
+from mlc.dsl import parse_dtype
 
 _NUMERIC = {"int64", "float64", "bool"}
 
@@ -32,7 +35,6 @@ def check_spec(spec: S.Spec, report: Reporter, dtypes: dict[str, str],
     _check_inputs(spec, report)
     _check_models(spec, report, dtypes, id_space)
     _check_deployment(spec, report)
-    from mlc.compiler.experiment_checks import check_experiments
 
     check_experiments(spec, report)
 
@@ -106,8 +108,6 @@ def _check_outputs_unique(spec: S.Spec, report: Reporter) -> None:
 
 
 def _check_sources(spec: S.Spec, report: Reporter) -> None:
-    from mlc.dsl import parse_dtype
-
     for name, source in spec.sources.items():
         for column, dtype in (source.column_dtypes() or {}).items():
             try:
@@ -169,8 +169,6 @@ def _check_feature_groups(spec: S.Spec, report: Reporter) -> None:
 
 
 def _check_inputs(spec: S.Spec, report: Reporter) -> None:
-    from mlc.dsl import parse_dtype
-
     for name, item in spec.preprocess.inputs.items():
         path = ("preprocess", "inputs", name)
         try:
@@ -190,22 +188,6 @@ def _check_inputs(spec: S.Spec, report: Reporter) -> None:
                 report.error("E5020", f"entity key `{key}` of `{entity_name}` must be a preprocess input "
                              "(serving looks feature groups up by it)", ("entities", entity_name, "keys"),
                              hint=f"add `{key}` under `preprocess.inputs`")
-
-
-def default_fits(dtype: str, value: object) -> bool:
-    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
-        return False  # NaN and infinities cannot be written to mldl.json
-    if dtype == "bool":
-        return isinstance(value, bool)
-    if dtype == "int64":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if dtype == "float64":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if dtype == "string":
-        return isinstance(value, str)
-    if dtype == "timestamp":
-        return isinstance(value, str) and parse_timestamp(value) is not None or isinstance(value, int)
-    return True
 
 
 # --------------------------------------------------------------------- models
@@ -294,12 +276,6 @@ def _check_training(name: str, model: S.ModelBase, report: Reporter) -> None:
 # ----------------------------------------------------------------- deployment
 
 
-def served_models(spec: S.Spec) -> list[str]:
-    """The models the deployment serves, the default first: `deployment.models` as listed, else
-    every model by name (declaration order of the `models` mapping means nothing)."""
-    return list(spec.deployment.models) if spec.deployment.models is not None else sorted(spec.models)
-
-
 def _check_deployment(spec: S.Spec, report: Reporter) -> None:
     deployment = spec.deployment
     for i, model in enumerate(deployment.models or []):
@@ -331,37 +307,6 @@ def _check_resources(resources: S.Resources, path: tuple, report: Reporter) -> N
 
 
 # ------------------------------------------------------- Kubernetes values
-
-# A quantity as Kubernetes parses it (resource.ParseQuantity), without a minus sign (resource
-# amounts are never negative): a number (group 1), then a binary-SI suffix, a decimal-SI suffix or
-# a decimal exponent (group 3). Its amount must fit int64, as Kubernetes caps it there.
-_QUANTITY = re.compile(S.QUANTITY_PATTERN)
-_SI_FACTORS = {"": 1, "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "k": 10**3,
-               "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-               "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-MAX_QUANTITY_LENGTH = 64
-_MAX_EXPONENT = 30
-
-
-def quantity_value(text: str) -> Fraction:
-    """The amount (cores, bytes) of a Kubernetes quantity: ``500m`` -> 1/2, ``1Ki`` -> 1024,
-    ``1e3`` -> 1000. Raises ValueError saying what is wrong (completing "`TEXT` ...")."""
-    match = _QUANTITY.fullmatch(text) if len(text) <= MAX_QUANTITY_LENGTH else None
-    if match is None:
-        negative = text.startswith("-") and _QUANTITY.fullmatch(text[1:]) is not None
-        raise ValueError("is negative; resource amounts cannot be" if negative else "is not a Kubernetes quantity")
-    suffix = match.group(3) or ""
-    if suffix in _SI_FACTORS:
-        factor = Fraction(_SI_FACTORS[suffix])
-    elif abs(int(suffix[1:])) <= _MAX_EXPONENT:
-        factor = Fraction(10) ** int(suffix[1:])
-    else:
-        raise ValueError(f"has an exponent beyond ±{_MAX_EXPONENT}")
-    value = Fraction(match.group(1)) * factor
-    if value > S.INT64_MAX:
-        raise ValueError(f"is larger than Kubernetes allows ({S.INT64_MAX})")
-    return value
-
 
 def _check_namespace(namespace: str, report: Reporter) -> None:
     problem = _dns_label_problem(namespace)

@@ -23,7 +23,10 @@ import os
 from typing import Any
 
 from mlc.core.diagnostics import Diagnostic, Severity
+from mlc.backends.experiments import document
+from mlc.backends.experiments.config import ConfigError, ExperimentsConfig
 from mlc.compiler.reporter import Reporter
+from mlc.schemas.yamlpos import LMap
 
 CONFIG = os.path.join("experiments", "config.json")
 NEW_ROUND = "rename the experiment to start a new round on purpose"
@@ -32,8 +35,6 @@ NEW_ROUND = "rename the experiment to start a new round on purpose"
 def load_baseline(path: str) -> tuple[dict | None, Diagnostic | None]:
     """The baseline document from a config.json file or a build folder holding
     `experiments/config.json`; or a diagnostic E6004 saying why it cannot be read."""
-    from mlc.runtime.experiments.config import ConfigError, ExperimentsConfig
-
     file = os.path.join(path, CONFIG) if os.path.isdir(path) else path
     try:
         with open(file, encoding="utf-8") as handle:
@@ -56,8 +57,6 @@ def compare(baseline: dict, new: Any, report: Reporter) -> None:
     """Warn about changes of ``new`` (an IR or a config.json document) that move units of
     what runs in ``baseline`` (a config.json document)."""
     if not isinstance(new, dict):
-        from mlc.backends.experiments import document
-
         new = document(new)
     new_layers = {layer["name"]: layer for layer in new.get("layers", [])}
     for old_layer in baseline.get("layers", []):
@@ -97,8 +96,6 @@ def _warn(report: Reporter, code: str, message: str, hint: str, *paths: tuple) -
 
 
 def _written(report: Reporter, path: tuple) -> bool:
-    from mlc.schemas.yamlpos import LMap
-
     node = report.root
     for part in path:
         if not (isinstance(node, LMap) and part in node.entries):

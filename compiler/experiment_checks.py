@@ -13,6 +13,11 @@ from mlc.core.names import canonical_timestamp, duration_seconds, name_problem, 
 from mlc.compiler.reporter import Reporter
 from mlc.core.suggest import did_you_mean
 from mlc.schemas import spec as S
+from mlc.compiler.lower import reservations, tickets
+from mlc.dsl import parse_dtype
+from mlc.compiler.facts import served_models
+from mlc.core.suggest import closest
+from mlc.core.timezones import is_timezone, timezone_names
 
 DAY = 86_400
 MAX_TICKETS = 24        # slices per block of a switchback (E5037)
@@ -43,8 +48,6 @@ def percent_range(pair: tuple[int, int]) -> str:
 
 
 def _check_layer(spec: S.Spec, layer_name: str, layer: S.Layer, report: Reporter) -> None:
-    from mlc.compiler.lower import reservations
-
     base = ("experiments", "layers", layer_name)
     total = sum(e.traffic for e in layer.experiments.values())
     ranges = reservations(layer)
@@ -95,8 +98,6 @@ def _check_overlaps(layer_name: str, layer: S.Layer, ranges: dict, report: Repor
 
 
 def _check_unit(spec: S.Spec, unit: str, path: tuple, report: Reporter) -> None:
-    from mlc.dsl import parse_dtype
-
     item = spec.preprocess.inputs.get(unit)
     if item is None:
         report.error("E5017", f"unit `{unit}` is not a preprocess input", path,
@@ -114,8 +115,6 @@ def _check_unit(spec: S.Spec, unit: str, path: tuple, report: Reporter) -> None:
 
 
 def _check_variants(spec: S.Spec, variants: dict, path: tuple, report: Reporter) -> None:
-    from mlc.compiler.checks import served_models
-
     weights = [v.weight for v in variants.values() if v.weight is not None]
     if weights and len(weights) != len(variants):
         missing = ", ".join(f"`{name}`" for name, v in variants.items() if v.weight is None)
@@ -204,8 +203,6 @@ def _slice_neighbours(seconds: int) -> tuple[str | None, str | None]:
 
 
 def _check_tickets(name: str, switchback: S.Switchback, base: tuple, report: Reporter) -> None:
-    from mlc.compiler.lower import tickets
-
     weights = [v.weight for v in switchback.variants.values()]
     if any(w is None for w in weights) or abs(sum(weights) - 100) > 1e-9:
         return  # equal split, or E5010
@@ -266,9 +263,6 @@ def _periods_overlap(a: tuple, b: tuple) -> bool:
 
 
 def _check_timezone(zone: str, path: tuple, report: Reporter) -> None:
-    from mlc.core.suggest import closest
-    from mlc.core.timezones import is_timezone, timezone_names
-
     if not is_timezone(zone):
         match = closest(zone, timezone_names())
         report.error("E5018", f"unknown timezone `{zone}`", path,

@@ -19,6 +19,11 @@ from mlc.core.ir import output_name
 from mlc.core.names import duration_seconds
 from mlc.compiler.reporter import Reporter
 from mlc.schemas import spec as S
+from mlc.dsl import ExprSyntaxError, check_expression, parse_dtype, parse_expression, resolve_derived
+from mlc.dsl.scope import MappingScope
+from mlc.dsl.types import ERROR
+from mlc.core.suggest import did_you_mean
+from mlc.compiler.facts import default_fits
 
 AGGREGATE_DTYPES = {"count": "int64", "approx_count_distinct": "int64", "avg": "float64"}
 
@@ -53,8 +58,6 @@ def typecheck_spec(spec: S.Spec, report: Reporter) -> TypedExpressions:
 
 
 def _dtype(text: str) -> Any:
-    from mlc.dsl import parse_dtype
-
     try:
         return parse_dtype(text)
     except ValueError:
@@ -73,9 +76,6 @@ def _input_dtypes(spec: S.Spec) -> dict[str, str]:
 def _scope(names: dict[str, str]) -> Any:
     """A scope of the given names; a name whose dtype is invalid (already reported) gets the
     error type, so its uses do not cascade into "unknown name" errors."""
-    from mlc.dsl.scope import MappingScope
-    from mlc.dsl.types import ERROR
-
     return MappingScope({name: _dtype(dtype) or ERROR for name, dtype in names.items()})
 
 
@@ -84,8 +84,6 @@ class _Unknowable:
     declares no columns, which is reported elsewhere): every name has the error type."""
 
     def lookup(self, parts: tuple[str, ...]) -> Any:
-        from mlc.dsl.types import ERROR
-
         return ERROR
 
     def candidates(self) -> list[str]:
@@ -94,8 +92,6 @@ class _Unknowable:
 
 def check_one(text: str, scope: Any, context: str, path: tuple, report: Reporter) -> Any:
     """Parse + typecheck one expression; report its issues; the typed tree or None."""
-    from mlc.dsl import ExprSyntaxError, check_expression, parse_expression
-
     try:
         tree = parse_expression(text)
     except ExprSyntaxError as exc:
@@ -133,8 +129,6 @@ def _check_group(spec: S.Spec, name: str, group: S.FeatureGroup, report: Reporte
 
 
 def _check_group_defaults(name: str, group: S.FeatureGroup, typed: TypedExpressions, report: Reporter) -> None:
-    from mlc.core.suggest import did_you_mean
-
     outputs = typed.group_outputs[name]
     for target, value in group.defaults.items():
         path = ("feature_groups", name, "defaults", target)
@@ -154,16 +148,12 @@ def _check_group_defaults(name: str, group: S.FeatureGroup, typed: TypedExpressi
 
 
 def group_default_fits(dtype: str, value: object) -> bool:
-    from mlc.compiler.checks import default_fits
-
     if dtype == "timestamp":
         return isinstance(value, str) and default_fits(dtype, value)
     return default_fits(dtype, value)
 
 
 def _check_derived(spec: S.Spec, report: Reporter, typed: TypedExpressions) -> None:
-    from mlc.dsl import resolve_derived
-
     names = dict(typed.raw_input_dtypes)
     for group, outputs in typed.group_outputs.items():
         names.update({f"{group}.{output}": dtype for output, dtype in outputs.items()})

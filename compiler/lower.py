@@ -20,12 +20,17 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 from mlc.core import ir as I
-from mlc.compiler.checks import served_models
+from mlc.core.ir import ANALYZERS
+from mlc.compiler.facts import served_models
 from mlc.compiler.expressions import TypedExpressions
 from mlc.core.names import canonical_timestamp, duration_seconds, parse_timestamp
 from mlc.schemas import spec as S
+from mlc.compiler.source_checks import column_format, input_rule, input_rules
+from mlc.dsl import parse_dtype, to_json, to_source
+from mlc.dsl.resolve import topological
+from mlc.dsl.catalogue import lookup
+from mlc.compiler.cardinality import id_space
 
-ANALYZERS = ("standardize", "min_max_scale", "vocabulary", "quantile_bucketize")
 DENSE_TENSOR = "float32"
 SPARSE_TENSOR = "int64"
 
@@ -70,8 +75,6 @@ def relocate(path: str, declaring_file: str, spec_file: str) -> str:
 
 
 def _source(name: str, source: S.Source, declaring_file: str, spec_file: str) -> I.SourceIR:
-    from mlc.compiler.source_checks import column_format
-
     options = source.model_dump(exclude={"kind", "path", "table", "event_time", "columns", "description",
                                          "null_values", "timestamp_format"})
     location = source.table if isinstance(source, S.TableSource) else relocate(source.path, declaring_file, spec_file)
@@ -93,9 +96,7 @@ def null_value_set(texts: Iterable[str]) -> tuple[str, ...]:
 def _inputs(spec: S.Spec, typed: TypedExpressions, derived: tuple[I.DerivedIR, ...]) -> tuple[I.InputIR, ...]:
     """Inputs by name; each with the null values and datetime format of the training-source
     columns that feed it (the checks refused inputs fed with different rules)."""
-    from mlc.compiler.source_checks import input_rule, input_rules
-
-    rules = input_rules(spec, {d.name: d.depends_on for d in derived})
+    rules = input_rules(spec, I.derived_depends_on(derived))
     out = []
     for name, item in sorted(spec.preprocess.inputs.items()):
         null_values, fmt = input_rule(rules, name)
@@ -104,8 +105,6 @@ def _inputs(spec: S.Spec, typed: TypedExpressions, derived: tuple[I.DerivedIR, .
 
 
 def _canonical_dtype(text: str) -> str:
-    from mlc.dsl import parse_dtype
-
     return str(parse_dtype(text))
 
 
@@ -124,8 +123,6 @@ def _key_dtype(spec: S.Spec, entity: str, key: str) -> str:
 
 
 def _group(spec: S.Spec, typed: TypedExpressions, name: str, group: S.FeatureGroup) -> I.FeatureGroupIR:
-    from mlc.dsl import to_json, to_source
-
     columns = spec.sources[group.source].column_dtypes() or {}
     keys = tuple(I.Column(k, _canonical_dtype(columns[k])) for k in spec.entities[group.entity].keys)
     aggregations = []
@@ -191,8 +188,6 @@ def _walk(tree: dict) -> Iterable[dict]:
 def derived_order(typed: TypedExpressions) -> tuple[str, ...]:
     """Derived features in topological order, ties broken by name (not by where they are
     written: moving a definition in the spec changes no byte of the build)."""
-    from mlc.dsl.resolve import topological
-
     names = sorted(typed.derived.order)
     deps = {name: tuple(d for d in typed.derived.dependencies.get(name, ()) if d in typed.derived.order)
             for name in names}
@@ -201,8 +196,6 @@ def derived_order(typed: TypedExpressions) -> tuple[str, ...]:
 
 
 def _derived(typed: TypedExpressions, order: tuple[str, ...]) -> tuple[I.DerivedIR, ...]:
-    from mlc.dsl import to_json, to_source
-
     out = []
     for name in order:
         tree_typed = typed.derived.typed[name]
@@ -223,9 +216,6 @@ def _analyzer_nodes(tree: dict) -> list[dict]:
 def _analyzers(typed: TypedExpressions, order: tuple[str, ...]) -> tuple[I.AnalyzerIR, ...]:
     """One analyzer slot per analyzer call; its constant arguments are named as in the catalogue.
     The fitted constants are added when the analyzers are fitted on the training set."""
-    from mlc.dsl import to_json
-    from mlc.dsl.catalogue import lookup
-
     out = []
     for name in order:
         tree = to_json(typed.derived.typed[name])
@@ -239,26 +229,9 @@ def _analyzers(typed: TypedExpressions, order: tuple[str, ...]) -> tuple[I.Analy
 # -------------------------------------------------------------------- models
 
 
-def _closure(names: Iterable[str], derived: tuple[I.DerivedIR, ...]) -> list[str]:
-    """Every name the given features depend on, transitively (derived, inputs, group outputs)."""
-    by_name = {d.name: d for d in derived}
-    seen: list[str] = []
-    stack = list(names)
-    while stack:
-        name = stack.pop(0)
-        if name in seen:
-            continue
-        seen.append(name)
-        if name in by_name:
-            stack.extend(by_name[name].depends_on)
-    return seen
-
 
 def sparse_buckets(typed: TypedExpressions, feature: str) -> int | None:
     """Id space of a derived feature used as a sparse input (None when unknown)."""
-    from mlc.compiler.cardinality import id_space
-    from mlc.dsl import to_json
-
     resolution = typed.derived
     if resolution is None or feature not in resolution.typed or feature not in resolution.order:
         return None
@@ -270,7 +243,7 @@ def _model(spec: S.Spec, typed: TypedExpressions, derived: tuple[I.DerivedIR, ..
     columns = spec.sources[model.training.source].column_dtypes() or {}
     dense = tuple(I.Column(f, str(dtypes[f])) for f in model.inputs.dense)
     sparse = tuple(I.SparseIR(f, str(dtypes[f]), sparse_buckets(typed, f)) for f in model.inputs.sparse)
-    closure = _closure([c.name for c in dense + sparse], derived)
+    closure = I.feature_closure([c.name for c in dense + sparse], I.derived_depends_on(derived))
     raw_inputs = tuple(sorted(n for n in closure if n in spec.preprocess.inputs))
     groups = tuple(sorted({n.split(".", 1)[0] for n in closure if "." in n}))
     signature_inputs = tuple(I.TensorIR(c.name, DENSE_TENSOR, (-1, 1)) for c in dense) + \
@@ -406,8 +379,6 @@ def tickets(weights: list[float | None]) -> tuple[int, ...]:
 
 
 def _experiments(spec: S.Spec, typed: TypedExpressions) -> Iterable[I.ExperimentIR]:
-    from mlc.dsl import to_json, to_source
-
     for layer_name, layer in spec.experiments.layers.items():
         ranges = reservations(layer)
         for name, experiment in layer.experiments.items():
@@ -424,8 +395,6 @@ def _experiments(spec: S.Spec, typed: TypedExpressions) -> Iterable[I.Experiment
 
 
 def _switchback(spec: S.Spec, typed: TypedExpressions, name: str, sb: S.Switchback) -> I.SwitchbackIR:
-    from mlc.dsl import to_json, to_source
-
     targeting = typed.targeting.get(("experiments", "switchbacks", name, "targeting"))
     return I.SwitchbackIR(
         name=name, unit=sb.unit, slice_seconds=duration_seconds(sb.slice),

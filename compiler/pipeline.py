@@ -16,6 +16,14 @@ from mlc.core.ir import IR
 from mlc.compiler.reporter import Reporter
 from mlc.schemas.spec import Spec
 from mlc.schemas.yamlpos import find
+from mlc.schemas.compose import compose
+from mlc.schemas.validate import validate_spec
+from mlc.compiler.lower import lower, sparse_buckets
+from mlc.compiler.checks import check_spec
+from mlc.compiler.expressions import typecheck_spec
+from mlc.compiler.source_checks import check_source_data
+from mlc.compiler.analyzer_checks import check_analyzer_sources
+from mlc.compiler.experiment_baseline import compare
 
 STAGES = ("load", "validate", "check", "lower")
 
@@ -66,9 +74,6 @@ def _sets_sorted(dump: dict) -> dict:
 def build(spec_path: str, environment: str | None = None, baseline: dict | None = None) -> Build:
     """``baseline``: a previous `experiments/config.json` document; changes that move units of
     its running experiments become warnings (``mlc.compiler.experiment_baseline``)."""
-    from mlc.schemas.compose import compose
-    from mlc.schemas.validate import validate_spec
-
     result = Build(spec_path, environment)
     composed = compose(spec_path, result.sources, environment)
     result.files = composed.files
@@ -85,30 +90,19 @@ def build(spec_path: str, environment: str | None = None, baseline: dict | None 
     typed = _check(spec, report)
     if _stop(result, bag.items, "check"):
         return result
-    from mlc.compiler.lower import lower
 
     declared_in = {name: _declaring_file(composed.root, name, spec_path) for name in spec.sources}
     result.ir = lower(spec, typed, declared_in, spec_path)
     if baseline is not None:
-        from mlc.compiler.experiment_baseline import compare
-
         compare(baseline, result.ir, report)
         _stop(result, bag.items, "lower")
     return result
 
 
 def _check(spec: Spec, report: Reporter):
-    from mlc.compiler.checks import check_spec
-    from mlc.compiler.expressions import typecheck_spec
-
-    from mlc.compiler.lower import sparse_buckets
-
-    from mlc.compiler.source_checks import check_source_data
-
     typed = typecheck_spec(spec, report)
     check_spec(spec, report, typed.feature_dtypes(), lambda name: sparse_buckets(typed, name))
     check_source_data(spec, typed, report)
-    from mlc.compiler.analyzer_checks import check_analyzer_sources
 
     check_analyzer_sources(spec, typed, report)
     return typed

@@ -14,8 +14,12 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from mlc.compiler.reporter import Reporter
+from mlc.core.ir import feature_closure
 from mlc.core.suggest import did_you_mean
 from mlc.schemas import spec as S
+from mlc.dsl import parse_dtype, to_json
+from mlc.compiler.facts import served_models
+from mlc.core.datetime_format import FormatError, compile_format
 
 
 def check_source_data(spec: S.Spec, typed: Any, report: Reporter) -> None:
@@ -32,8 +36,6 @@ def check_source_data(spec: S.Spec, typed: Any, report: Reporter) -> None:
 
 def feature_refs(typed: Any) -> dict[str, tuple[str, ...]]:
     """Derived feature -> the names its expression references (inputs, `group.output`, derived)."""
-    from mlc.dsl import to_json
-
     resolution = getattr(typed, "derived", None)
     if resolution is None:
         return {}
@@ -53,14 +55,7 @@ def _refs(node: Any) -> Iterable[str]:
 
 def closure(names: Iterable[str], refs: dict[str, tuple[str, ...]]) -> list[str]:
     """Every name the given features depend on, transitively, themselves included."""
-    seen: list[str] = []
-    stack = list(names)
-    while stack:
-        name = stack.pop(0)
-        if name not in seen:
-            seen.append(name)
-            stack.extend(refs.get(name, ()))
-    return seen
+    return feature_closure(names, refs)
 
 
 def model_reads(spec: S.Spec, name: str, model: S.ModelBase, refs: dict[str, tuple[str, ...]]) -> dict[str, tuple]:
@@ -83,8 +78,6 @@ def model_reads(spec: S.Spec, name: str, model: S.ModelBase, refs: dict[str, tup
 
 
 def _sharded(spec: S.Spec, model: str) -> bool:
-    from mlc.compiler.checks import served_models
-
     served = served_models(spec)
     return any(model in (shard.models if shard.models is not None else served)
                for shard in spec.deployment.sharding.shards.values())
@@ -153,8 +146,6 @@ def _check_formats(spec: S.Spec, report: Reporter) -> None:
 
 
 def _check_pattern(pattern: str, path: tuple, report: Reporter) -> None:
-    from mlc.core.datetime_format import FormatError, compile_format
-
     try:
         compile_format(pattern)
     except FormatError as problem:
@@ -224,8 +215,6 @@ def _check_input_dtype(spec: S.Spec, name: str, model: S.ModelBase, source: S.So
                        report: Reporter) -> None:
     """E5046: a preprocess input is read from a training-source column of the same dtype; else the
     two executors would see different values (an int64 column hashed as a float64 request field)."""
-    from mlc.dsl import parse_dtype
-
     try:
         wanted, given = str(parse_dtype(spec.preprocess.inputs[column].dtype)), str(parse_dtype(source.column(column).dtype))
     except ValueError:                   # an unknown dtype is reported on its own (E5011)

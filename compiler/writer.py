@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 from mlc.compiler.artifacts import MANIFEST
 from mlc.core.errors import MlcError
+from mlc.core.diagnostics import Diagnostic
 
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _MAX_MANIFEST_BYTES = 16 * 1024 * 1024
@@ -54,8 +55,6 @@ class WriteRefused(MlcError):
         self.hint = hint
 
     def diagnostic(self):
-        from mlc.core.diagnostics import Diagnostic
-
         return Diagnostic(self.code, f"cannot write the build: {self.message}", hint=self.hint)
 
 

@@ -19,7 +19,7 @@ import dataclasses
 import json
 import typing
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 MLDL_VERSION = "1.0"
 BUCKETS = 10_000  # experiment hash space per layer
@@ -104,6 +104,10 @@ class InputIR:
     format: str | None = None
 
 
+# the catalogue functions that need constants fitted offline (`mlc fit`): one AnalyzerIR per call
+ANALYZERS = ("standardize", "min_max_scale", "vocabulary", "quantile_bucketize")
+
+
 @dataclass(frozen=True)
 class AnalyzerIR:
     id: str                        # `<feature>:<function>:<ordinal>`
@@ -122,6 +126,26 @@ class DerivedIR:
     tree: dict                     # typed expression tree
     depends_on: tuple[str, ...]    # inputs, group outputs (`group.output`) and derived features
     analyzers: tuple[str, ...]     # analyzer ids used by this feature
+
+
+def feature_closure(names: Iterable[str], depends_on: Mapping[str, Iterable[str]]) -> list[str]:
+    """Every name the given features read, transitively, themselves included: derived features,
+    preprocess inputs and ``group.output`` names, in discovery (breadth-first) order.
+    ``depends_on``: derived feature -> what it reads (``DerivedIR.depends_on``; names absent from
+    it read nothing). The one implementation the compiler, backends, runtime and review share."""
+    seen: dict[str, None] = {}
+    queue = list(names)
+    while queue:
+        name = queue.pop(0)
+        if name not in seen:
+            seen[name] = None
+            queue.extend(depends_on.get(name) or ())
+    return list(seen)
+
+
+def derived_depends_on(derived: Iterable[DerivedIR]) -> dict[str, tuple[str, ...]]:
+    """Derived feature -> its ``depends_on``, the mapping :func:`feature_closure` walks."""
+    return {d.name: d.depends_on for d in derived}
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .types import BOOL, ERROR, FLOAT64, INT64, ORDERED, STRING, TIMESTAMP, DType, list_of, unify_all
+from mlc.core.datetime_format import FormatError, compile_format
+from mlc.core.suggest import closest
+from mlc.core.timezones import expression_timezones
+from .types import comparable
 
 SCALAR, AGGREGATE, ANALYZER = "scalar", "aggregate", "analyzer"
 KINDS = (SCALAR, AGGREGATE, ANALYZER)
@@ -218,8 +222,6 @@ def nonzero(value: object) -> str | None:
 def datetime_pattern(value: object) -> str | Problem | None:
     """A format of `to_timestamp`/`date_format`: the datetime patterns of timestamp columns
     (``mlc.core.datetime_format``, pure Python), located inside the string."""
-    from mlc.core.datetime_format import FormatError, compile_format
-
     if value is None:
         return "cannot be null"
     try:
@@ -232,9 +234,6 @@ def datetime_pattern(value: object) -> str | Problem | None:
 
 def timezone_name(value: object) -> str | Problem | None:
     """An IANA time zone both executors know (``mlc.core.timezones.expression_timezones``)."""
-    from mlc.core.suggest import closest
-    from mlc.core.timezones import expression_timezones
-
     if value is None:
         return "cannot be null"
     names = expression_timezones()
@@ -256,8 +255,6 @@ def _parsed_text(args: tuple) -> tuple[int, str, str] | None:
 
 
 def _comparable_pair(args: tuple) -> tuple[int, str, str] | None:
-    from .types import comparable
-
     if comparable(args[0].dtype, args[1].dtype, ordered=False):
         return None
     return 1, "E4004", f"argument `value` of `nullif` ({args[1].dtype}) cannot be compared with `x` ({args[0].dtype})"

@@ -11,6 +11,7 @@ from lark import Token
 from lark.exceptions import LexError, UnexpectedCharacters, UnexpectedInput
 
 from .errors import ExprIssue
+from .parser import lexer
 
 NEEDS_OPERAND = frozenset(
     {"PLUS", "MINUS", "STAR", "SLASH", "SLASHSLASH", "PERCENT", "COMPARE", "AND", "OR", "NOT", "IN", "LPAR", "LSQB", "COMMA"}
@@ -53,8 +54,6 @@ def _bad_character(text: str, position: int) -> ExprIssue:
 
 
 def _tokens_before(text: str, position: int) -> list[Token]:
-    from .parser import lexer
-
     tokens: list[Token] = []
     try:
         for token in lexer().lex(text[:position]):

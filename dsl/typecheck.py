@@ -22,6 +22,9 @@ from .limits import tree_problem
 from .scope import Scope
 from .typed import NOT_CONSTANT, TypedExpr
 from .types import BOOL, ERROR, FLOAT64, INT64, NULL, STRING, DType, arithmetic_result, comparable, list_of, unify
+from .errors import ExprSyntaxError
+from .parser import parse_expression
+from mlc.core.suggest import did_you_mean
 
 CONTEXTS = ("derived", "aggregation", "filter", "condition")
 _LITERAL_TYPES = {"int": INT64, "float": FLOAT64, "string": STRING, "bool": BOOL, "null": NULL}
@@ -107,8 +110,6 @@ class _Checker:
         if keyword is not None:
             hint = f"literals are lower-case: `{keyword}`"
         else:
-            from mlc.core.suggest import did_you_mean
-
             hint = did_you_mean(name, self.scope.candidates(), "names")
         self.report("E4001", f"unknown name `{name}`", node, hint)
         return TypedExpr(node, ERROR)
@@ -230,8 +231,6 @@ class _Checker:
         return TypedExpr(node, dtype, args, function=function.canonical)
 
     def unknown_function(self, node: Call) -> None:
-        from mlc.core.suggest import did_you_mean
-
         hint = did_you_mean(node.name, CATALOGUE, "functions")
         self.report("E4002", f"unknown function `{node.name}`", (node.name_start, node.name_end), hint)
 
@@ -345,9 +344,6 @@ def _constant_tuple(items: tuple[TypedExpr, ...]) -> object:
 
 def check_text(text: str, scope: Scope, context: str = "derived") -> tuple[TypedExpr | None, list[ExprIssue]]:
     """Parse and check in one step; a syntax error gives ``(None, [issue])``."""
-    from .errors import ExprSyntaxError
-    from .parser import parse_expression
-
     try:
         expr = parse_expression(text)
     except ExprSyntaxError as error:

@@ -66,6 +66,10 @@ from typing import Any, Iterable
 from mlc.review.model import (BACKFILL, CONTRACT, DANGEROUS, DELETION, ERROR, IMPACT_KINDS, INFO,
                               REMATERIALISE, RETRAIN, TRAFFIC, Impact, Plan)
 from mlc.review.reads import GROUP_WIDE, as_map, group_columns, model_columns, output_definitions, source_reasons
+from mlc.core.diagnostics import DiagnosticBag
+from mlc.core.ir import feature_closure
+from mlc.compiler.experiment_baseline import compare
+from mlc.compiler.reporter import Reporter
 
 LEVEL_ORDER = (ERROR, DANGEROUS, INFO)
 UNIT_MOVES = ("W5104", "W5105", "W5106", "W5107")   # experiment_baseline's ramp-safety warnings
@@ -161,14 +165,7 @@ class _Side:
 
     def closure(self, names: Iterable[str]) -> set[str]:
         """The names and everything they depend on, transitively (derived, inputs, `g.o`)."""
-        seen: set[str] = set()
-        stack = list(names)
-        while stack:
-            name = stack.pop()
-            if name not in seen:
-                seen.add(name)
-                stack.extend(self.derived.get(name, {}).get("depends_on") or [])
-        return seen
+        return set(feature_closure(names, {n: d.get("depends_on") or () for n, d in self.derived.items()}))
 
     def serving_shards(self, model: str) -> list[str]:
         """Shards serving ``model``, in deployment order."""
@@ -545,10 +542,6 @@ def _variant_deltas(old: list[dict], new: list[dict]) -> list[str]:
 
 def _unit_moves(base_doc: dict, head_doc: dict, head_root: Any) -> list[Impact]:
     """experiment_baseline's W5104-W5107, BASE's config as the baseline, as dangerous impacts."""
-    from mlc.core.diagnostics import DiagnosticBag
-    from mlc.compiler.experiment_baseline import compare
-    from mlc.compiler.reporter import Reporter
-
     bag = DiagnosticBag()
     compare(base_doc, head_doc, Reporter(head_root, bag))   # root None: diagnostics without location
     known = {e["name"] for layer in base_doc.get("layers") or [] for e in layer.get("experiments") or []}

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from .model import ADD, CHANGE, DANGEROUS, ERROR, REMOVE, ArtifactChange, Change, Impact, Problem, Review
 from .render_text import (artifact_counts, change_line, changes_by_section, impact_words, printable,
                           printable_block, summary_of)
+from .lineage import affected, to_mermaid
+from .. import __version__
 
 GITHUB_COMMENT_LIMIT = 65_536
 MIN_LIMIT = 4_096                  # below this even the title, summary and footer may not fit
@@ -215,7 +217,6 @@ def _lineage(review: Review) -> _Block | None:
     """The affected part of the lineage as a mermaid diagram, changed nodes highlighted."""
     if review.graph is None or not review.changed_nodes:
         return None
-    from .lineage import affected, to_mermaid
 
     diagram = to_mermaid(affected(review.graph, review.changed_nodes), highlight=review.changed_nodes)
     lines = diagram.rstrip("\n").split("\n")
@@ -259,8 +260,6 @@ def _artifact_table(artifacts: list[ArtifactChange]) -> _Block | None:
 
 
 def _footer(review: Review) -> _Block:
-    from .. import __version__
-
     return _Block("footer", [f"<sub>mlc {md_text(__version__)} · exit code {review.exit_code}</sub>"])
 
 

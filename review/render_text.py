@@ -18,6 +18,7 @@ from typing import Any, Iterable
 
 from .model import (ADD, CHANGE, DANGEROUS, ERROR, REMOVE, SECTIONS, ArtifactChange, Change,
                     Impact, Problem, Review)
+from .impact import summary_line
 
 VALUE_WIDTH = 120                  # a value longer than this (as compact JSON) is cut with "…"
 ELLIPSIS = "…"
@@ -81,8 +82,6 @@ def changes_by_section(changes: Iterable[Change]) -> list[tuple[str, list[Change
 
 def summary_of(review: Review) -> str:
     """The Terraform-style summary line (``review.impact.summary_line``)."""
-    from .impact import summary_line   # written alongside; imported when a review is rendered
-
     return summary_line(review.plan, review.impacts, compiled=not review.problems)
 
 

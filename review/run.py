@@ -15,6 +15,11 @@ from typing import Sequence
 
 from mlc.review.model import Review
 from mlc.core.errors import MlcError
+from mlc.review.sides import base_for, load_side
+from mlc.review.artifacts import artifact_diff
+from mlc.review.impact import deletion_errors, impacts
+from mlc.review.lineage import changed_nodes, lineage, merge
+from mlc.review.semantic import plan_of, semantic_diff
 
 
 class UsageError(MlcError, ValueError):
@@ -23,8 +28,6 @@ class UsageError(MlcError, ValueError):
 
 def references(refs: Sequence[str], base_rev: str | None) -> tuple[str, str]:
     """(BASE, HEAD) from the positional references and ``--base``."""
-    from mlc.review.sides import base_for
-
     if base_rev is not None:
         if len(refs) != 1:
             raise UsageError("with --base REV give only HEAD (a spec in the working tree)")
@@ -35,8 +38,6 @@ def references(refs: Sequence[str], base_rev: str | None) -> tuple[str, str]:
 
 
 def run_review(refs: Sequence[str], base_rev: str | None = None, env: str | None = None) -> Review:
-    from mlc.review.sides import load_side
-
     base_ref, head_ref = references(refs, base_rev)
     base, head = load_side(base_ref, "base", env), load_side(head_ref, "head", env)
     return compare_sides(base, head)
@@ -44,11 +45,6 @@ def run_review(refs: Sequence[str], base_rev: str | None = None, env: str | None
 
 def compare_sides(base, head) -> Review:
     """The review of two loaded sides (:class:`mlc.review.sides.Side`)."""
-    from mlc.review.artifacts import artifact_diff
-    from mlc.review.impact import deletion_errors, impacts
-    from mlc.review.lineage import changed_nodes, lineage, merge
-    from mlc.review.semantic import plan_of, semantic_diff
-
     review = Review(base.label, head.label, problems=[s.problem for s in (base, head) if s.problem is not None])
     if base.mldl is not None and head.mldl is not None:
         review.changes = semantic_diff(base.mldl, head.mldl)

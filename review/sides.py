@@ -34,6 +34,11 @@ from typing import Any
 
 from mlc.review.model import Problem
 from mlc.core.errors import MlcError
+from mlc.compiler.artifacts import ArtifactError, artifact_tree
+from mlc.core.diagnostics import Diagnostic, SourceMap, render_text
+from mlc.core.ir import IR, ir_from_json, to_jsonable
+from mlc.compiler.pipeline import build
+from mlc.schemas.compose import compose, display_path
 
 MANIFEST = "manifest.json"
 MLDL = "mldl.json"
@@ -112,12 +117,6 @@ def base_for(head_ref: str, rev: str) -> str:
 
 
 def _spec_side(path: str, role: str, env: str | None, label: str | None = None) -> Side:
-    from mlc.compiler.artifacts import ArtifactError, artifact_tree
-    from mlc.core.diagnostics import SourceMap, render_text
-    from mlc.core.ir import to_jsonable
-    from mlc.compiler.pipeline import build
-    from mlc.schemas.compose import compose
-
     label = label or path
     result = build(path, env)
     if not result.ok:
@@ -201,9 +200,6 @@ def _parse_json(text: str, shown: str) -> Any:
 def _ir_of(mldl: Any, shown: str) -> Any:
     """The IR objects of a parsed ``mldl.json``; refused when it is not one."""
     import dataclasses
-
-    from mlc.core.ir import IR
-    from mlc.core.ir import ir_from_json
 
     missing = [f.name for f in dataclasses.fields(IR) if not isinstance(mldl, dict) or f.name not in mldl]
     if missing:
@@ -328,8 +324,6 @@ def _hide_folder(side: Side, folder: str, prefix: str) -> Side:
 
 
 def _folder_prefixes(folder: str) -> list[str]:
-    from mlc.schemas.compose import display_path
-
     shown = {os.path.abspath(folder), os.path.realpath(folder), display_path(folder)}
     native = {p.rstrip(os.sep) + os.sep for p in shown}
     posix = {p.rstrip(os.sep).replace(os.sep, "/") + "/" for p in shown}
@@ -364,8 +358,6 @@ def _relabel_tree(node: Any, prefixes: list[str], prefix: str) -> None:
 
 def _error(code: str, message: str, hint: str | None = None) -> str:
     """One diagnostic without a location, rendered as ``mlc validate`` renders it."""
-    from mlc.core.diagnostics import Diagnostic, SourceMap, render_text
-
     return render_text([Diagnostic(code, message, hint=hint)], SourceMap(), color=False)
 
 

@@ -23,6 +23,10 @@ import os
 import re
 import sys
 
+from mlc.core.diagnostics import SourceMap
+from mlc.schemas.compose import compose
+from mlc.schemas.yamlpos import LScalar
+
 STATE_DIR = ".mlc"
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")            # the spec name rule (mlc.core.names)
 LEGACY_ENTRIES = ("data", "online.sqlite", "registry.sqlite", os.path.join("deploy", "state.json"))
@@ -38,10 +42,6 @@ def app_name(spec_path: str) -> str:
     A spec that cannot be read, or whose name is not a valid name, falls back to the file name
     without its extensions (``a.mlc.yaml`` -> ``a``), so a broken spec still gets its own folder."""
     try:
-        from mlc.core.diagnostics import SourceMap
-        from mlc.schemas.compose import compose
-        from mlc.schemas.yamlpos import LScalar
-
         root = compose(spec_path, SourceMap()).root
         node = root.get("name") if root is not None else None
         if isinstance(node, LScalar) and isinstance(node.value, str) and _NAME.match(node.value):

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol, Sequence
 
+from mlc.core.ir import ANALYZERS  # noqa: F401  (re-exported: the ops interface names the analyzers)
+
 UNARY_OPS = ("-", "not")
 BINARY_OPS = ("+", "-", "*", "/", "//", "%", "==", "!=", "<", "<=", ">", ">=", "and", "or")
-ANALYZERS = ("standardize", "min_max_scale", "vocabulary", "quantile_bucketize")
 
 
 def common_dtype(dtypes) -> str:

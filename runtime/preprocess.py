@@ -15,6 +15,7 @@ from __future__ import annotations
 import types
 from pathlib import Path
 from typing import Any, Mapping
+from mlc.runtime.spark_ops import SparkOps
 
 
 def load_module(path: str | Path) -> types.ModuleType:
@@ -71,8 +72,6 @@ def spark_features(module: types.ModuleType, df: Any, fitted: Mapping[str, Any] 
     materialised in select stages (``SparkOps.frame``), ``columns`` maps every derived feature to
     a Column over ``frame``. Each feature is evaluated once however many features use it, so the
     plan grows linearly with the spec."""
-    from mlc.runtime.spark_ops import SparkOps
-
     ops = SparkOps(df, fitted)
     values = module.transform(ops)
     return ops.frame(), {name: value.col for name, value in values.items()}
@@ -82,8 +81,6 @@ def spark_columns(module: types.ModuleType, df: Any, fitted: Mapping[str, Any] |
     """Every derived feature as a Spark Column over ``df`` itself (name -> Column), each feature's
     expression inlined into every feature that uses it: the plan can grow exponentially with a
     chain of features. Prefer :func:`spark_features` (or :func:`transform_spark`)."""
-    from mlc.runtime.spark_ops import SparkOps
-
     return {name: value.col for name, value in module.transform(SparkOps(df, fitted, staging=False)).items()}
 
 

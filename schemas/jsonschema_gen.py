@@ -10,6 +10,9 @@ import dataclasses
 import json
 import typing
 from typing import Any
+from mlc.core.names import MAX_NAME
+from mlc.schemas.spec import Spec
+from mlc.core import ir
 
 SPEC_SCHEMA_FILE = "mlc.schema.json"
 FRAGMENT_SCHEMA_FILE = "mlc.fragment.schema.json"
@@ -18,9 +21,6 @@ SCHEMA_ID = "https://mlc.dev/schemas/"
 
 
 def spec_schema() -> dict:
-    from mlc.core.names import MAX_NAME
-    from mlc.schemas.spec import Spec
-
     schema = Spec.model_json_schema()
     properties = schema["properties"]
     properties["include"] = {
@@ -63,8 +63,6 @@ def committed() -> dict[str, dict]:
 
 
 def mldl_schema() -> dict:
-    from mlc.core import ir
-
     defs: dict[str, Any] = {}
     root = _dataclass_schema(ir.IR, defs)
     schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID + MLDL_SCHEMA_FILE,

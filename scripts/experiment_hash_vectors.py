@@ -109,7 +109,7 @@ def hash_vector(salt: str, unit: Any) -> dict:
 
 def assignment_vectors() -> dict:
     from mlc.runtime.experiments.assigner import Assigner
-    from mlc.runtime.experiments.config import ExperimentsConfig
+    from mlc.backends.experiments.config import ExperimentsConfig
 
     config = assignment_config()
     assigner = Assigner(ExperimentsConfig.from_json(config))

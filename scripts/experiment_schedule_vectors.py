@@ -18,7 +18,7 @@ import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from mlc.runtime.experiments.config import SwitchbackConfig, VariantConfig
+from mlc.backends.experiments.config import SwitchbackConfig, VariantConfig
 from mlc.runtime.experiments.switchback import Schedule, day_start, iso_utc, ticket_order
 
 PATH = Path(__file__).resolve().parent.parent / "docs" / "experiments-schedule-vectors.json"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 from mlc.core.errors import MlcError
+from mlc.core.ir import ANALYZERS
+from mlc.dsl.catalogue import lookup
 
 MAX_WIDTH = 96
 INDENT = "    "
@@ -35,8 +37,6 @@ def literal(value: Any) -> str:
 
 def constant_positions(function: str, arg_count: int) -> set[int]:
     """Indices of arguments the catalogue marks constant-only (passed as plain values)."""
-    from mlc.dsl.catalogue import lookup
-
     entry = lookup(function)
     if entry is None:
         raise CodegenError(f"`{function}` is not a catalogue function")
@@ -83,8 +83,6 @@ class Generator:
         raise CodegenError(f"cannot generate code for a `{kind}` node")
 
     def _function(self, tree: dict, indent: int) -> str:
-        from mlc.runtime.ops import ANALYZERS
-
         function, args = tree["function"], tree["args"]
         constants = constant_positions(function, len(args))
         rendered = []

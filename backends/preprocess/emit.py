@@ -9,6 +9,7 @@ from mlc.backends.templating import comment_text as _comment
 from mlc.backends.templating import environment
 from mlc.core.ir import IR
 from mlc.core.names import parse_timestamp
+from mlc import __version__
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -59,8 +60,6 @@ def _default_value(item) -> object:
 
 
 def render(ir: IR) -> str:
-    from mlc import __version__
-
     env = environment("mlc.backends.preprocess")
     input_lines, group_lines, feature_lines = _statements(ir)
     return env.get_template("preprocess.py.j2").render(

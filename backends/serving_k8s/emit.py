@@ -22,12 +22,16 @@ import re
 from dataclasses import dataclass
 from typing import Any, Union
 
-from mlc.backends.spark.emit import DATA_CLAIM, DATA_VOLUME, IMAGE_BUILD_DIR, OUTPUT_ROOT
+from mlc.backends.experiments_config import render as render_experiments
+from mlc.backends.k8s_layout import DATA_CLAIM, DATA_VOLUME, DEPLOYMENT_NAME_MAX, IMAGE_BUILD_DIR, OUTPUT_ROOT
+from mlc.backends.k8s_layout import labels as k8s_labels
 from mlc.backends.templating import bounded_name
 from mlc.backends.templating import comment_text as _comment
+from mlc.backends.triton_layout import repository_plan
 from mlc.core.ir import IR, ShardIR
 from mlc.core.names import k8s_name
 from mlc.core.errors import MlcError
+from mlc import __version__
 
 DIR = "k8s/serving"
 # Triton
@@ -52,8 +56,7 @@ INIT_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cp
 HPA_MAX_FACTOR = 3                    # maxReplicas = HPA_MAX_FACTOR x replicas
 HPA_CPU_UTILIZATION = 70              # percent of the CPU request
 PDB_MAX_UNAVAILABLE = 1
-# Pod names are `<deployment>-<10 chars>-<5 chars>` and must stay DNS labels (63).
-MAX_NAME = 47
+MAX_NAME = DEPLOYMENT_NAME_MAX        # pod names `<deployment>-<10 chars>-<5 chars>` stay DNS labels
 ROUTING_VERSION = 1
 
 
@@ -129,8 +132,7 @@ def versions_dir(ir: IR, shard: ShardIR) -> str:
 
 
 def _labels(ir: IR, name: str, component: str) -> dict[str, str]:
-    return {"app.kubernetes.io/name": k8s_name(ir.name), "app.kubernetes.io/instance": name,
-            "app.kubernetes.io/component": component, "app.kubernetes.io/part-of": "mlc"}
+    return k8s_labels(k8s_name(ir.name), component, name)
 
 
 def _meta(ir: IR, name: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -271,8 +273,6 @@ print("mlc: model repository ready in " + repository)
 
 def assemble_plan(ir: IR, shard: ShardIR) -> list[list[str]]:
     """The Triton backend's plan for the shard's servable repository, as JSON-ready triples."""
-    from mlc.backends.triton import repository_plan
-
     return [[step.origin, step.source, step.target] for step in repository_plan(ir, shard)]
 
 
@@ -383,9 +383,7 @@ def routing_json(ir: IR) -> str:
 
 def experiments_json(ir: IR) -> str:
     """The experiments config (mlc.backends.experiments), which the gateway assigns with."""
-    from mlc.backends.experiments.emit import render
-
-    return render(ir)
+    return render_experiments(ir)
 
 
 def routing_configmap(ir: IR) -> dict[str, Any]:
@@ -466,8 +464,6 @@ def _dumper():
 
 def _render(docs: list[dict[str, Any]], header: str) -> str:
     import yaml
-
-    from mlc import __version__
 
     body = yaml.dump_all(docs, Dumper=_dumper(), sort_keys=False, default_flow_style=False,
                          allow_unicode=False, width=1000, explicit_start=True)

@@ -13,12 +13,14 @@ import hashlib
 import shlex
 from typing import Any, NamedTuple
 
-from mlc.backends.spark.emit import DATA_CLAIM, DATA_VOLUME, IMAGE_BUILD_DIR, OUTPUT_ROOT
+from mlc.backends.k8s_layout import DATA_CLAIM, DATA_VOLUME, IMAGE_BUILD_DIR, JOB_NAME_MAX, OUTPUT_ROOT
+from mlc.backends.k8s_layout import labels as k8s_labels
 from mlc.backends.templating import bounded_name
 from mlc.backends.templating import comment_text as _comment
 from mlc.backends.templating import environment
 from mlc.core.ir import IR, ModelIR, ShardIR
 from mlc.core.names import k8s_name
+from mlc import __version__
 
 # The shard a model's training set is written under when no shard serves it
 # (as mlc.runtime.features.training_set._shards_for).
@@ -35,8 +37,7 @@ JOB_TTL_SECONDS = 86400
 LAUNCHER_RESOURCES = {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}}
 NON_ROOT_UID = 1000               # engine none: any uid works, the image needs no user entry
 JOB_HOME = "/home/mlc"            # engine none: a writable HOME (emptyDir) for that uid
-# Pod names are `<job>-launcher-xxxxx` / `<job>-worker-<i>` and must stay DNS labels (63).
-MAX_JOB_NAME = 48
+MAX_JOB_NAME = JOB_NAME_MAX      # pod names `<job>-launcher-xxxxx` / `<job>-worker-<i>` stay DNS labels
 PYTHON = "python"
 # mpirun options of Kubeflow's Horovod examples: no core binding, ranks by slot, plain TCP.
 MPIRUN_OPTIONS = ("-bind-to", "none", "-map-by", "slot", "-mca", "pml", "ob1", "-mca", "btl", "^openib")
@@ -104,8 +105,6 @@ def _env():
 
 
 def render_script(ir: IR, model: ModelIR) -> str:
-    from mlc import __version__
-
     training = model.training
     shards = [t.shard for t in targets(ir) if t.model.name == model.name]
     return _env().get_template("train.py.j2").render(
@@ -132,8 +131,6 @@ def launch_command(target: Target) -> str:
 
 
 def render_launch(ir: IR) -> str:
-    from mlc import __version__
-
     jobs = [{"key": shlex.quote(f"{t.model.name}/{t.shard}"), "model": t.model.name, "shard": t.shard,
              "listed": shlex.quote(f"{t.model.name} {t.shard}"), "engine": t.model.training.engine,
              "ranks": ranks(t.model), "command": launch_command(t)}
@@ -145,8 +142,7 @@ def render_launch(ir: IR) -> str:
 
 
 def _labels(ir: IR, name: str) -> dict[str, str]:
-    return {"app.kubernetes.io/name": k8s_name(ir.name), "app.kubernetes.io/instance": name,
-            "app.kubernetes.io/component": "training", "app.kubernetes.io/part-of": "mlc"}
+    return k8s_labels(k8s_name(ir.name), "training", name)
 
 
 def _resources(target: Target) -> dict[str, dict[str, Any]]:
@@ -254,8 +250,6 @@ def job_manifest(ir: IR, target: Target) -> dict[str, Any]:
 
 def render_manifest(ir: IR, target: Target) -> str:
     import yaml
-
-    from mlc import __version__
 
     kind = "MPIJob" if target.model.training.engine == "horovod" else "Job"
     header = (f"# {kind} training model `{_comment(target.model.name)}` of `{_comment(ir.name)}` on shard "

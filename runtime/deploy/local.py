@@ -52,6 +52,10 @@ from mlc.runtime.deploy.triton_control import (ControlError, TritonControl, ensu
                                                stop_replica)
 from mlc.runtime.deploy.versions import ROUTING_STATE, compute_routes
 from mlc.core.errors import MlcError
+from mlc.runtime.model_registry import RegistryError, RegistryUnavailable
+from mlc.runtime.app_state import app_name
+from mlc.runtime.app_state import legacy_state_path
+from mlc.runtime.urls import redact_text, redact_url
 
 HOST = "127.0.0.1"
 PRODUCTION = "production"
@@ -102,9 +106,7 @@ class Change:
         return f"{self.shard}/{self.model}: {before} -> {self.version} ({', '.join(parts)})"
 
 
-def _registry_call(what: str, call: Callable[[], Any]) -> Any:
-    from mlc.runtime.model_registry import RegistryError, RegistryUnavailable
-
+def registry_call(what: str, call: Callable[[], Any]) -> Any:
     try:
         return call()
     except RegistryUnavailable as err:
@@ -129,9 +131,9 @@ def desired_versions(registry: Any, ir: Any, promote: bool = True,
     desired, notes, missing = {}, [], []
     skipped = skipped or {}
     for shard, model in targets(ir):
-        version = _registry_call("reading aliases", lambda: registry.resolve(model, shard, PRODUCTION))
+        version = registry_call("reading aliases", lambda: registry.resolve(model, shard, PRODUCTION))
         if version is None:
-            latest = _registry_call("reading versions", lambda: registry.latest(model, shard))
+            latest = registry_call("reading versions", lambda: registry.latest(model, shard))
             if latest is None and (model, shard) in skipped:
                 missing.append(f"{shard}/{model}: {skipped[(model, shard)]}")
                 notes.append(f"{shard}/{model}: no version to deploy, its training was skipped "
@@ -142,7 +144,7 @@ def desired_versions(registry: Any, ir: Any, promote: bool = True,
                                   "export one first: mlc run SPEC --step all")
             version = latest.version
             if promote:
-                _registry_call("promoting", lambda: registry.promote(model, shard, version, PRODUCTION, "first deploy"))
+                registry_call("promoting", lambda: registry.promote(model, shard, version, PRODUCTION, "first deploy"))
                 notes.append(f"{shard}/{model}: version {version} promoted to production (first deploy)")
             else:
                 notes.append(f"{shard}/{model}: version {version} would be promoted to production (first deploy)")
@@ -228,7 +230,7 @@ class LocalDeployment:
     # ------------------------------------------------------------------ plan
 
     def routing_state(self) -> dict[str, dict[str, int]]:
-        return _registry_call("reading the routing state", lambda: self.registry.get_state(ROUTING_STATE)) or {}
+        return registry_call("reading the routing state", lambda: self.registry.get_state(ROUTING_STATE)) or {}
 
     def plan(self, desired: Mapping[tuple[str, str], int]) -> list[str]:
         routing = self.routing_state()
@@ -258,7 +260,6 @@ class LocalDeployment:
         """The online store must exist and answer (never created here: `mlc materialize` writes
         it), when the spec has online feature groups."""
         from mlc.runtime.online_store import open_store
-        from mlc.runtime.urls import redact_text, redact_url
 
         if not self.serves_features:
             return
@@ -405,7 +406,7 @@ class LocalDeployment:
             time.sleep(0.1)
 
     def _reports(self) -> dict[str, Any]:
-        return {r.replica: r for r in _registry_call("reading heartbeats", lambda: self.registry.replicas())}
+        return {r.replica: r for r in registry_call("reading heartbeats", lambda: self.registry.replicas())}
 
     def _replicas_have(self, tritons: Mapping[str, Mapping[str, Any]],
                        want: Mapping[tuple[str, str], set[int]], exact: bool) -> tuple[bool, str]:
@@ -437,7 +438,7 @@ class LocalDeployment:
     def switch(self, tritons: Mapping[str, Mapping[str, Any]], desired: Mapping[tuple[str, str], int]) -> list[Change]:
         artifacts = {}
         for (shard, model), version in desired.items():
-            found = _registry_call("reading versions", lambda: self.registry.get(model, shard, version))
+            found = registry_call("reading versions", lambda: self.registry.get(model, shard, version))
             artifacts[(shard, model)] = found.artifact
         routing = self.routing_state()
         controls = {rid: TritonControl(rec["grpc"], rec["repository"], timeout=self.options.triton_timeout)
@@ -486,7 +487,7 @@ class LocalDeployment:
             current = self.routing_state()
             for (shard, model), version in desired.items():
                 current.setdefault(shard, {})[model] = version
-            _registry_call("setting the routing state", lambda: self.registry.put_state(ROUTING_STATE, current))
+            registry_call("setting the routing state", lambda: self.registry.put_state(ROUTING_STATE, current))
             # 4. the gateway routes it
             self._wait("the gateway to route the new versions", lambda: self._gateway_routes(desired),
                        self.options.wait_timeout, "E7216")
@@ -515,7 +516,7 @@ class LocalDeployment:
         return list(changes.values())
 
     def _artifact(self, model: str, shard: str, version: int) -> str:
-        return _registry_call("reading versions", lambda: self.registry.get(model, shard, version)).artifact
+        return registry_call("reading versions", lambda: self.registry.get(model, shard, version)).artifact
 
     def apply(self, desired: Mapping[tuple[str, str], int]) -> list[Change]:
         self.check_store()
@@ -529,10 +530,10 @@ class LocalDeployment:
     def status(self) -> dict[str, Any]:
         desired = {}
         for shard, model in targets(self.ir):
-            desired[(shard, model)] = _registry_call("reading aliases",
+            desired[(shard, model)] = registry_call("reading aliases",
                                                      lambda: self.registry.resolve(model, shard, PRODUCTION))
         routing = self.routing_state()
-        reports = list(_registry_call("reading heartbeats", lambda: self.registry.replicas()))
+        reports = list(registry_call("reading heartbeats", lambda: self.registry.replicas()))
         gateway = self.state.get("gateway") or {}
         gateway_alive = pid_alive(gateway.get("pid"), gateway.get("started"))
         routes, source = None, "computed from the registry"
@@ -586,7 +587,6 @@ def stop(spec_path: str, say: Callable[[str], None] = lambda line: None) -> int:
     """Stop every service this application's ``state.json`` lists (the gateway first), and those an
     older shared ``.mlc/deploy/state.json`` recorded for this spec or app; returns how many were
     running. Another application's services (another spec in the folder) are never touched."""
-    from mlc.runtime.app_state import app_name
 
     app = app_name(spec_path)
     try:
@@ -612,7 +612,6 @@ def stop(spec_path: str, say: Callable[[str], None] = lambda line: None) -> int:
 def _legacy_state(spec_path: str, app: str) -> tuple[str, dict[str, Any]] | None:
     """(path, state) of the older shared layout's ``.mlc/deploy/state.json`` when it records
     services of this spec (same file) or app; None otherwise."""
-    from mlc.runtime.app_state import legacy_state_path
 
     path = legacy_state_path(spec_path)
     if not os.path.isfile(path):

@@ -19,14 +19,13 @@ import json
 import os
 import tempfile
 from typing import Any
+from mlc.runtime.app_state import app_dir
 
 STATE_VERSION = 1
 
 
 def deploy_dir(spec_path: str, app: str | None = None) -> str:
     """``<spec folder>/.mlc/<app>/deploy`` (``app``: the spec's name unless given)."""
-    from mlc.runtime.app_state import app_dir
-
     return os.path.join(app_dir(spec_path, app), "deploy")
 
 

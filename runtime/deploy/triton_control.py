@@ -32,6 +32,8 @@ from typing import Any, Iterable, Mapping
 
 from mlc.runtime.serving.local_triton import HOST, LocalTriton, LocalTritonError
 from mlc.core.errors import MlcError
+from mlc.backends.triton_layout import repository_plan
+from mlc.core.ir import load_ir
 
 READY = "READY"
 
@@ -157,8 +159,6 @@ def ensure_versions(build_dir: str, shard: str, repository: str, model: str,
     registry's ``artifact``) into the replica's ``repository``, with the local ``model.py`` of the
     build (as ``assemble_repository`` does); a version directory already there is left as it is
     (versions never change). Returns the versions copied."""
-    from mlc.backends.triton.emit import repository_plan
-    from mlc.core.ir import load_ir
     from mlc.runtime.serving.local_triton import shard_of
 
     ir = load_ir(os.path.join(build_dir, "mldl.json"))

@@ -29,11 +29,13 @@ from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
 from mlc.runtime.experiments import stats
-from mlc.runtime.experiments.config import ExperimentConfig, ExperimentsConfig, SwitchbackConfig
+from mlc.backends.experiments.config import ExperimentConfig, ExperimentsConfig, SwitchbackConfig
 from mlc.runtime.experiments.outcomes import KEY_COLUMNS, AnalysisError, read_outcomes  # noqa: F401  (public here too)
 from mlc.runtime.experiments.report import (  # noqa: F401  (public here too)
     HOLDOUT, Comparison, GroupCount, GroupSummary, MetricReport, Report,
 )
+from mlc.runtime.experiments.switchback import Schedule
+from mlc.core.suggest import did_you_mean
 
 SRM_ALPHA = 0.001
 BUCKETS = 10_000
@@ -55,8 +57,6 @@ def _resolve_metrics(outcomes: list[dict[str, Any]], requested: Sequence[str] | 
     metrics = list(dict.fromkeys(requested))
     for metric in metrics:
         if metric not in columns:
-            from mlc.core.suggest import did_you_mean
-
             hint = did_you_mean(metric, [c for c in columns if c not in KEY_COLUMNS], "metrics")
             raise AnalysisError(f"the outcomes have no column `{metric}`" + (f"; {hint}" if hint else ""))
         if metric in KEY_COLUMNS or metric not in numeric:
@@ -89,8 +89,6 @@ def _metric_value(row: dict[str, Any], metric: str) -> float | None:
 
 def _require_column(outcomes: list[dict[str, Any]], column: str, why: str) -> None:
     if outcomes and not any(column in row for row in outcomes):
-        from mlc.core.suggest import did_you_mean
-
         hint = did_you_mean(column, {name for row in outcomes for name in row}, "columns")
         raise AnalysisError(f"the outcomes have no `{column}` column ({why})" + (f"; {hint}" if hint else ""))
 
@@ -322,8 +320,6 @@ def analyse_switchback(config: ExperimentsConfig, switchback: SwitchbackConfig, 
                        outcomes: list[dict[str, Any]], metrics: Sequence[str] | None = None,
                        confidence: float = 0.95) -> Report:
     """Per variant: region-slices, rows and mean; vs control: OLS with CR1 cluster-robust SE."""
-    from mlc.runtime.experiments.switchback import Schedule
-
     _check_confidence(confidence)
     own = [e for e in exposures
            if e.get("experiment") == switchback.name and e.get("kind", "switchback") == "switchback"]

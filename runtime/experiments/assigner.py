@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
-from mlc.runtime.experiments.config import (
+from mlc.backends.experiments.config import (
     ConfigError, ExperimentConfig, ExperimentsConfig, LayerConfig, SwitchbackConfig, VariantConfig,
 )
 from mlc.runtime.experiments.hashing import SEPARATOR, UnitError, text_bucket, unit_text
+from mlc.runtime.experiments.targeting import Targeting, TargetingError
+from mlc.runtime.experiments.switchback import Schedule, zone_info
 
 HOLDOUT = "holdout"
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
@@ -91,8 +93,6 @@ class _Switchback:
     """A switchback with its schedule and targeting."""
 
     def __init__(self, config: SwitchbackConfig):
-        from mlc.runtime.experiments.switchback import Schedule, zone_info
-
         self.config = config
         try:
             self.schedule = Schedule(config)
@@ -106,7 +106,6 @@ class _Switchback:
 def _targeting(tree: Mapping | None, owner: str) -> Any:
     if tree is None:
         return None
-    from mlc.runtime.experiments.targeting import Targeting, TargetingError
 
     try:
         return Targeting(tree)

@@ -34,7 +34,7 @@ from functools import lru_cache
 from typing import Iterator, Sequence
 from zoneinfo import ZoneInfo
 
-from mlc.runtime.experiments.config import SwitchbackConfig, VariantConfig
+from mlc.backends.experiments.config import SwitchbackConfig, VariantConfig
 from mlc.runtime.experiments.hashing import SEPARATOR, hash64, unit_text
 
 DAY_SECONDS = 86_400

@@ -25,6 +25,9 @@ import math
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 from mlc.core.errors import MlcError
+from mlc.core.ir import ANALYZERS
+from mlc.runtime.registry import UnknownFunction
+from mlc.backends.preprocess.codegen import CodegenError, constant_positions
 
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -149,8 +152,6 @@ class _Compiler:
             raise TargetingError(f"a `{kind}` node lacks {err}") from None
 
     def _implementation(self, name: str) -> Callable:
-        from mlc.runtime.registry import UnknownFunction
-
         try:
             return self.registry.lookup(name)
         except UnknownFunction as err:
@@ -192,8 +193,6 @@ class _Compiler:
         return lambda ops: impl(ops, dtype, value(ops), [option(ops) for option in options], negated)
 
     def _call(self, tree: Mapping) -> Node:
-        from mlc.runtime.ops import ANALYZERS
-
         function, dtype, args = tree["function"], _dtype(tree), tree["args"]
         if function in ANALYZERS:
             raise TargetingError(f"`{function}` needs fitted constants and cannot be used in targeting")
@@ -203,8 +202,6 @@ class _Compiler:
 
     def _arguments(self, function: str, args: list) -> list[Node]:
         """Constant-only parameters (per the catalogue) are passed as plain values."""
-        from mlc.backends.preprocess.codegen import CodegenError, constant_positions
-
         try:
             constants = constant_positions(function, len(args))
         except CodegenError as err:

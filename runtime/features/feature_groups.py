@@ -24,6 +24,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mlc.core.ir import FeatureGroupIR, output_name
+from mlc.backends.preprocess.codegen import constant_positions
+from mlc.runtime.spark_ops import SparkOps
+from mlc.runtime.spark_ops.core import SPARK_TYPES
 
 MICROS = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -43,8 +46,6 @@ def columns_for(tree: dict, ops: Any) -> Any:
 
 
 def _eval(tree: dict, ops: Any) -> Any:
-    from mlc.backends.preprocess.codegen import constant_positions
-
     kind = tree["kind"]
     if kind == "ref":
         return ops.input(tree["name"], tree["dtype"])
@@ -106,8 +107,6 @@ def _prepare_events(events_df: Any, group: FeatureGroupIR, event_time: str) -> A
     ``__mlc_a<j>``, with the group's filter applied (a null filter result drops the event)."""
     from pyspark.sql import functions as F
 
-    from mlc.runtime.spark_ops import SparkOps
-
     ops = SparkOps(events_df)
     df = events_df
     if group.filter is not None:
@@ -124,8 +123,6 @@ def _aggregates(group: FeatureGroupIR, now: Any, name: Any) -> list:
     """Conditional aggregations, one per output, all in one pass. ``now``: the reference time
     (micros Column); rows with a null event time (no match) never count."""
     from pyspark.sql import functions as F
-
-    from mlc.runtime.spark_ops.core import SPARK_TYPES
 
     t = F.col(_T)
     dtypes = {o.name: o.dtype for o in group.outputs}
@@ -164,8 +161,6 @@ def _aggregates(group: FeatureGroupIR, now: Any, name: Any) -> list:
 def _default_literal(value: Any, dtype: str) -> Any:
     from pyspark.sql import functions as F
 
-    from mlc.runtime.spark_ops.core import SPARK_TYPES
-
     if dtype == "timestamp":
         return F.timestamp_micros(F.lit(int(value)))
     return F.lit(value).cast(SPARK_TYPES[dtype])
@@ -190,8 +185,6 @@ def snapshot(events_df: Any, group: FeatureGroupIR, event_time: str, as_of: Any)
     entity whose events all fail the filter, or fall out of every window, gets the defaults.
     One aggregation job over the data, whatever the number of windows."""
     from pyspark.sql import functions as F
-
-    from mlc.runtime.spark_ops import SparkOps
 
     now_us = as_of_micros(as_of)
     ops = SparkOps(events_df)

@@ -38,9 +38,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Iterable, Mapping
 
-from mlc.core.ir import IR, FeatureGroupIR, SourceIR
+from mlc.core.ir import IR, FeatureGroupIR, SourceIR, derived_depends_on, feature_closure
 from mlc.runtime.ops import ANALYZERS
 from mlc.core.errors import MlcError
+from mlc.runtime.features.training_set import labelled_features
+from mlc.runtime.features.fit import fit_analyzers
+from mlc.runtime.spark_ops import SVal, SparkOps
+from mlc.runtime.spark_ops.core import SPARK_TYPES
 
 
 def analyzer_levels(ir: IR) -> list[list[str]]:
@@ -87,16 +91,7 @@ def tree_children(node: dict) -> list[dict]:
 def closure(ir: IR, names: Iterable[str]) -> list[str]:
     """Every name the given features read, transitively, themselves included: derived features,
     preprocess inputs and ``group.output`` names, in discovery order."""
-    derived = {d.name: d for d in ir.derived}
-    seen: dict[str, None] = {}
-    stack = list(names)
-    while stack:
-        name = stack.pop(0)
-        if name not in seen:
-            seen[name] = None
-            if name in derived:
-                stack.extend(derived[name].depends_on)
-    return list(seen)
+    return feature_closure(names, derived_depends_on(ir.derived))
 
 
 def model_closure(ir: IR, model: Any) -> list[str]:
@@ -235,8 +230,6 @@ def fit_by_plan(spark: Any, ir: IR, module: Any, spec_dir: str, inputs: Mapping[
     left to the caller), each on its frame's rows (``training_set.labelled_features``, sources
     read with ``inputs`` overrides). Each frame is built and cached once. ``note`` receives the
     plan's notes."""
-    from mlc.runtime.features.training_set import labelled_features
-
     plan = plan or fitting_plan(ir)
     for text in plan.notes:
         if note is not None:
@@ -266,8 +259,6 @@ def fit(ir: IR, module: Any, df: Any, analyzers: Iterable[str] | None = None,
     ``analyzers``: the ids to fit (default: every analyzer); ``fitted``: constants already known,
     applied (not refitted) where the analyzers fitted here read them, and returned together with
     the new ones. An analyzer read by a wanted one that is neither wanted nor fitted is null."""
-    from mlc.runtime.features.fit import fit_analyzers
-
     wanted = {a.id for a in ir.analyzers} if analyzers is None else set(analyzers)
     known = {k: dict(v) for k, v in (fitted or {}).items() if k not in wanted}
     new: dict[str, dict[str, Any]] = {}
@@ -304,9 +295,6 @@ def fitted_from_ir(ir: IR) -> dict[str, dict[str, Any]]:
 
 
 def _recording_ops(df: Any, fitted: dict, wanted: set[str]) -> Any:
-    from mlc.runtime.spark_ops import SparkOps, SVal
-    from mlc.runtime.spark_ops.core import SPARK_TYPES
-
     class RecordingOps(SparkOps):
         """Applies fitted analyzers; records the argument of wanted ones; nulls the rest."""
 

@@ -16,8 +16,9 @@ Outputs under ``--output``:
 Decisions:
 
 * The IR comes from ``mldl.json`` (``mldl_path``), read by ``mlc.core.ir.load_ir`` (the
-  reader next to the writer, ``to_jsonable``). ``--spec PATH`` (with ``--env``) instead
-  compiles a spec with ``mlc.compiler.pipeline.build`` -- handy in development.
+  reader next to the writer, ``to_jsonable``), or is passed in memory (``ir=``) by a caller
+  that compiled the spec itself (``mlc run``). The job never compiles a spec: the runtime reads
+  builds and does not import the compiler (issue 16; README.md).
 * Relative source paths resolve against ``spec_dir`` (the generated job passes the directory it
   is started from; ``--data-root DIR`` overrides it); ``--input SOURCE=PATH`` overrides a
   source's location (the file kind is taken from the suffix, as ``mlc fit --data`` does).
@@ -46,6 +47,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Sequence
 
 from mlc.core.ir import IR, load_ir
+from mlc.runtime.features.feature_groups import event_micros, snapshot
+from mlc.runtime.features.sources import read_source
+from mlc.backends.mldl import render
+from mlc.backends.preprocess import render as render_preprocess
+from mlc.runtime.features.session import catalog_dir, local_session, uses_catalog
+from mlc.runtime.features.fitting import fit_by_plan, fitted_from_ir, with_fitted
+from mlc.runtime.preprocess import module_from_text
+from mlc.runtime.features.training_set import parse_time, training_sets, write_training_sets
 
 
 # ------------------------------------------------------------------------------------ features
@@ -54,9 +63,6 @@ def compute_snapshots(spark: Any, ir: IR, spec_dir: str, as_of: Any,
                       inputs: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``{group: snapshot DataFrame}`` for every feature group, as of ``as_of`` (UTC datetime or
     int unix seconds). Each source is read once."""
-    from mlc.runtime.features.feature_groups import snapshot
-    from mlc.runtime.features.sources import read_source
-
     by_name = {s.name: s for s in ir.sources}
     frames: dict[str, Any] = {}
     out = {}
@@ -71,9 +77,6 @@ def compute_snapshots(spark: Any, ir: IR, spec_dir: str, as_of: Any,
 def default_as_of(spark: Any, ir: IR, spec_dir: str, inputs: Mapping[str, str] | None = None) -> datetime | None:
     """The latest event time over the feature groups' sources, plus one microsecond."""
     from pyspark.sql import functions as F
-
-    from mlc.runtime.features.feature_groups import event_micros
-    from mlc.runtime.features.sources import read_source
 
     by_name = {s.name: s for s in ir.sources}
     latest = None
@@ -92,8 +95,6 @@ def write_run_mldl(ir: IR, out_dir: str) -> str:
     """``<out_dir>/mldl.json``: the IR the training sets were built with, analyzers fitted --
     what training exports next to the model and serving runs, so all three use the same
     constants."""
-    from mlc.backends.mldl import render
-
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "mldl.json")
     with open(path, "w", encoding="utf-8") as handle:
@@ -117,8 +118,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--step", choices=("features", "training", "all"), default="all")
     p.add_argument("--data-root", metavar="DIR",
                    help="directory relative source locations resolve against (default: where the job starts)")
-    p.add_argument("--spec", help="compile this spec instead of reading mldl.json")
-    p.add_argument("--env", help="environment overlay for --spec")
     return p
 
 
@@ -141,33 +140,19 @@ def _session(ir: IR) -> Any:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    from mlc.runtime.features.session import catalog_dir, local_session, uses_catalog
 
     return local_session("mlc-feature-job", catalog=catalog_dir() if uses_catalog(ir) else None)
 
 
 def main(argv: Sequence[str] | None = None, *, spec_dir: str, mldl_path: str | None = None,
-         spark: Any = None) -> int:
-    from mlc.backends.preprocess import render
-    from mlc.runtime.features.fitting import fit_by_plan, fitted_from_ir, with_fitted
-    from mlc.runtime.preprocess import module_from_text
-    from mlc.runtime.features.training_set import parse_time, training_sets, write_training_sets
-
+         spark: Any = None, ir: IR | None = None) -> int:
+    """Run the job; the IR is ``ir`` when given (already compiled by the caller), else read from
+    ``mldl_path``. Relative sources resolve against ``spec_dir`` (``--data-root`` overrides it)."""
     parser = _parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
-    if args.spec:
-        from mlc.compiler.pipeline import build
-
-        result = build(args.spec, args.env)
-        if not result.ok:
-            for d in result.diagnostics:
-                sys.stderr.write(f"{d}\n")
-            return 1
-        ir = result.ir
-        spec_dir = os.path.dirname(os.path.abspath(args.spec))
-    else:
+    if ir is None:
         if not mldl_path:
-            parser.error("no mldl.json given: pass --spec PATH")
+            parser.error("no mldl.json given (MLC_MLDL)")
         ir = load_ir(mldl_path)
     if args.data_root:
         spec_dir = os.path.abspath(args.data_root)
@@ -184,7 +169,7 @@ def main(argv: Sequence[str] | None = None, *, spec_dir: str, mldl_path: str | N
             sys.stderr.write(f"wrote {len(ir.feature_groups)} feature snapshot(s) as of {as_of.isoformat()}\n")
 
     if args.step in ("training", "all") and ir.models:
-        module = module_from_text(render(ir))
+        module = module_from_text(render_preprocess(ir))
         if any(a.fitted is None for a in ir.analyzers):
             sys.stderr.write("analyzers not fitted in the IR: fitting each on the labelled rows of the models "
                              "that read it (fitting plan)\n")

@@ -15,6 +15,8 @@ run (no watermark) writes every entity.
 from __future__ import annotations
 
 from typing import Any, Mapping
+from mlc.runtime.features.feature_groups import as_of_micros, event_micros, snapshot
+from mlc.runtime.features.sources import read_source
 
 BATCH = 500
 WRITE_TIMEOUT_S = 30.0
@@ -64,9 +66,7 @@ def materialize(spark: Any, ir: Any, spec_dir: str, store_url: str, namespace: s
     """Group name -> records written."""
     from pyspark.sql import functions as F
 
-    from mlc.runtime.features.feature_groups import as_of_micros, event_micros, snapshot
     from mlc.runtime.online_store import open_store
-    from mlc.runtime.features.sources import read_source
 
     sources = {s.name: s for s in ir.sources}
     as_of_us = as_of_micros(as_of)

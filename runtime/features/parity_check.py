@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from mlc.runtime.features.fitting import tree_children
+from mlc.runtime.preprocess import spark_features, transform_numpy
+from mlc.runtime.features.fitting import closure, model_closure
+from mlc.runtime.features.feature_groups import point_in_time
+from mlc.dsl.catalogue import CATALOGUE
 
 ROW_ID = "__mlc_row_id"
 # Functions whose float results may differ by one ulp between the executors (docs/semantics.md).
@@ -25,8 +29,6 @@ _SPARK_KINDS = {"bool": "BooleanType", "int64": "LongType", "float64": "DoubleTy
 
 
 def numpy_outputs(module: Any, rows: Sequence[Mapping[str, Any]], fitted: Mapping | None = None) -> dict[str, list]:
-    from mlc.runtime.preprocess import transform_numpy
-
     names = {**module.INPUTS, **module.GROUP_OUTPUTS}
     columns = {name: [row.get(name) for row in rows] for name in names}
     return {name: vec.to_list() for name, vec in transform_numpy(module, columns, fitted).items()}
@@ -52,8 +54,6 @@ def spark_frame(spark: Any, module: Any, rows: Sequence[Mapping[str, Any]]) -> A
 
 def spark_outputs(spark: Any, module: Any, rows: Sequence[Mapping[str, Any]], fitted: Mapping | None = None) -> dict[str, list]:
     from pyspark.sql import functions as F
-
-    from mlc.runtime.preprocess import spark_features
 
     frame, columns = spark_features(module, spark_frame(spark, module, rows), fitted)
     selected = [(F.unix_micros(c) if module.FEATURES[n] == "timestamp" else c).alias(f"f{i}")
@@ -254,8 +254,6 @@ def sections(ir: Any, columns: Mapping[str, Iterable[str]], fallback: Any = None
     (``columns``: source name -> its columns) has every preprocess input it reads, else on the
     first training source (where its missing inputs are E7250 like any other). Without models,
     one section for ``fallback`` (the source of the data, or None) with every feature."""
-    from mlc.runtime.features.fitting import closure, model_closure
-
     derived = [d.name for d in ir.derived]
     inputs = {i.name for i in ir.inputs}
     if not ir.models:
@@ -297,8 +295,6 @@ def sample_rows(ir: Any, df: Any, limit: int, source: Any, read_events: Any,
     as training sets do), from the events ``read_events(source_name)`` returns. Outputs already
     columns of ``df`` are kept. Materialised once (``localCheckpoint``), so fitting and the
     comparison see the same rows. ``features``: only the groups those features read."""
-    from mlc.runtime.features.feature_groups import point_in_time
-
     sample = df.limit(limit)
     how: dict[str, str] = {}
     uncovered: dict[str, str] = {}
@@ -336,8 +332,6 @@ def sample_rows(ir: Any, df: Any, limit: int, source: Any, read_events: Any,
 def zoned_features(ir: Any) -> list[str]:
     """Derived features that call a function with a time zone other than UTC (``hour(ts, tz)``,
     ``date_format(ts, f, tz)`` ...): their values depend on the tz database release."""
-    from mlc.dsl.catalogue import CATALOGUE
-
     def zoned(node: Any) -> bool:
         if not isinstance(node, dict):
             return False

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from typing import Any
+from mlc.runtime.spark_ops.core import required_conf
 
 
 CATALOG_ENV = "MLC_CATALOG_DIR"
@@ -55,8 +56,6 @@ def local_session(app: str = "mlc", cores: str = "*", catalog: str | None = None
     """`local[*]` on loopback with the settings the Spark executor requires; with Hive support
     and its metastore and warehouse under ``catalog`` when a catalog directory is given."""
     from pyspark.sql import SparkSession
-
-    from mlc.runtime.spark_ops.core import required_conf
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # loopback only

@@ -29,6 +29,8 @@ import os
 import re
 from typing import Any
 from mlc.core.errors import MlcError
+from mlc.core.suggest import did_you_mean
+from mlc.runtime.features.timestamp_formats import with_parsed
 
 SPARK_SQL_TYPES = {"bool": "boolean", "int64": "bigint", "float64": "double", "string": "string", "timestamp": "timestamp"}
 LAST_DROPPED: dict[str, int] = {}
@@ -115,8 +117,6 @@ def _missing(raw: Any, source: Any) -> None:
 
 
 def _missing_names(columns: Any, source: Any) -> None:
-    from mlc.core.suggest import did_you_mean
-
     for name, _ in _declared(source):
         data = data_name(source, name)
         if data not in columns:
@@ -249,8 +249,6 @@ def _typed_csv(raw: Any, source: Any, options: dict) -> Any:
 
 def _with_formatted(staged: Any, source: Any) -> Any:
     """``__ts_<i>``: the formatted timestamp columns read from their text ``__raw_<i>``."""
-    from mlc.runtime.features.timestamp_formats import with_parsed
-
     items = [(f"__ts_{i}", f"__raw_{i}", column_format(source, n)) for i, (n, _) in enumerate(_declared(source))
              if column_format(source, n) is not None]
     return with_parsed(staged, items)

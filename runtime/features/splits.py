@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from mlc.runtime.xxhash64 import SEED, xxh64
 
 POSITION = "__mlc_position"
 UNIT_BITS = 53
@@ -42,8 +43,6 @@ _FILE, _BLOCK, _PART, _ID, _SHIFT = "__mlc_file", "__mlc_block", "__mlc_part", "
 
 def unit_hash(text: str) -> int:
     """The top 53 bits of the unsigned XXH64 (seed 42) of ``text``: 0 <= value < 2**53."""
-    from mlc.runtime.xxhash64 import SEED, xxh64
-
     return xxh64()(text.encode("utf-8"), seed=SEED) >> (64 - UNIT_BITS)
 
 

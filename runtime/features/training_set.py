@@ -45,6 +45,10 @@ from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
 
 from mlc.core.ir import IR, ModelIR
+from mlc.runtime.features.sources import read_source
+from mlc.runtime.features.splits import POSITION, needs_positions, split, with_positions
+from mlc.runtime.features.feature_groups import as_of_micros, event_micros, point_in_time
+from mlc.runtime.preprocess import transform_spark
 
 SPARK_TO_MLC = {"boolean": "bool", "bigint": "int64", "int": "int64", "smallint": "int64", "tinyint": "int64",
                 "double": "float64", "float": "float64", "string": "string", "timestamp": "timestamp",
@@ -84,8 +88,6 @@ def _source(ir: IR, name: str) -> Any:
 
 
 def _read(spark: Any, ir: IR, name: str, spec_dir: str, inputs: Mapping[str, str] | None) -> Any:
-    from mlc.runtime.features.sources import read_source
-
     return read_source(spark, _source(ir, name), spec_dir, (inputs or {}).get(name))
 
 
@@ -100,8 +102,6 @@ def labelled_features(spark: Any, ir: IR, model: ModelIR | Sequence[ModelIR], sp
     rows are those where at least one of their labels is not null, with the union of their feature
     groups joined. ``groups`` replaces the groups joined (in that order)."""
     from pyspark.sql import functions as F
-
-    from mlc.runtime.features.splits import with_positions
 
     models = (model,) if isinstance(model, ModelIR) else tuple(model)
     if not models:
@@ -125,7 +125,6 @@ def labelled_features(spark: Any, ir: IR, model: ModelIR | Sequence[ModelIR], sp
         group = ir.group(group_name)
         if group.source not in events_cache:
             events_cache[group.source] = _read(spark, ir, group.source, spec_dir, inputs)
-        from mlc.runtime.features.feature_groups import point_in_time
 
         df = point_in_time(df, source.event_time, events_cache[group.source], group,
                            _source(ir, group.source).event_time)
@@ -177,9 +176,6 @@ def _split(df: Any, time_col: str | None, rule: dict) -> tuple[Any, Any, dict]:
     """(train, validation, split description) of ``df`` by its rule (event time by default)."""
     from pyspark.sql import functions as F
 
-    from mlc.runtime.features.feature_groups import as_of_micros, event_micros
-    from mlc.runtime.features.splits import split
-
     if rule.get("kind", "time") != "time":
         return split(df, rule)
     if not rule:
@@ -206,9 +202,6 @@ def training_sets(spark: Any, ir: IR, module: Any, fitted: Mapping[str, Any] | N
                   models: tuple[str, ...] | None = None) -> dict[tuple[str, str], TrainingSet]:
     """``{(model, shard): (train_df, validation_df)}`` for every model (or those in ``models``)
     and every shard serving it. Values are ``TrainingSet`` pairs carrying schema info."""
-    from mlc.runtime.preprocess import transform_spark
-    from mlc.runtime.features.splits import POSITION, needs_positions
-
     key = ir.deployment.partition_key
     out: dict[tuple[str, str], TrainingSet] = {}
     joined_by: dict[tuple, Any] = {}     # models sharing a source and groups share one join

@@ -14,6 +14,8 @@ from typing import Any, Callable, Iterable, Mapping
 from mlc.runtime.model_registry.records import (KINDS, AliasEvent, ModelVersion, RegistryError, ReplicaReport,
                                                 check_name, check_version, iso_utc, normalize_loaded)
 from mlc.runtime.model_registry.store import RedisStore, SqliteStore, open_store
+from mlc.runtime.app_state import app_dir
+from mlc.core.suggest import did_you_mean
 
 METADATA_FILE = "metadata.json"
 LATEST = "latest"
@@ -25,7 +27,6 @@ def default_registry_url(spec_path: str) -> str:
     env = os.environ.get("MLC_REGISTRY")
     if env:
         return env
-    from mlc.runtime.app_state import app_dir
 
     return "sqlite:" + os.path.join(app_dir(spec_path), "registry.sqlite")
 
@@ -247,8 +248,6 @@ class Registry:
         return found[-1] if found else None
 
     def _unknown(self, model: str, shard: str, version: int | None) -> RegistryError:
-        from mlc.core.suggest import did_you_mean
-
         everything = self.store.versions()
         models = sorted({v.model for v in everything})
         if model not in models:

@@ -14,6 +14,7 @@ import numpy as np
 
 from mlc.runtime.numpy_ops.core import implements
 from mlc.runtime.numpy_ops.vec import Vec, result
+from mlc.runtime.features.timestamp_formats import parse
 
 WS = r"[ \t\n\r\f\x0B]*"   # ASCII whitespace allowed around every parsed string
 INT_GRAMMAR = WS + r"[+-]?[0-9]+" + WS
@@ -213,8 +214,6 @@ def _timestamp_parts(text: str) -> list[int] | None:
 def parse_formatted(x: Vec, pattern: str) -> Vec:
     """``to_timestamp(x, format)``: each string (or int64, read as its digits) read as a timestamp
     column with ``format: pattern`` is (``mlc.runtime.features.timestamp_formats.parse``, the predictor's)."""
-    from mlc.runtime.features.timestamp_formats import parse
-
     micros, valid = np.zeros(len(x), dtype=np.int64), np.zeros(len(x), dtype=bool)
     values = x.data.tolist()
     for i in np.flatnonzero(x.valid).tolist():

@@ -10,6 +10,7 @@ import numpy as np
 
 from mlc.runtime.numpy_ops.core import implements
 from mlc.runtime.numpy_ops.vec import Vec, result
+from mlc.core.datetime_format import compile_format
 
 MICROS_PER_SECOND = 1_000_000
 SECONDS_PER_DAY = 86_400
@@ -110,8 +111,6 @@ def make_timestamp(ops, dtype, *fields: Vec) -> Vec:
 def format_pieces(pattern: str) -> tuple[tuple[str, str], ...]:
     """``pattern`` as ("text", literal) and ("field", letters) pieces, after the checks of
     ``compile_format`` (so every quote is closed and every field supported)."""
-    from mlc.core.datetime_format import compile_format
-
     compile_format(pattern)
     pieces, i = [], 0
     while i < len(pattern):

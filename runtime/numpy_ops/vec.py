@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 
 import numpy as np
+from mlc.runtime.ops import common_dtype as common
 
 NUMPY_DTYPES = {"bool": np.bool_, "int64": np.int64, "float64": np.float64, "string": object, "timestamp": np.int64,
                 "null": np.bool_}
@@ -112,6 +113,4 @@ def as_dtype(vec: Vec, dtype: str) -> Vec:
 
 def common_dtype(*vecs: Vec) -> str:
     """The common type of values (promotion rules of mlc.dsl.types)."""
-    from mlc.runtime.ops import common_dtype as common
-
     return common(v.dtype for v in vecs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
+from mlc.core.timezones import tzdata_zone
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 CYCLE = 146_097 * 86_400                 # 400 Gregorian years, in seconds
@@ -20,8 +21,6 @@ HIGH = 253402300799 - 2 * 86_400         # 9999-12-29
 
 def utc_offsets(seconds: np.ndarray, name: str) -> np.ndarray:
     """Offset from UTC (seconds, int64) of zone ``name`` at each instant (seconds since the epoch)."""
-    from mlc.core.timezones import tzdata_zone
-
     zone = tzdata_zone(name)
     unique, inverse = np.unique(seconds, return_inverse=True)
     offsets = np.fromiter((offset_at(zone, s) for s in unique.tolist()), dtype=np.int64, count=len(unique))

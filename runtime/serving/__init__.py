@@ -2,9 +2,10 @@
 shared preprocessing -> model inputs -> ONNX Runtime or Triton -> scores), its Prometheus
 metrics, and the HTTP gateway (``python -m mlc.runtime.serving.gateway``). See README.md."""
 
-from mlc.runtime.serving.predictor import (BackendError, BackendUnavailable, InferenceBackend, ModelNotFound,
-                                          OnnxBackend, Predictor, RequestError, Response, Routing, ServingError,
-                                          TritonBackend)
+from mlc.runtime.serving.errors import BackendError, BackendUnavailable, ModelNotFound, RequestError, ServingError
+from mlc.runtime.serving.inference import InferenceBackend, OnnxBackend, TritonBackend
+from mlc.runtime.serving.predictor import Predictor, Response
+from mlc.runtime.serving.routing import Routing
 
 __all__ = ["BackendError", "BackendUnavailable", "InferenceBackend", "ModelNotFound", "OnnxBackend", "Predictor",
            "RequestError", "Response", "Routing", "ServingError", "TritonBackend"]

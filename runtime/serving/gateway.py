@@ -82,11 +82,24 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from mlc.core.ir import load_ir
+from mlc.runtime.deploy.heartbeat import ReplicaHeartbeat
+from mlc.runtime.deploy.versions import VersionRouter
+from mlc.runtime.experiments.assigner import Assigner
+from mlc.backends.experiments.config import ConfigError
+from mlc.runtime.experiments.exposures import ExposureLog, to_line
+from mlc.runtime.model_registry import RegistryError, open_registry
+from mlc.runtime.online_store import StoreError, open_store
+from mlc.runtime.preprocess import load_module
+from mlc.runtime.serving.errors import ServingError
+from mlc.runtime.serving.experiment_routing import ExperimentRouter
 from mlc.runtime.serving.http_server import (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, BoundedHandler,
                                              BoundedServer, HttpError, Limits)
+from mlc.runtime.serving.inference import OnnxBackend, TritonBackend
 from mlc.runtime.serving.metrics import ServingMetrics
-from mlc.runtime.serving.predictor import (MAX_FIELD_BYTES, OnnxBackend, Predictor, Routing, ServingError,
-                                           TritonBackend)
+from mlc.runtime.serving.predictor import Predictor
+from mlc.runtime.serving.routing import Routing
+from mlc.runtime.serving.validation import MAX_FIELD_BYTES
 
 log = logging.getLogger("mlc.gateway")
 
@@ -333,9 +346,6 @@ def triton_urls(values: Sequence[str] | None, routing: Routing) -> str | dict[st
 
 
 def load_predictor(args: argparse.Namespace) -> Predictor:
-    from mlc.core.ir import load_ir
-    from mlc.runtime.preprocess import load_module
-
     ir = load_ir(os.path.join(args.build, "mldl.json"))
     module_path = os.path.join(args.build, "preprocess", f"{ir.name}_preprocess.py")
     module = load_module(module_path) if os.path.exists(module_path) else None
@@ -363,8 +373,6 @@ def load_predictor(args: argparse.Namespace) -> Predictor:
 
 def _open_store(args: argparse.Namespace) -> Any:
     """The ``--store`` to read (it must exist: never created here), or None without one."""
-    from mlc.runtime.online_store import StoreError, open_store
-
     if not args.store:
         log.warning("no online store configured: feature groups take their defaults (responses are degraded)")
         return None
@@ -382,10 +390,6 @@ def _registry(args: argparse.Namespace, app: str, backend: Any, routing: Routing
         raise SystemExit("mlc gateway: --heartbeat needs --registry URL")
     if not registry_url:
         return None
-    from mlc.runtime.deploy.heartbeat import ReplicaHeartbeat
-    from mlc.runtime.deploy.versions import VersionRouter
-    from mlc.runtime.model_registry import RegistryError, open_registry
-
     try:
         registry = open_registry(registry_url, app)
     except RegistryError as err:
@@ -446,11 +450,6 @@ def load_experiments(path: str | None, build: str, exposures: str | None, aliase
     """An ExperimentRouter for the config at ``path`` (default: the build's), or None when
     there is no config or it declares no experiment. ``aliases``: ``(shard, model, alias) ->
     version`` resolving variants' aliases (the registry's, :class:`AliasResolver`)."""
-    from mlc.runtime.experiments.assigner import Assigner
-    from mlc.runtime.experiments.config import ConfigError
-    from mlc.runtime.experiments.exposures import ExposureLog
-    from mlc.runtime.serving.experiment_routing import ExperimentRouter
-
     path = path or os.path.join(build, "experiments", "config.json")
     if not os.path.isfile(path):
         return None
@@ -473,8 +472,6 @@ def load_experiments(path: str | None, build: str, exposures: str | None, aliase
 
 def _stdout_lines(record: dict) -> None:
     """The exposure sink of ``--exposures -``: one JSON line per record on stdout."""
-    from mlc.runtime.experiments.exposures import to_line
-
     sys.stdout.write(to_line(record))
     sys.stdout.flush()
 

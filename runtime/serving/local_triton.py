@@ -71,8 +71,9 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from mlc.backends.triton.emit import repository_plan
+from mlc.backends.triton_layout import repository_plan
 from mlc.core.errors import MlcError
+from mlc.core.ir import load_ir
 
 HOST = "127.0.0.1"
 STUB = "triton_python_backend_stub"
@@ -118,8 +119,6 @@ def assemble_repository(build_dir: str, models_dir: str, shard: Any, out_dir: st
     model-control mode loads nothing at start: ``mlc deploy`` of a shard whose training was
     skipped). Returns ``out_dir`` (absolute).
     """
-    from mlc.core.ir import load_ir
-
     build_dir, models_dir, out_dir = (os.path.abspath(p) for p in (build_dir, models_dir, out_dir))
     ir = load_ir(os.path.join(build_dir, "mldl.json"))
     shard_ir = shard_of(ir, shard)

@@ -4,7 +4,8 @@ The generated `triton/<shard>/<model>_preprocess/1/model.py` only declares what 
 model (spec and model name, the request tensors, the signature) and subclasses
 :class:`PreprocessModel`; the logic lives here, once. It runs the generated preprocessing module
 with the NumPy executor (fitted analyzer constants from ``mldl.json``), then
-``mlc.runtime.training.inputs.model_arrays`` -- the mapping training used -- so serving feeds the
+the model-column mapping of ``mlc.runtime.serving.model_inputs`` (shared with the predictor:
+``mlc.runtime.training.inputs.model_arrays``, the mapping training used), so serving feeds the
 model exactly as training did.
 
 Request conventions: every input is optional (an absent tensor is a column of nulls);
@@ -18,7 +19,13 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+
 from mlc.core.errors import MlcError
+from mlc.core.ir import load_ir
+from mlc.runtime.features.fitting import fitted_from_ir
+from mlc.runtime.numpy_ops import Vec
+from mlc.runtime.preprocess import load_module, transform_numpy
+from mlc.runtime.serving.model_inputs import model_inputs
 
 NUMPY_TYPES = {"float64": np.float64, "int64": np.int64, "bool": np.bool_, "string": np.object_,
                "timestamp": np.int64}
@@ -42,8 +49,6 @@ def _text(value: Any) -> str:
 
 def _vector(values: np.ndarray, nulls: np.ndarray, dtype: str) -> Any:
     """A NumPy-executor column from request values and a null mask."""
-    from mlc.runtime.numpy_ops import Vec
-
     if dtype == "string":
         data = np.empty(len(values), dtype=object)
         data[:] = [_text(v) for v in values.tolist()]
@@ -52,15 +57,6 @@ def _vector(values: np.ndarray, nulls: np.ndarray, dtype: str) -> Any:
     if nulls.any():
         data[nulls] = PLACEHOLDERS[dtype]
     return Vec(data, ~nulls, dtype)
-
-
-def _model_column(vec: Any) -> np.ndarray:
-    """A preprocessed feature as model_arrays takes it: values, None where null."""
-    if vec.valid.all():
-        return vec.data
-    out = vec.data.astype(object)
-    out[~vec.valid] = None
-    return out
 
 
 class PreprocessModel:
@@ -80,10 +76,6 @@ class PreprocessModel:
         return self.pb_utils.TritonModelException(message)
 
     def initialize(self, args: dict) -> None:
-        from mlc.core.ir import load_ir
-        from mlc.runtime.features.fitting import fitted_from_ir
-        from mlc.runtime.preprocess import load_module
-
         directory = args["model_repository"] + "/" + args["model_version"]
         ir = load_ir(directory + "/" + self.MLDL_FILE)
         if ir.name != self.SPEC_NAME:
@@ -125,20 +117,9 @@ class PreprocessModel:
 
     def preprocess(self, request: Any) -> dict[str, np.ndarray]:
         """The model input arrays of one request: {signature input: (n, 1) array}."""
-        from mlc.runtime.numpy_ops import Vec
-        from mlc.runtime.preprocess import transform_numpy
-        from mlc.runtime.training.inputs import model_arrays
-
         columns, n = self.request_columns(request)
         features = transform_numpy(self.module, columns, self.fitted)
-        dtypes = {column: dtype for _, column, dtype in self.REQUEST}
-        wanted = {}
-        for name, _ in self.SIGNATURE:
-            vec = features.get(name)
-            if vec is None:   # a request input used directly as a model input
-                vec = columns[name] if name in columns else Vec.full(None, dtypes[name], n)
-            wanted[name] = _model_column(vec)
-        return model_arrays(self.model, wanted)
+        return model_inputs(self.model, features, columns, n)
 
     def execute(self, requests: Sequence[Any]) -> list:
         pb = self.pb_utils

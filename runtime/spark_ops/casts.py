@@ -13,6 +13,7 @@ from mlc.runtime.numpy_ops.casts import (FALSE_GRAMMAR, FLOAT_GRAMMAR, INF_GRAMM
                                          MAX_SECONDS, MIN_MICROS, MIN_SECONDS, NAN_GRAMMAR, NEG_INF_GRAMMAR,
                                          TIMESTAMP_GRAMMAR, TRUE_GRAMMAR)
 from mlc.runtime.spark_ops.core import SVal, implements, null_of
+from mlc.runtime.features.timestamp_formats import parsed_column
 
 TWO_63 = 9223372036854775808.0
 
@@ -129,8 +130,6 @@ def civil_micros(y, mo, d, h, mi, s, us, sign, oh, om):
 def to_timestamp(ops, dtype: str, x: SVal, pattern: str | None = None) -> SVal:
     f, c = F(), x.col
     if pattern is not None:
-        from mlc.runtime.features.timestamp_formats import parsed_column
-
         return SVal(parsed_column(c, pattern), "timestamp")
     if x.dtype == "timestamp":
         return x

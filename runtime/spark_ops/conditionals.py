@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from mlc.runtime.spark_ops.core import SVal, as_type, implements
+from mlc.runtime.spark_ops.operators import compare
 
 
 def _opposite_zeros(a: SVal, b: SVal) -> bool:
@@ -42,8 +43,6 @@ def is_null(ops, dtype: str, x: SVal) -> SVal:
 @implements("nullif")
 def nullif(ops, dtype: str, x: SVal, value: SVal) -> SVal:
     from pyspark.sql import functions as F
-
-    from mlc.runtime.spark_ops.operators import compare
 
     equal = compare("==", x, value).col          # Spark's double `=`: NaN = NaN, -0.0 = 0.0
     return SVal(F.when(equal, F.lit(None)).otherwise(as_type(x, dtype).col), dtype)

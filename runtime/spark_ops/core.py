@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlc.runtime.registry import Registry, UnknownFunction  # noqa: F401  (re-exported)
+from mlc.runtime.ops import common_dtype as common
 
 REGISTRY = Registry("mlc.runtime.spark_ops", "Spark")
 FUNCTIONS = REGISTRY.functions
@@ -169,6 +170,4 @@ def as_type(value: SVal, dtype: str) -> SVal:
 
 def common_type(*values: SVal) -> str:
     """The common type of values (promotion rules of mlc.dsl.types)."""
-    from mlc.runtime.ops import common_dtype as common
-
     return common(v.dtype for v in values)

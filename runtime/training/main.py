@@ -3,7 +3,6 @@
     python -m mlc.runtime.training --mldl BUILD/mldl.json --data SETS_ROOT --model NAME \\
         [--shard NAME] --output DIR [--epochs N] [--spec-hash H]
     horovodrun -np 2 -H localhost:2 --gloo python -m mlc.runtime.training ...   # 2 ranks
-    python -m mlc.runtime.training --spec app.mlc.yaml ...    # development: compile in-process
 
 ``SETS_ROOT`` holds ``<model>/<shard>/{train,validation}/`` and ``schema.json`` (``mlc run SPEC
 --step training``). Outputs go under ``DIR`` (``trainer`` module docstring): checkpoints,
@@ -25,6 +24,9 @@ from typing import Any, Sequence
 
 from mlc.runtime.training.distributed import LAUNCHER_ENV  # no TensorFlow/Horovod at import
 from mlc.core.errors import MlcError
+from mlc.core.ir import load_ir as read_mldl
+from mlc.core.suggest import did_you_mean
+from mlc.runtime.training.distributed import ClusterError
 
 log = logging.getLogger("mlc.training")
 
@@ -36,9 +38,7 @@ class UsageProblem(MlcError):
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m mlc.runtime.training",
                                 description="Train one model on one shard's training set (Horovod-aware).")
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--mldl", metavar="FILE", help="mldl.json of a build (mlc compile / mlc fit)")
-    source.add_argument("--spec", metavar="SPEC", help="a spec, compiled in-process (development)")
+    p.add_argument("--mldl", required=True, metavar="FILE", help="mldl.json of a build (mlc compile / mlc fit)")
     p.add_argument("--data", required=True, metavar="DIR", help="training sets root: <model>/<shard>/")
     p.add_argument("--model", required=True, metavar="NAME", help="model to train")
     p.add_argument("--shard", metavar="NAME", help="shard (default: the model's only shard)")
@@ -55,7 +55,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: --epochs must be a positive integer", file=sys.stderr)
         return 2
     configure_logging()
-    from mlc.runtime.training.distributed import ClusterError
     from mlc.runtime.training.trainer import TrainingError
 
     try:
@@ -94,25 +93,13 @@ def configure_logging() -> None:
 
 
 def load_ir(args: Any) -> tuple[Any, str | None]:
-    """The IR (and the spec hash when compiling a spec)."""
-    if args.mldl:
-        if not os.path.isfile(args.mldl):
-            raise UsageProblem(f"{args.mldl}: no such file (compile the spec first: mlc compile SPEC -o BUILD)")
-        from mlc.core.ir import load_ir as read_mldl
-
-        try:
-            return read_mldl(args.mldl), None
-        except (ValueError, KeyError, TypeError) as error:
-            raise UsageProblem(f"{args.mldl}: not a readable mldl.json ({error})") from error
-    if not os.path.isfile(args.spec):
-        raise UsageProblem(f"{args.spec}: no such file")
-    from mlc.compiler.pipeline import build
-
-    result = build(args.spec)
-    if not result.ok:
-        first = result.diagnostics[0].message if result.diagnostics else "see `mlc validate`"
-        raise UsageProblem(f"{args.spec} does not compile: {first} (run `mlc validate {args.spec}`)")
-    return result.ir, result.spec_sha256()
+    """The IR of the build (``--mldl``), and no spec hash (``--spec-hash`` gives it)."""
+    if not os.path.isfile(args.mldl):
+        raise UsageProblem(f"{args.mldl}: no such file (compile the spec first: mlc compile SPEC -o BUILD)")
+    try:
+        return read_mldl(args.mldl), None
+    except (ValueError, KeyError, TypeError) as error:
+        raise UsageProblem(f"{args.mldl}: not a readable mldl.json ({error})") from error
 
 
 def find_model(ir: Any, name: str) -> Any:
@@ -142,9 +129,8 @@ def pick_shard(ir: Any, model_name: str, shard: str | None) -> str:
 def training_set_dir(args: Any, model_name: str, shard: str) -> str:
     set_dir = os.path.join(args.data, model_name, shard)
     if not os.path.isfile(os.path.join(set_dir, "schema.json")):
-        spec = args.spec or "SPEC"
         raise UsageProblem(f"no training set for `{model_name}` shard `{shard}` at {set_dir}: "
-                           f"run `mlc run {spec} --step training` first")
+                           "run `mlc run SPEC --step training` first")
     return set_dir
 
 
@@ -161,7 +147,5 @@ def report(result: Any) -> None:
 
 
 def _hint(word: str, names: list[str], what: str) -> str:
-    from mlc.core.suggest import did_you_mean
-
     hint = did_you_mean(word, names, what)
     return f" ({hint})" if hint else ""

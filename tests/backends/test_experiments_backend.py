@@ -11,7 +11,7 @@ import pytest
 
 from mlc.backends.experiments import PATH, config_version, document, emit
 from mlc.compiler.pipeline import build
-from mlc.runtime.experiments.config import ExperimentsConfig
+from mlc.backends.experiments.config import ExperimentsConfig
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "trees"

@@ -262,7 +262,7 @@ def test_gateway(case):
 
 def test_the_gateway_gets_the_experiments_config_and_logs_exposures_to_stdout(case):
     from mlc.backends.experiments.emit import render
-    from mlc.runtime.experiments.config import ExperimentsConfig
+    from mlc.backends.experiments.config import ExperimentsConfig
 
     ir, files = case
     (configmap,) = docs(files[ROUTING_PATH])

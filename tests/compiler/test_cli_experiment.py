@@ -15,7 +15,7 @@ from conftest import EXAMPLES, run_mlc
 from mlc.backends.experiments.emit import emit
 from mlc.compiler.pipeline import build
 from mlc.runtime.experiments.assigner import Assigner
-from mlc.runtime.experiments.config import ExperimentsConfig
+from mlc.backends.experiments.config import ExperimentsConfig
 from mlc.runtime.experiments.exposures import ExposureLog
 from mlc.runtime.experiments.switchback import Schedule
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import run_mlc
 from specs import write_tiny_project
 
-from mlc.cli.pipeline import STEPS, selected_steps
+from mlc.app.pipeline import STEPS, selected_steps
 
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 

@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 
 from conftest import REPO, run_mlc
-from mlc.cli.runtime import SHUTDOWN_LIMIT_S
+from mlc.app.serve import SHUTDOWN_LIMIT_S
 from specs import TINY_TRAIN_SPEC as SPEC, write_tiny_project
 
 
@@ -100,13 +100,13 @@ def test_a_stop_that_hangs_is_cut_short_with_every_thread_stack(tmp_path):
     """The shutdown watchdog of `mlc serve`: a part that never returns (here the gateway's
     stop) ends the process after the limit with exit 1 and the stacks that show where it hung."""
     script = (
-        "import threading, mlc.cli.runtime as cli\n"
+        "import threading, mlc.app.serve as cli\n"
         "cli.SHUTDOWN_LIMIT_S = 1.0\n"
         "class Hanging:\n"
         "    gateway = None\n"
         "    def stop(self):\n"
         "        threading.Event().wait()\n"
-        "cli._shut_down(Hanging(), [])\n"
+        "cli.shut_down(Hanging(), [])\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO.parent)}
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -54,16 +53,14 @@ def test_train_options_are_validated(spec, tmp_path):
 def stubbed(spec, tmp_path, monkeypatch):
     """A run folder with the training set's schema.json, a stub training runtime and a recorder
     for subprocesses (horovodrun)."""
-    from mlc.cli import runtime as cli_runtime
+    from mlc.app import training
 
     (tmp_path / "out" / "training" / "m" / "main").mkdir(parents=True)
     (tmp_path / "out" / "training" / "m" / "main" / "schema.json").write_text("{}")
     calls: dict[str, list] = {"runtime": [], "subprocess": []}
     codes = {"runtime": 0}
-    stub = types.ModuleType("mlc.runtime.training.main")
-    stub.main = lambda argv: calls["runtime"].append(list(argv)) or codes["runtime"]
-    monkeypatch.setitem(sys.modules, "mlc.runtime.training.main", stub)
-    monkeypatch.setattr(cli_runtime, "require_training", lambda: None)
+    monkeypatch.setattr(training, "train", lambda argv: calls["runtime"].append(list(argv)) or codes["runtime"])
+    monkeypatch.setattr(training, "require_training", lambda: None)
     monkeypatch.setattr(subprocess, "run", lambda command, **kw: calls["subprocess"].append(command)
                         or subprocess.CompletedProcess(command, 0))
     monkeypatch.chdir(tmp_path)
@@ -83,11 +80,11 @@ def _spec_hash(spec: Path) -> str:
 
 
 def test_train_single_process_without_horovod(stubbed, spec, tmp_path, monkeypatch, capsys):
-    from mlc.cli import runtime as cli_runtime
+    from mlc.app import training
     from mlc.cli import main as cli
 
     calls, _ = stubbed
-    monkeypatch.setattr(cli_runtime, "horovod_launcher",
+    monkeypatch.setattr(training, "horovod_launcher",
                         lambda ranks: (None, "Horovod not installed: sh scripts/install_horovod.sh"))
     assert cli.main(["run", spec.name, "--step", "train", "--output", "out", "--epochs", "3"]) == 0
     err = capsys.readouterr().err
@@ -98,12 +95,12 @@ def test_train_single_process_without_horovod(stubbed, spec, tmp_path, monkeypat
 
 
 def test_train_with_horovod_launches_horovodrun(stubbed, spec, tmp_path, monkeypatch, capsys):
-    from mlc.cli import runtime as cli_runtime
+    from mlc.app import training
     from mlc.cli import main as cli
 
     calls, _ = stubbed
     asked = []
-    monkeypatch.setattr(cli_runtime, "horovod_launcher", lambda ranks: asked.append(ranks) or ("/x/horovodrun", ""))
+    monkeypatch.setattr(training, "horovod_launcher", lambda ranks: asked.append(ranks) or ("/x/horovodrun", ""))
     assert cli.main(["run", spec.name, "--step", "train", "--output", "out"]) == 0
     err = capsys.readouterr().err
     assert "training m/main with Horovod: 2 ranks over Gloo on localhost" in err
@@ -116,18 +113,18 @@ def test_train_with_horovod_launches_horovodrun(stubbed, spec, tmp_path, monkeyp
 
 
 def test_horovod_launcher_single_rank_needs_nothing():
-    from mlc.cli.runtime import horovod_launcher
+    from mlc.app.training import horovod_launcher
 
     assert horovod_launcher(1) == (None, "")
 
 
 def test_failed_training_is_a_diagnostic(stubbed, spec, monkeypatch, capsys):
-    from mlc.cli import runtime as cli_runtime
+    from mlc.app import training
     from mlc.cli import main as cli
 
     calls, codes = stubbed
     codes["runtime"] = 3
-    monkeypatch.setattr(cli_runtime, "horovod_launcher", lambda ranks: (None, ""))
+    monkeypatch.setattr(training, "horovod_launcher", lambda ranks: (None, ""))
     assert cli.main(["run", spec.name, "--step", "train", "--output", "out", "--workers", "1"]) == 1
     err = capsys.readouterr().err
     assert "training m/main single process\n" in err

@@ -31,7 +31,7 @@ def folder(tmp_path, monkeypatch):
 
 
 def test_every_default_path_is_per_application(folder):
-    from mlc.cli.runtime import default_run_dir, default_store_url
+    from mlc.app.common import default_run_dir, default_store_url
     from mlc.runtime.deploy.state import deploy_dir, state_path
     from mlc.runtime.model_registry import default_registry_url
 

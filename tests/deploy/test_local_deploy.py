@@ -58,7 +58,7 @@ def mlc(root: Path, *args: str, env: dict | None = None, timeout: float = 150) -
 def make_project(root: Path) -> Path:
     """The spec, a run folder (.mlc/demo/data: fitted mldl.json, models/repository) and the default
     online store (as `mlc materialize` leaves it, here with no record) beside it."""
-    from mlc.cli.runtime import default_store_url
+    from mlc.app.common import default_store_url
     from mlc.compiler.pipeline import build
     from mlc.runtime.features.job import write_run_mldl
     from mlc.runtime.features.fitting import with_fitted

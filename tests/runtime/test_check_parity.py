@@ -121,7 +121,7 @@ def test_group_outputs_that_cannot_be_computed_are_named(spark, tmp_path):
     outputs are null on every row, and the summary says which and why."""
     import dataclasses
 
-    from mlc.cli.runtime import render_report
+    from mlc.cli.offline import render_report
     from mlc.compiler.pipeline import build
     from mlc.runtime.features import parity_check
 

@@ -77,7 +77,7 @@ def test_a_shard_without_partitions_that_is_not_the_default_is_e5006(tmp_path, n
 
 def test_routing_sends_every_unlisted_value_and_null_to_the_default(tmp_path):
     from mlc.backends.serving_k8s.emit import routing_table
-    from mlc.runtime.serving.predictor import Routing
+    from mlc.runtime.serving.routing import Routing
 
     ir = _build(tmp_path).ir
     table = routing_table(ir)

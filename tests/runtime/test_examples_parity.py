@@ -15,7 +15,7 @@ EXAMPLE_SPECS = ["ctr_criteo/ctr.mlc.yaml", "delivery_eta/delivery.mlc.yaml"]
 
 def prepared(spark, example: str):
     from mlc.backends.preprocess import render
-    from mlc.cli.runtime import load_data
+    from mlc.app.offline import load_data
     from mlc.compiler.pipeline import build
     from mlc.runtime.features.fitting import fit, with_fitted
     from mlc.runtime.preprocess import module_from_text

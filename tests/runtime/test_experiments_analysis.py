@@ -15,7 +15,7 @@ import pytest
 from mlc.runtime.experiments import stats
 from mlc.runtime.experiments.analysis import (AnalysisError, analyse_layer, analyse_switchback,
                                               read_outcomes)
-from mlc.runtime.experiments.config import ExperimentsConfig
+from mlc.backends.experiments.config import ExperimentsConfig
 from mlc.runtime.experiments.switchback import Schedule
 
 UTC = timezone.utc

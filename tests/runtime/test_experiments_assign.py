@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mlc.runtime.experiments.assigner import Assigner, Assignment
-from mlc.runtime.experiments.config import ConfigError, ExperimentsConfig
+from mlc.backends.experiments.config import ConfigError, ExperimentsConfig
 from mlc.runtime.experiments.exposures import ExposureLog, exposure_record, read_exposures, to_line
 from mlc.runtime.experiments.targeting import Targeting, TargetingError
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mlc.runtime.experiments.config import ExperimentsConfig, SwitchbackConfig
+from mlc.backends.experiments.config import ExperimentsConfig, SwitchbackConfig
 from mlc.runtime.experiments.switchback import (
     Schedule, Slice, balance, day_start, schedule_rows, slice_at, ticket_order)
 

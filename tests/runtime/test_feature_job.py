@@ -70,10 +70,11 @@ def test_main_end_to_end_on_ctr(spark, tmp_path):
     assert total_7d == int((rows["event_ts"] < "2024-06-08").sum() - (rows["event_ts"] < "2024-06-01").sum())
 
 
-def test_features_step_with_spec_and_default_as_of(spark, tmp_path):
+def test_features_step_with_compiled_ir_and_default_as_of(spark, tmp_path):
+    """The job takes the IR a caller compiled (`mlc run`): it never compiles a spec itself."""
     out = tmp_path / "out"
-    rc = main(["--spec", str(CTR), "--step", "features", "--output", str(out)],
-              spec_dir="unused", mldl_path=None, spark=spark)
+    rc = main(["--step", "features", "--output", str(out)],
+              spec_dir=str(CTR.parent), mldl_path=None, spark=spark, ir=_ir(CTR))
     assert rc == 0
     assert (out / "features" / "ad_clicks").is_dir() and not (out / "training").exists()
     # default as-of = latest event + 1us: every impression of the last hour counts
@@ -86,8 +87,7 @@ def test_features_step_with_spec_and_default_as_of(spark, tmp_path):
 
 def test_bad_input_override_is_rejected(spark, tmp_path):
     with pytest.raises(SystemExit):
-        main(["--spec", str(CTR), "--input", "nope=/x.csv", "--output", str(tmp_path)],
-             spec_dir=".", spark=spark)
+        main(["--input", "nope=/x.csv", "--output", str(tmp_path)], spec_dir=".", spark=spark, ir=_ir(CTR))
 
 
 def test_generated_job_runs_with_spark_submit(spark, tmp_path):

@@ -55,12 +55,18 @@ def assert_standardized(fitted: dict, values: list[float]) -> None:
 @pytest.fixture(scope="module")
 def feature_job_fitted(spark, tmp_path_factory):
     """The feature job (`mlc run --step training`'s `feature_job.main`) on the spec: its mldl.json."""
+    import os
+
+    from mlc.compiler.pipeline import build
     from mlc.runtime.features.job import main
 
     root = tmp_path_factory.mktemp("two_sources")
     spec = write_two_source_project(root)
     out = root / "out"
-    assert main(["--spec", spec, "--step", "training", "--output", str(out)], spec_dir="unused", spark=spark) == 0
+    result = build(spec)
+    assert result.ok, result.diagnostics
+    assert main(["--step", "training", "--output", str(out)], spec_dir=os.path.dirname(os.path.abspath(spec)),
+                spark=spark, ir=result.ir) == 0
     return constants(out / "mldl.json")
 
 
@@ -160,7 +166,7 @@ def test_check_parity_places_features_of_no_model_and_fails_on_any_source(spark,
 
 
 def test_the_overall_verdict_names_each_failing_source_in_model_order():
-    from mlc.cli.runtime import render_sections
+    from mlc.cli.offline import render_sections
     from mlc.core.ir import SourceIR
     from mlc.runtime.features.parity_check import FeatureParity, ParityReport, Section
 

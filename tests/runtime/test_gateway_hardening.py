@@ -361,7 +361,7 @@ def test_slow_clients_are_cut_off(tree):
 
 
 def _exposure_config(tmp_path):
-    from mlc.runtime.experiments.config import ExperimentsConfig
+    from mlc.backends.experiments.config import ExperimentsConfig
 
     variants = [{"name": n, "model": "eta", "version": None, "alias": None, "weight": 50.0, "buckets": b}
                 for n, b in (("a", [0, 5000]), ("b", [5000, 10000]))]

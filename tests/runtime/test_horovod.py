@@ -59,7 +59,7 @@ def run(tmp_path_factory):
     spec = h.write_spec(work)
     out = work / "out"
     command = [runner, "-np", "2", "-H", "localhost:2", "--gloo", "--network-interfaces", "lo",
-               sys.executable, "-m", "mlc.runtime.training", "--spec", str(spec), "--data", str(work / "sets"),
+               sys.executable, "-m", "mlc.runtime.training", *h.compile_build(spec, work / "build"), "--data", str(work / "sets"),
                "--model", "clicks_lr", "--output", str(out), "--epochs", "3"]
     env = {**os.environ, "HOROVOD_GLOO_IFACE": "lo", "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": "1"}
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from mlc.cli.runtime import render_report
+from mlc.cli.offline import render_report
 from mlc.runtime.features.parity_check import ParityReport, compare, same, ulps_apart
 
 

@@ -406,7 +406,7 @@ def test_a_request_in_the_wrong_format_is_a_field_error(tmp_path):
 
 
 def test_mlc_runs_sample_request_uses_spec_names_and_validates(tmp_path):
-    from mlc.cli.pipeline import sample_request
+    from mlc.app.pipeline import sample_request
     from mlc.runtime.serving.predictor import Predictor
 
     avazu_project(tmp_path)

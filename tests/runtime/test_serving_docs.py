@@ -21,16 +21,16 @@ def text() -> str:
 
 
 def test_the_examples_are_generated_from_the_current_specs(text):
-    from mlc.runtime.serving.request_examples import render_examples, replace_block
+    from mlc.app.request_examples import render_examples, replace_block
 
     assert replace_block(text, render_examples()) == text, \
-        "docs/serving.md is stale: python -m mlc.runtime.serving.request_examples --write docs/serving.md"
+        "docs/serving.md is stale: python -m mlc.app.request_examples --write docs/serving.md"
 
 
 def test_every_documented_request_is_what_the_predictor_makes_of_it(text):
     from mlc.compiler.pipeline import build
-    from mlc.runtime.serving.predictor import RequestError
-    from mlc.runtime.serving.request_examples import EXAMPLES, decide, documented_exchanges, predictor_for
+    from mlc.runtime.serving.errors import RequestError
+    from mlc.app.request_examples import EXAMPLES, decide, documented_exchanges, predictor_for
 
     exchanges = documented_exchanges(text)
     assert len(exchanges) == 4 * len(EXAMPLES)
@@ -51,16 +51,16 @@ def test_every_documented_request_is_what_the_predictor_makes_of_it(text):
 
 
 def test_the_documented_limits_are_the_codes(text):
-    from mlc.runtime.serving import predictor
+    from mlc.runtime.serving import validation
     from mlc.runtime.serving.http_server import MAX_BODY_BYTES
 
     limits = text[text.index("## Limits"):text.index("## Examples")]
-    assert re.search(rf"\| items per request \| {predictor.MAX_ITEMS} \|", limits)
-    assert f"| {predictor.MAX_FIELD_BYTES} (64 KiB) |" in limits and predictor.MAX_FIELD_BYTES == 64 * 1024
+    assert re.search(rf"\| items per request \| {validation.MAX_ITEMS} \|", limits)
+    assert f"| {validation.MAX_FIELD_BYTES} (64 KiB) |" in limits and validation.MAX_FIELD_BYTES == 64 * 1024
     assert "| body size | 16 MiB |" in limits and MAX_BODY_BYTES == 16 * 2 ** 20
-    assert f"at most {predictor.MAX_FIELD_ERRORS}, then a `\"...\"` entry" in text
+    assert f"at most {validation.MAX_FIELD_ERRORS}, then a `\"...\"` entry" in text
     request_table = text[text.index("## Request"):text.index("## Response")]
-    for key in predictor.REQUEST_KEYS:
+    for key in validation.REQUEST_KEYS:
         assert f"| `{key}` |" in request_table
 
 

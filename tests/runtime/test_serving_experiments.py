@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import pytest
 
 from mlc.runtime.experiments.assigner import Assigner
-from mlc.runtime.experiments.config import ExperimentsConfig
+from mlc.backends.experiments.config import ExperimentsConfig
 from mlc.runtime.experiments.exposures import ExposureLog, read_exposures
 from mlc.runtime.experiments.switchback import Schedule
 from conftest import serving_helpers

@@ -318,7 +318,7 @@ def test_types_and_defaults(sharded, sqlite_store):
     # so routing and experiment units see the request's own values
     assert rows.columns["distance_km"] == [3.0, None]
     assert rows.columns["city"] == [None, None]
-    from mlc.runtime.serving.predictor import _timestamp
+    from mlc.runtime.serving.validation import _timestamp
 
     assert _timestamp("1970-01-01T00:00:01Z") == 1_000_000
     # an integer is unix seconds, as in the data (docs/serving.md)

@@ -132,7 +132,7 @@ def test_horovod_ranks_agree_on_the_best_epoch_and_rank_0_exports_it(tmp_path):
                     .replace("warm_start: {enabled: true, source: checkpoint}", "warm_start: {enabled: false}"))
     out = tmp_path / "out"
     command = [str(runner), "-np", "2", "-H", "localhost:2", "--gloo", "--network-interfaces", "lo",
-               sys.executable, "-m", "mlc.runtime.training", "--spec", str(spec), "--data", str(tmp_path / "sets"),
+               sys.executable, "-m", "mlc.runtime.training", *h.compile_build(spec, tmp_path / "build"), "--data", str(tmp_path / "sets"),
                "--model", "clicks_lr", "--output", str(out), "--epochs", "6"]
     env = {**os.environ, "HOROVOD_GLOO_IFACE": "lo", "TF_CPP_MIN_LOG_LEVEL": "2", "OMP_NUM_THREADS": "1"}
     try:

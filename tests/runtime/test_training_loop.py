@@ -74,6 +74,19 @@ def write_spec(directory: Path) -> Path:
     return path
 
 
+def compile_build(spec: Path, build: Path) -> list[str]:
+    """Compile ``spec`` into ``build/mldl.json`` (the runtime reads builds, never specs): the
+    training entry point's ``--mldl`` and ``--spec-hash`` arguments."""
+    from mlc.compiler.pipeline import build as compile_spec
+    from mlc.core.ir import to_jsonable
+
+    result = compile_spec(str(spec))
+    assert result.ok, result.diagnostics
+    build.mkdir(parents=True, exist_ok=True)
+    (build / "mldl.json").write_text(json.dumps(to_jsonable(result.ir)), encoding="utf-8")
+    return ["--mldl", str(build / "mldl.json"), "--spec-hash", result.spec_sha256()]
+
+
 def clicks_ir(directory: Path):
     from mlc.compiler.pipeline import build
 
@@ -315,7 +328,7 @@ def test_entry_point_trains_in_process(workdir, set_dir, capsys):
 
     spec = write_spec(workdir)
     out = workdir / "cli"
-    code = main(["--spec", str(spec), "--data", str(set_dir.parent.parent), "--model", "clicks_lr",
+    code = main([*compile_build(spec, workdir / "build"), "--data", str(set_dir.parent.parent), "--model", "clicks_lr",
                  "--output", str(out), "--epochs", "1"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -334,7 +347,7 @@ def test_entry_point_errors_are_one_line(workdir, set_dir, capsys, args, message
 
     spec = write_spec(workdir)
     data = str(set_dir.parent.parent)
-    argv = ["--spec", str(spec), "--data", data, "--output", str(workdir / "err")]
+    argv = [*compile_build(spec, workdir / "build"), "--data", data, "--output", str(workdir / "err")]
     if "--data" in args:
         i = args.index("--data")
         argv[argv.index("--data") + 1] = str(workdir / args[i + 1])

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from . import releases as rel
 from .plan import (APP_LABEL, FIELD_MANAGER, KIND_ORDER, NEVER_PRUNED, PART_OF, Plan, label_objects,
                    load_manifests, object_key, plan as make_plan, render_plan)
+from mlc.backends.k8s_layout import PART_OF_VALUE
 from mlc.core.errors import MlcError
 
 POLL_SECONDS = 2.0           # --wait poll interval (tests lower it)
@@ -201,7 +202,7 @@ def _live(kube: Kube, desired: list[dict], app: str, previous: list[dict], out: 
     namespaces = sorted({o["metadata"].get("namespace") for o in desired + previous if o["metadata"].get("namespace")})
     kinds: dict[tuple[str, str], None] = {k: None for k in KIND_ORDER}
     kinds.update({(o["apiVersion"], o["kind"]): None for o in desired + previous})
-    selector = f"{PART_OF}=mlc,{APP_LABEL}={app}"
+    selector = f"{PART_OF}={PART_OF_VALUE},{APP_LABEL}={app}"
     for api_version, kind in kinds:
         if kind in NEVER_PRUNED:
             continue
@@ -489,7 +490,7 @@ def status(app: str, *, api_client=None, context: str | None = None, namespace: 
         namespaces.add(history[-1].namespace)
     deployments = []
     for ns in sorted(n for n in namespaces if n):
-        for d in kube.list("apps/v1", "Deployment", ns, f"{PART_OF}=mlc,{APP_LABEL}={app}"):
+        for d in kube.list("apps/v1", "Deployment", ns, f"{PART_OF}={PART_OF_VALUE},{APP_LABEL}={app}"):
             st, spec = d.get("status") or {}, d.get("spec") or {}
             state, detail = rollout_state(d)
             deployments.append({"namespace": ns, "name": d["metadata"]["name"], "desired": spec.get("replicas", 1),

@@ -25,9 +25,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-PART_OF = "app.kubernetes.io/part-of"
-APP_LABEL = "mlc.dev/app"
-RELEASE_LABEL = "mlc.dev/release"
+from mlc.backends.k8s_layout import APP_LABEL, LABEL_VALUE_MAX, PART_OF, PART_OF_VALUE, RELEASE_LABEL
+
 FIELD_MANAGER = "mlc"
 
 # (apiVersion, kind) in the order objects are applied; deletes run in reverse.
@@ -125,9 +124,9 @@ def load_manifests(build_dir: str) -> list[dict]:
 
 
 def check_app(app: str) -> None:
-    if not app or len(app) > 63 or not _LABEL_VALUE.match(app):
+    if not app or len(app) > LABEL_VALUE_MAX or not _LABEL_VALUE.match(app):
         raise ValueError(f"application name {app!r} is not a valid label value "
-                         "(63 characters at most: letters, digits, '-', '_', '.')")
+                         f"({LABEL_VALUE_MAX} characters at most: letters, digits, '-', '_', '.')")
 
 
 def label_objects(objects: list[dict], app: str) -> list[dict]:
@@ -139,7 +138,7 @@ def label_objects(objects: list[dict], app: str) -> list[dict]:
     for obj in objects:
         obj = copy.deepcopy(obj)
         labels = obj.setdefault("metadata", {}).get("labels") or {}
-        obj["metadata"]["labels"] = {**labels, PART_OF: "mlc", APP_LABEL: app}
+        obj["metadata"]["labels"] = {**labels, PART_OF: PART_OF_VALUE, APP_LABEL: app}
         out.append(obj)
     return out
 
@@ -161,7 +160,7 @@ def order_key(obj: dict) -> tuple:
 def is_managed(obj: dict, app: str) -> bool:
     """Labelled as an object of this application (and not a release record)."""
     labels = (obj.get("metadata") or {}).get("labels") or {}
-    return labels.get(PART_OF) == "mlc" and labels.get(APP_LABEL) == app and RELEASE_LABEL not in labels
+    return labels.get(PART_OF) == PART_OF_VALUE and labels.get(APP_LABEL) == app and RELEASE_LABEL not in labels
 
 
 # --------------------------------------------------------------------------- diff

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .plan import APP_LABEL, PART_OF, RELEASE_LABEL
+from mlc.backends.k8s_layout import APP_LABEL, PART_OF, PART_OF_VALUE, RELEASE_LABEL
 
 COMPRESS_ABOVE = 900_000
 
@@ -40,7 +40,7 @@ def release_name(app: str, n: int) -> str:
 
 
 def release_selector(app: str) -> str:
-    return f"{PART_OF}=mlc,{APP_LABEL}={app},{RELEASE_LABEL}"
+    return f"{PART_OF}={PART_OF_VALUE},{APP_LABEL}={app},{RELEASE_LABEL}"
 
 
 @dataclass
@@ -76,7 +76,7 @@ def release_configmap(app: str, n: int, namespace: str, objects: list[dict], *, 
             "created": created or now()}
     cm = {"apiVersion": "v1", "kind": "ConfigMap",
           "metadata": {"name": release_name(app, n), "namespace": namespace,
-                       "labels": {PART_OF: "mlc", APP_LABEL: app, RELEASE_LABEL: str(n)}},
+                       "labels": {PART_OF: PART_OF_VALUE, APP_LABEL: app, RELEASE_LABEL: str(n)}},
           "data": data}
     if len(text.encode("utf-8")) > COMPRESS_ABOVE:
         cm["binaryData"] = {"objects.yaml.gz": base64.b64encode(gzip.compress(text.encode("utf-8"))).decode()}
@@ -118,7 +118,7 @@ def releases_of(configmaps: list[dict], app: str) -> list[Release]:
     out = []
     for cm in configmaps:
         labels = (cm.get("metadata") or {}).get("labels") or {}
-        if labels.get(APP_LABEL) != app or labels.get(PART_OF) != "mlc" or RELEASE_LABEL not in labels:
+        if labels.get(APP_LABEL) != app or labels.get(PART_OF) != PART_OF_VALUE or RELEASE_LABEL not in labels:
             continue
         try:
             out.append(parse_release(cm))

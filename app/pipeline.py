@@ -16,17 +16,44 @@ models' validation metrics, where every artifact and service is, and how to stop
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from mlc.cli.main import PIPELINE_STEPS as STEPS  # noqa: E402  (one list, used by the parser too)
-from mlc.runtime.urls import redact_url
+from mlc.app.common import Diagnostics, Failed, Progress, SpecErrors, built, classified, default_run_dir, quiet, unshown
 from mlc.core.errors import MlcError
+from mlc.runtime.urls import redact_url
+from mlc.app.offline import Offline
+from mlc.app.offline import feature_job
+from mlc.app.training import run_training, training_jobs
+from mlc.runtime.training.skipped import read_skipped
+from mlc.app.common import default_store_url
+from mlc.app.online import materialize
+from mlc.core.ir import load_ir
+from mlc.runtime.model_registry import RegistryError, default_registry_url, open_registry
+from mlc.app.deploy import DeployOptions, deploy
+from mlc.runtime.deploy.state import load_state
+
+STEPS = ("features", "train", "materialize", "register", "deploy", "score")
+
+
+@dataclass
+class PipelineOptions:
+    spec: str
+    env: str | None = None
+    output: str | None = None              # default: .mlc/<name>/data beside the spec
+    as_of: str | None = None
+    inputs: list[str] = field(default_factory=list)     # SOURCE=PATH
+    catalog_dir: str | None = None
+    workers: int | None = None
+    model: str | None = None
+    shard: str | None = None
+    epochs: int | None = None
+    store: str | None = None
+    registry: str | None = None
+    port: int | None = None
 
 
 @dataclass
@@ -40,21 +67,24 @@ class StepResult:
 @dataclass
 class Run:
     """What the steps share: the build, the run folder and what earlier steps produced."""
-    args: argparse.Namespace
+    options: PipelineOptions
     result: Any                      # compiler Build
     output: str
-    report: Callable
+    progress: Progress = quiet
+    diagnostics: Diagnostics = unshown
     facts: dict[str, Any] = field(default_factory=dict)   # registry URL, store, gateway URL ...
 
     @property
     def spec_dir(self) -> str:
-        return os.path.dirname(os.path.abspath(self.args.spec))
+        return os.path.dirname(os.path.abspath(self.options.spec))
 
 
-class StepFailed(MlcError):
-    def __init__(self, code: int):
-        super().__init__(code)
-        self.code = code
+@dataclass
+class Outcome:
+    """A pipeline run: every step's result (in pipeline order), the shared run, the exit status."""
+    run: Run
+    results: list[StepResult]
+    code: int
 
 
 def selected_steps(start: str | None, until: str | None) -> list[str]:
@@ -66,92 +96,68 @@ def selected_steps(start: str | None, until: str | None) -> list[str]:
     return list(STEPS[first:last + 1])
 
 
-def cmd_pipeline(args: argparse.Namespace, report: Callable) -> int:
-    from mlc.compiler.pipeline import build
-
-    try:
-        steps = selected_steps(args.from_step, args.until)
-    except ValueError as err:
-        sys.stderr.write(f"mlc run: {err}\n")
-        return 2
-    result = build(args.spec, args.env)
-    report(result.diagnostics, result.sources, "text")
-    if not result.ok:
-        return 1
-    from mlc.cli.runtime import default_run_dir
-
-    output = os.path.abspath(args.output or default_run_dir(args.spec))
-    run = Run(args, result, output, report)
+def run_pipeline(options: PipelineOptions, steps: list[str], progress: Progress = quiet,
+                 diagnostics: Diagnostics = unshown,
+                 on_step: Callable[[StepResult], None] = lambda step: None) -> Outcome:
+    """Run ``steps`` in order. ``on_step`` hears of each step as it starts (status "running") and
+    ends. A step that fails shows its diagnostics through ``diagnostics`` and ends the run (the
+    outcome's code: 1, or the status the step ended with)."""
+    result = built(options.spec, options.env, diagnostics)
+    output = os.path.abspath(options.output or default_run_dir(options.spec))
+    run = Run(options, result, output, progress, diagnostics)
     results = [StepResult(name) for name in STEPS]
-    code = _run_steps(run, steps, results)
-    sys.stderr.write(render_summary(run, results, code))
-    return code
-
-
-def _run_steps(run: Run, steps: list[str], results: list[StepResult]) -> int:
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True, highlight=False)
     by_name = {r.name: r for r in results}
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                  transient=False, disable=not console.is_terminal) as progress:
-        for name in steps:
-            task = progress.add_task(f"{name}", total=None)
-            began = time.monotonic()
-            try:
-                detail = STEP_FUNCTIONS[name](run)
-                by_name[name].status, by_name[name].detail = "ok", detail or ""
-            except StepFailed as failed:
-                by_name[name].status = "failed"
-                by_name[name].seconds = time.monotonic() - began
-                progress.update(task, description=f"{name}: failed")
-                return failed.code or 1
-            by_name[name].seconds = time.monotonic() - began
-            progress.update(task, description=f"{name}: {by_name[name].detail}", completed=1, total=1)
-            if not console.is_terminal:
-                sys.stderr.write(f"[{name}] done in {by_name[name].seconds:.1f} s: {by_name[name].detail}\n")
-    return 0
+    code = 0
+    for name in steps:
+        step = by_name[name]
+        step.status = "running"
+        on_step(step)
+        began = time.monotonic()
+        try:
+            step.detail = STEP_FUNCTIONS[name](run) or ""
+            step.status = "ok"
+        except MlcError as err:
+            _show(err, run)
+            step.status, step.seconds = "failed", time.monotonic() - began
+            code = err.status if isinstance(err, Failed) else 1
+            on_step(step)
+            break
+        step.seconds = time.monotonic() - began
+        on_step(step)
+    return Outcome(run, results, code)
 
 
-def _namespace(run: Run, **overrides: Any) -> argparse.Namespace:
-    """The options of ``mlc run`` as the single-step commands read them."""
-    values = {"spec": run.args.spec, "env": run.args.env, "output": run.output, "as_of": run.args.as_of,
-              "input": run.args.input, "catalog_dir": run.args.catalog_dir, "workers": run.args.workers,
-              "model": run.args.model, "shard": run.args.shard, "epochs": run.args.epochs,
-              "store": getattr(run.args, "store", None), "namespace": None, "incremental": False,
-              "registry": getattr(run.args, "registry", None)}
-    values.update(overrides)
-    return argparse.Namespace(**values)
+def _show(err: MlcError, run: Run) -> None:
+    if isinstance(err, SpecErrors):
+        run.diagnostics(err.diagnostics, err.sources)
+    elif not isinstance(err, Failed):               # a Failed step reported its failure itself
+        run.diagnostics([err.diagnostic()], run.result.sources)
 
 
-def _checked(run: Run, code: int) -> None:
-    if code != 0:
-        raise StepFailed(code)
+def _offline(run: Run, step: str = "all") -> Any:
+    """The options of ``mlc run`` as the offline steps read them."""
+
+    o = run.options
+    return Offline(o.spec, step=step, env=o.env, output=run.output, as_of=o.as_of, inputs=o.inputs,
+                   catalog_dir=o.catalog_dir, workers=o.workers, model=o.model, shard=o.shard, epochs=o.epochs)
 
 
 # ----------------------------------------------------------------------------------- steps
 
 
 def step_features(run: Run) -> str:
-    from mlc.cli.runtime import _feature_job
-
-    _checked(run, _feature_job(_namespace(run, step="all"), run.result, run.output, run.report))
+    feature_job(_offline(run), run.result, run.output)
     sets = os.path.join(run.output, "training")
     count = sum(1 for _, _, files in os.walk(sets) for f in files if f == "schema.json") if os.path.isdir(sets) else 0
     return f"{count} training set(s), analyzers fitted -> {run.output}"
 
 
 def step_train(run: Run) -> str:
-    from mlc.cli.runtime import _reported, run_training, training_jobs
-
     try:
-        jobs = training_jobs(run.result.ir, run.args.model, run.args.shard)
-        _checked(run, run_training(_namespace(run), run.result, run.output))
-    except StepFailed:
-        raise
+        jobs = training_jobs(run.result.ir, run.options.model, run.options.shard)
+        run_training(_offline(run), run.result, run.output, run.progress)
     except Exception as exc:
-        raise StepFailed(_reported(exc, run.report, run.result.sources)) from None
+        raise classified(exc) from None
     skipped = _skipped(run)
     chosen = {(t.model.name, t.shard) for t in jobs}
     left_out = sum(1 for pair in skipped if pair in chosen)
@@ -162,37 +168,29 @@ def step_train(run: Run) -> str:
 
 def _skipped(run: Run) -> dict[tuple[str, str], str]:
     """The (model, shard) pairs the train step skipped (``<run>/models/skipped.json``), with why."""
-    from mlc.runtime.training.skipped import read_skipped
 
     run.facts["skipped"] = read_skipped(os.path.join(run.output, "models"))
     return run.facts["skipped"]
 
 
 def step_materialize(run: Run) -> str:
-    from mlc.cli.runtime import cmd_materialize, default_store_url
-
-    store = getattr(run.args, "store", None) or default_store_url(run.args.spec)
+    o = run.options
+    store = o.store or default_store_url(o.spec)
     if not any(g.online for g in run.result.ir.feature_groups):
         return "no online feature group"                 # no store to fill, or to show in the summary
     run.facts["store"] = store
-    _checked(run, cmd_materialize(_namespace(run, store=store), run.report))
+    materialize(o.spec, store=store, as_of=o.as_of, env=o.env, catalog_dir=o.catalog_dir,
+                progress=run.progress, diagnostics=run.diagnostics)
     return f"online store {redact_url(store)}"
 
 
 def step_register(run: Run) -> str:
-    from mlc.cli.runtime import _reported
-    from mlc.core.ir import load_ir
-    from mlc.runtime.model_registry import RegistryError, default_registry_url, open_registry
-
-    url = getattr(run.args, "registry", None) or default_registry_url(run.args.spec)
+    url = run.options.registry or default_registry_url(run.options.spec)
     run.facts["registry"] = url
     mldl = os.path.join(run.output, "mldl.json")
     if not os.path.isfile(mldl):
-        from mlc.cli.runtime import RuntimeProblem
-
-        raise StepFailed(_reported(RuntimeProblem("E7007", f"no fitted mldl.json in {run.output}",
-                                                  "run the earlier steps: mlc run SPEC --until train"),
-                                   run.report, run.result.sources))
+        raise MlcError(f"no fitted mldl.json in {run.output}", code="E7007",
+                       hint="run the earlier steps: mlc run SPEC --until train")
     try:
         registry = open_registry(url, run.result.ir.name)
         try:
@@ -200,10 +198,7 @@ def step_register(run: Run) -> str:
         finally:
             registry.close()
     except RegistryError as err:
-        from mlc.cli.runtime import RuntimeProblem
-
-        raise StepFailed(_reported(RuntimeProblem("E7200", err.message, err.hint), run.report,
-                                   run.result.sources)) from None
+        raise MlcError(err.message, code="E7200", hint=err.hint) from None
     run.facts["versions"] = [v for v, _ in registered]
     _skipped(run)
     created = sum(1 for _, new in registered if new)
@@ -211,17 +206,12 @@ def step_register(run: Run) -> str:
 
 
 def step_deploy(run: Run) -> str:
-    from mlc.cli.deploy import cmd_deploy
-
-    args = argparse.Namespace(spec=run.args.spec, env=run.args.env, target="local", dry_run=False, wait=False,
-                              output=run.output, store=run.facts.get("store") or getattr(run.args, "store", None),
-                              port=run.args.port, replicas=None, kube_context=None, timeout=600.0,
-                              registry=run.facts.get("registry") or getattr(run.args, "registry", None))
-    _checked(run, cmd_deploy(args, run.report))
+    o = run.options
+    deploy(DeployOptions(o.spec, env=o.env, target="local", output=run.output,
+                         store=run.facts.get("store") or o.store, port=o.port,
+                         registry=run.facts.get("registry") or o.registry), run.progress, run.diagnostics)
     _skipped(run)
-    from mlc.runtime.deploy.state import load_state
-
-    state = load_state(run.args.spec) or {}
+    state = load_state(o.spec) or {}
     run.facts["gateway"] = state.get("gateway", {}).get("url")
     run.facts["tritons"] = state.get("tritons", {})
     return f"gateway {run.facts['gateway']}"
@@ -233,12 +223,12 @@ def step_score(run: Run) -> str:
     url = run.facts.get("gateway") or _gateway_from_state(run)
     run.facts["gateway"] = url
     if not url:
-        raise StepFailed(_problem(run, "E7210", "no running gateway to score against",
-                                  "deploy first: mlc run SPEC --from deploy"))
+        raise MlcError("no running gateway to score against", code="E7210",
+                       hint="deploy first: mlc run SPEC --from deploy")
     try:
         request = sample_request(run.result.ir, run.spec_dir)
     except (OSError, ValueError) as err:       # the source cannot be read by pyarrow
-        raise StepFailed(_problem(run, "E7210", f"no sample request: cannot read the training source: {err}")) from None
+        raise MlcError(f"no sample request: cannot read the training source: {err}", code="E7210") from None
     body = json.dumps(request).encode()
     try:
         with urllib.request.urlopen(urllib.request.Request(f"{url}/v1/predict", body, {"Content-Type": "application/json"}),
@@ -246,8 +236,8 @@ def step_score(run: Run) -> str:
             response = json.loads(answer.read())
     except Exception as err:  # an HTTP error answer or an unreachable gateway
         detail = _error_body(err)
-        raise StepFailed(_problem(run, "E7210", f"the sample request failed: {err}{detail}",
-                                  f"see the gateway log; `mlc status {run.args.spec}`")) from None
+        raise MlcError(f"the sample request failed: {err}{detail}", code="E7210",
+                       hint=f"see the gateway log; `mlc status {run.options.spec}`") from None
     run.facts["sample"] = {"request": request, "response": response}
     scores = ", ".join(f"{s:.4g}" if isinstance(s, (int, float)) else str(s) for s in response.get("scores", []))
     return f"{response.get('model')} v{response.get('version')} on shard {response.get('shard')}: [{scores}]"
@@ -265,18 +255,8 @@ def _error_body(err: Exception) -> str:
 
 
 def _gateway_from_state(run: Run) -> str | None:
-    try:
-        from mlc.runtime.deploy.state import load_state
-    except ImportError:
-        return None
-    state = load_state(run.args.spec) or {}
+    state = load_state(run.options.spec) or {}
     return state.get("gateway", {}).get("url")
-
-
-def _problem(run: Run, code: str, message: str, hint: str | None = None) -> int:
-    from mlc.cli.runtime import RuntimeProblem, _reported
-
-    return _reported(RuntimeProblem(code, message, hint), run.report, run.result.sources)
 
 
 STEP_FUNCTIONS: dict[str, Callable[[Run], str]] = {
@@ -301,6 +281,7 @@ def sample_request(ir: Any, spec_dir: str, items: int = 3) -> dict:
 
 
 def render_summary(run: Run, results: list[StepResult], code: int) -> str:
+    """The summary `mlc run` ends with: each step, the models' metrics, skipped pairs, where things are."""
     lines = ["", "summary" + (" (failed)" if code else ""), ""]
     for r in results:
         mark = {"ok": "ok", "failed": "FAILED", "skipped": "-"}[r.status]
@@ -313,7 +294,7 @@ def render_summary(run: Run, results: list[StepResult], code: int) -> str:
     failed = next((r.name for r in results if r.status == "failed"), None)
     if failed:
         lines.append(f"step `{failed}` failed; the outputs of the steps before it are intact. "
-                     f"Fix it, then: mlc run {run.args.spec} --from {failed}")
+                     f"Fix it, then: mlc run {run.options.spec} --from {failed}")
     return "\n".join(lines) + "\n"
 
 
@@ -352,5 +333,5 @@ def _where_lines(run: Run) -> list[str]:
         logs = f"  (log {record['log']})" if isinstance(record, dict) and record.get("log") else ""
         lines.append(f"  {'triton ' + replica:<15} grpc {grpc}{logs}")
     if run.facts.get("gateway"):
-        lines += ["", f"stop the services: mlc stop {run.args.spec}"]
+        lines += ["", f"stop the services: mlc stop {run.options.spec}"]
     return lines + [""]

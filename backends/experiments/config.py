@@ -1,10 +1,13 @@
-"""``experiments/config.json`` (format 1) as frozen objects; the only input of the runtime.
+"""``experiments/config.json`` (format 1) as frozen objects: the reader next to its writer.
 
     config = ExperimentsConfig.load("build/x/experiments/config.json")
     config.layers[0].experiments[0].variants, config.switchback("dispatch_eta").tickets
 
-The document is written by ``mlc.backends.experiments`` (docs/experiments.md "config.json").
-A document this module cannot read raises :class:`ConfigError` naming the field.
+The document is written by ``mlc.backends.experiments.emit`` (docs/experiments.md "config.json").
+A document this module cannot read raises :class:`ConfigError` naming the field. It is the only
+input of the experiment runtime (``mlc.runtime.experiments``, which imports it from here) and the
+baseline the compiler's ramp-safety lint reads (``mlc.compiler.experiment_baseline``), so it lives
+at the backends' layer, below both.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Mapping
 from mlc.core.errors import MlcError
+from mlc.core.suggest import did_you_mean
 
 FORMAT = 1
 
@@ -126,8 +130,6 @@ class ExperimentsConfig:
         for item in (*self.experiments, *self.switchbacks):
             if item.name == name:
                 return item
-        from mlc.core.suggest import did_you_mean
-
         names = [e.name for e in self.experiments] + [s.name for s in self.switchbacks]
         hint = did_you_mean(name, names, "experiments and switchbacks")
         raise ConfigError(f"no experiment or switchback `{name}`" + (f"; {hint}" if hint else ""))
