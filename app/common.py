@@ -11,9 +11,8 @@ import os
 from typing import Any, Callable
 
 from mlc.core.errors import MlcError
-from mlc.runtime.app_state import app_dir
-from mlc.runtime.app_state import run_dir
 from mlc.core.names import parse_timestamp
+from mlc.runtime.app_state import app_dir, run_dir
 from mlc.runtime.features.session import catalog_dir as catalog_of, local_session, uses_catalog
 from mlc.runtime.features.sources import SourceError
 

@@ -14,17 +14,16 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from mlc.app.common import (Diagnostics, Failed, Progress, built, default_run_dir, default_store_url, quiet,
-                            unshown)
-from mlc.core.errors import MlcError
-from mlc.runtime.training.skipped import read_skipped
-from mlc.runtime.model_registry import RegistryError, default_registry_url, open_registry as open_
-from mlc.runtime.model_registry import redact
+from mlc.app.common import built, default_run_dir, default_store_url, Diagnostics, Failed, Progress, quiet, unshown
 from mlc.app.serve import serving_build
+from mlc.core.errors import MlcError
 from mlc.core.ir import load_ir
-from mlc.runtime.model_registry import RegistryUnavailable
 from mlc.runtime.deploy import k8s
 from mlc.runtime.deploy.state import load_state
+from mlc.runtime.model_registry import (
+    default_registry_url, open_registry as open_, redact, RegistryError, RegistryUnavailable,
+)
+from mlc.runtime.training.skipped import read_skipped
 
 
 @dataclass

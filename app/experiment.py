@@ -15,19 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from mlc.app.common import Diagnostics, built, parse_time, unshown
-from mlc.core.errors import MlcError
+from mlc.app.common import built, Diagnostics, parse_time, unshown
+from mlc.backends.experiments.config import ConfigError, ExperimentsConfig, SwitchbackConfig
 from mlc.backends.experiments.emit import emit
-from mlc.backends.experiments.config import ExperimentsConfig
-from mlc.backends.experiments.config import ConfigError
-from mlc.runtime.experiments.exposures import utc_text
-from mlc.runtime.experiments.assigner import Assigner
-from mlc.runtime.experiments.exposures import exposure_record
-from mlc.backends.experiments.config import SwitchbackConfig
-from mlc.runtime.experiments.switchback import balance, schedule_rows
-from mlc.runtime.experiments.analysis import AnalysisError, analyse_layer, analyse_switchback, read_outcomes
-from mlc.runtime.experiments.exposures import read_exposures
+from mlc.core.errors import MlcError
 from mlc.core.suggest import did_you_mean
+from mlc.runtime.experiments.analysis import analyse_layer, analyse_switchback, AnalysisError, read_outcomes
+from mlc.runtime.experiments.assigner import Assigner
+from mlc.runtime.experiments.exposures import exposure_record, read_exposures, utc_text
+from mlc.runtime.experiments.switchback import balance, schedule_rows
 
 
 def compiled(spec: str, env: str | None, diagnostics: Diagnostics = unshown) -> tuple[Any, Any]:

@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlc.app.common import Diagnostics, built, unshown
+from mlc.app.common import built, Diagnostics, unshown
 from mlc.core.errors import MlcError
 from mlc.core.suggest import did_you_mean
-from mlc.runtime.model_registry import default_registry_url, open_registry
-from mlc.runtime.model_registry import RegistryError, RegistryUnavailable
+from mlc.runtime.model_registry import default_registry_url, open_registry, RegistryError, RegistryUnavailable
 
 
 def shards_of(ir: Any, model: str) -> list[str]:

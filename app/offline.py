@@ -11,20 +11,20 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlc.app.common import (Diagnostics, Failed, Progress, built, classified, default_run_dir, quiet,
-                            require_spark, spark_session, spec_dir, unshown)
-from mlc.core.diagnostics import Diagnostic
-from mlc.core.errors import MlcError
-from mlc.runtime.features.fitting import fit_by_plan, fitting_plan, with_fitted
+from mlc.app.common import (
+    built, classified, default_run_dir, Diagnostics, Failed, Progress, quiet, require_spark, spark_session,
+    spec_dir, unshown,
+)
+from mlc.app.training import run_training
 from mlc.backends.preprocess import render
-from mlc.runtime.preprocess import module_from_text
+from mlc.core.diagnostics import Diagnostic, SourceMap
+from mlc.core.errors import MlcError
 from mlc.runtime.features import job, parity_check
-from mlc.runtime.features.fitting import fit as fit_analyzers
-from mlc.core.diagnostics import SourceMap
+from mlc.runtime.features.fitting import fit as fit_analyzers, fit_by_plan, fitting_plan, with_fitted
+from mlc.runtime.features.sources import kind_of_file, read_source, SourceError
+from mlc.runtime.preprocess import module_from_text
 from mlc.schemas.compose import compose
 from mlc.schemas.yamlpos import find
-from mlc.runtime.features.sources import SourceError, kind_of_file, read_source
-from mlc.app.training import run_training
 
 
 def training_source(ir: Any) -> Any:

@@ -6,14 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlc.app.common import (Diagnostics, Progress, built, classified, default_store_url, parse_time, quiet,
-                            require_spark, spark_session, spec_dir, unshown)
+from mlc.app.common import (
+    built, classified, default_store_url, Diagnostics, parse_time, Progress, quiet, require_spark, spark_session,
+    spec_dir, unshown,
+)
 from mlc.core.errors import MlcError
-from mlc.runtime.features.feature_groups import event_micros
-from mlc.runtime.features.sources import read_source
-from mlc.runtime.features.materialize import materialize as load
-from mlc.runtime.urls import redact_url
 from mlc.core.suggest import did_you_mean
+from mlc.runtime.features.feature_groups import event_micros
+from mlc.runtime.features.materialize import materialize as load
+from mlc.runtime.features.sources import read_source
+from mlc.runtime.urls import redact_url
 
 
 def latest_event(spark: Any, ir: Any, spec_path: str) -> Any:

@@ -22,19 +22,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from mlc.app.common import Diagnostics, Failed, Progress, SpecErrors, built, classified, default_run_dir, quiet, unshown
-from mlc.core.errors import MlcError
-from mlc.runtime.urls import redact_url
-from mlc.app.offline import Offline
-from mlc.app.offline import feature_job
-from mlc.app.training import run_training, training_jobs
-from mlc.runtime.training.skipped import read_skipped
-from mlc.app.common import default_store_url
+from mlc.app.common import (
+    built, classified, default_run_dir, default_store_url, Diagnostics, Failed, Progress, quiet, SpecErrors,
+    unshown,
+)
+from mlc.app.deploy import deploy, DeployOptions
+from mlc.app.offline import feature_job, Offline
 from mlc.app.online import materialize
+from mlc.app.training import run_training, training_jobs
+from mlc.core.errors import MlcError
 from mlc.core.ir import load_ir
-from mlc.runtime.model_registry import RegistryError, default_registry_url, open_registry
-from mlc.app.deploy import DeployOptions, deploy
 from mlc.runtime.deploy.state import load_state
+from mlc.runtime.model_registry import default_registry_url, open_registry, RegistryError
+from mlc.runtime.training.skipped import read_skipped
+from mlc.runtime.urls import redact_url
 
 STEPS = ("features", "train", "materialize", "register", "deploy", "score")
 

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Sequence
 
+from mlc.backends.experiments.config import ExperimentsConfig
 from mlc.backends.experiments.emit import render as render_experiments
 from mlc.compiler.pipeline import build
 from mlc.runtime.experiments.assigner import Assigner
-from mlc.backends.experiments.config import ExperimentsConfig
 from mlc.runtime.serving.errors import ServingError
 from mlc.runtime.serving.experiment_routing import ExperimentRouter
 from mlc.runtime.serving.predictor import Predictor

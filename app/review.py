@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlc.app.common import Diagnostics, built, unshown
-from mlc.review.render_text import render_text
+from mlc.app.common import built, Diagnostics, unshown
 from mlc.core.ir import to_jsonable
 from mlc.review.lineage import lineage, to_dot, to_mermaid
-from mlc.review.render_markdown import render_markdown
 from mlc.review.render_json import render_json
+from mlc.review.render_markdown import render_markdown
+from mlc.review.render_text import render_text
 
 
 def diff(refs: list[str], base: str | None = None, env: str | None = None) -> Any:

@@ -10,12 +10,11 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from mlc.app.common import (Diagnostics, Progress, built, classified, default_run_dir, default_store_url, quiet,
-                            unshown)
+from mlc.app.common import built, classified, default_run_dir, default_store_url, Diagnostics, Progress, quiet, unshown
 from mlc.core.errors import MlcError
 from mlc.core.ir import load_ir
-from mlc.runtime.training.skipped import read_skipped
 from mlc.runtime.preprocess import load_module
+from mlc.runtime.training.skipped import read_skipped
 
 
 @dataclass

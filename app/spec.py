@@ -6,11 +6,10 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Any
+
 from mlc.compiler.experiment_baseline import load_baseline as load
-from mlc.core.diagnostics import DiagnosticBag, SourceMap
-from mlc.core.diagnostics import Diagnostic
+from mlc.core.diagnostics import Diagnostic, DiagnosticBag, Severity, SourceMap
 from mlc.dsl.docs import render_markdown, render_text
-from mlc.core.diagnostics import Severity
 
 
 @dataclass

@@ -10,12 +10,12 @@ import sys
 from typing import Any
 
 from mlc.app.common import Progress, quiet
-from mlc.core.errors import MlcError
 from mlc.backends.train import targets
+from mlc.core.errors import MlcError
 from mlc.core.suggest import did_you_mean
 from mlc.runtime.features.job import write_run_mldl
-from mlc.runtime.training.skipped import record_skipped
 from mlc.runtime.training.main import main as train
+from mlc.runtime.training.skipped import record_skipped
 
 INSTALL_HOROVOD = "sh scripts/install_horovod.sh"
 

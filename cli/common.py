@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+
 from mlc.core.diagnostics import render_github, render_json, render_text, summary_line
 from mlc.core.suggest import closest
 

@@ -7,12 +7,9 @@ import argparse
 import json
 import sys
 
-from mlc.cli.common import EXIT_OK, add_registry, positive, progress, shown
-from mlc.app.deploy import DeployOptions, deploy
-from mlc.app.deploy import status
+from mlc.app.deploy import deploy, DeployOptions, rollback, status, stop
+from mlc.cli.common import add_registry, EXIT_OK, positive, progress, shown
 from mlc.runtime.urls import redact_url
-from mlc.app.deploy import rollback
-from mlc.app.deploy import stop
 
 
 def register(commands) -> dict:

@@ -10,10 +10,8 @@ import json
 import sys
 from typing import Any
 
+from mlc.app.experiment import assign, iso, report, schedule
 from mlc.cli.common import EXIT_OK, EXIT_USAGE, Parser, shown
-from mlc.app.experiment import assign, iso
-from mlc.app.experiment import schedule
-from mlc.app.experiment import report
 
 
 def register(commands) -> dict:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mlc.cli.common import EXIT_OK
 from mlc.app.spec import functions_text
+from mlc.cli.common import EXIT_OK
 
 
 def register(commands) -> dict:

@@ -1,8 +1,8 @@
 """The `mlc` command line: the parser built from the command groups, dispatch, and the one place
 where a failure (:class:`mlc.core.errors.MlcError`) becomes a diagnostic.
 
-Kept import-light: each group imports its application module (:mod:`mlc.app`) inside the
-command that needs it, so `mlc --help` and `mlc compile` stay fast. Exit codes: 0 ok, 1 the
+Kept import-light: a group imports the :mod:`mlc.app` modules that build specs or run engines
+inside the command that needs them, so `mlc --help` and `mlc compile` stay fast. Exit codes: 0 ok, 1 the
 input has errors, 2 usage errors (bad flags, unknown command).
 """
 
@@ -12,12 +12,12 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from mlc.cli import deploy, experiment, functions, models, offline, review, serve, spec
-from mlc.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Parser, report
-from mlc.core.errors import MlcError
 from mlc import __version__
 from mlc.app.common import Failed, SpecErrors
+from mlc.cli import deploy, experiment, functions, models, offline, review, serve, spec
+from mlc.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Parser, report
 from mlc.core.diagnostics import SourceMap
+from mlc.core.errors import MlcError
 
 Handler = Callable[[argparse.Namespace], int]
 

@@ -10,12 +10,9 @@ import json
 import sys
 from typing import Any
 
-from mlc.cli.common import EXIT_OK, EXIT_USAGE, Parser, add_registry, positive, shown
-from mlc.app.models import list_versions
+from mlc.app.models import list_versions, promote, rollback, show
+from mlc.cli.common import add_registry, EXIT_OK, EXIT_USAGE, Parser, positive, shown
 from mlc.runtime.urls import redact_url
-from mlc.app.models import show
-from mlc.app.models import promote
-from mlc.app.models import rollback
 
 KEY_METRICS = ("auc", "logloss", "mae", "rmse")
 

@@ -9,14 +9,10 @@ import argparse
 import sys
 from typing import Any
 
-from mlc.app.pipeline import STEPS as PIPELINE_STEPS
+from mlc.app.offline import check_parity, fit, Offline, run_offline
+from mlc.app.online import features_get, materialize
+from mlc.app.pipeline import PipelineOptions, render_summary, run_pipeline, selected_steps, STEPS as PIPELINE_STEPS
 from mlc.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Parser, positive, progress, shown
-from mlc.app.offline import fit
-from mlc.app.offline import check_parity
-from mlc.app.offline import Offline, run_offline
-from mlc.app.pipeline import PipelineOptions, render_summary, run_pipeline, selected_steps
-from mlc.app.online import materialize
-from mlc.app.online import features_get
 
 
 

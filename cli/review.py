@@ -11,9 +11,8 @@ import argparse
 import os
 import sys
 
+from mlc.app.review import diff, graph, render_review
 from mlc.cli.common import EXIT_OK, shown
-from mlc.app.review import diff, render_review
-from mlc.app.review import graph
 
 EXIT_TROUBLE = 2
 

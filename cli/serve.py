@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from mlc.app.serve import serve, ServeOptions
 from mlc.cli.common import EXIT_OK, progress, shown
-from mlc.app.serve import ServeOptions, serve
 
 
 def register(commands) -> dict:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mlc.app.spec import compile_spec, schema_text, validate, write_schemas
 from mlc.cli.common import EXIT_ERRORS, EXIT_OK, FORMATS, report
-from mlc.app.spec import validate
-from mlc.app.spec import compile_spec
-from mlc.app.spec import schema_text, write_schemas
 
 
 def _add_format(parser: argparse.ArgumentParser) -> None:

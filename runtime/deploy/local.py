@@ -46,15 +46,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-from mlc.runtime.deploy import state as state_file
-from mlc.runtime.deploy.triton_control import (ControlError, TritonControl, ensure_versions, pid_alive,
-                                               process_start_time, replica_record, start_replica, stop_pid,
-                                               stop_replica)
-from mlc.runtime.deploy.versions import ROUTING_STATE, compute_routes
 from mlc.core.errors import MlcError
+from mlc.runtime.app_state import app_name, legacy_state_path
+from mlc.runtime.deploy import state as state_file
+from mlc.runtime.deploy.triton_control import (
+    ControlError, ensure_versions, pid_alive, process_start_time, replica_record, start_replica, stop_pid,
+    stop_replica, TritonControl,
+)
+from mlc.runtime.deploy.versions import compute_routes, ROUTING_STATE
 from mlc.runtime.model_registry import RegistryError, RegistryUnavailable
-from mlc.runtime.app_state import app_name
-from mlc.runtime.app_state import legacy_state_path
 from mlc.runtime.urls import redact_text, redact_url
 
 HOST = "127.0.0.1"
