@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from typing import Any, Sequence
 
 from mlc.backends.experiments.config import ExperimentsConfig
-from mlc.backends.experiments.emit import render as render_experiments
+from mlc.backends.experiments_config import render as render_experiments
 from mlc.compiler.pipeline import build
 from mlc.runtime.experiments.assigner import Assigner
 from mlc.runtime.serving.errors import ServingError

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 from typing import Any, Protocol, Sequence
 
-from mlc.core.ir import ANALYZERS  # noqa: F401  (re-exported: the ops interface names the analyzers)
-
 UNARY_OPS = ("-", "not")
 BINARY_OPS = ("+", "-", "*", "/", "//", "%", "==", "!=", "<", "<=", ">", ">=", "and", "or")
 

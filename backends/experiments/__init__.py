@@ -1,5 +1,6 @@
 """The `experiments/config.json` backend: the only input of the experiment runtime."""
 
-from mlc.backends.experiments.emit import PATH, config_version, document, emit, render
+from mlc.backends.experiments.emit import emit
+from mlc.backends.experiments_config import PATH, config_version, document, render
 
 __all__ = ["PATH", "config_version", "document", "emit", "render"]

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-from mlc.backends.experiments_config import FORMAT, PATH, config_version, document, render
+from mlc.backends.experiments_config import PATH, render
 from mlc.core.ir import IR
-
-__all__ = ["FORMAT", "PATH", "config_version", "document", "emit", "render"]
 
 
 def emit(ir: IR) -> dict[str, str]:

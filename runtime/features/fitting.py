@@ -38,8 +38,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Iterable, Mapping
 
-from mlc.core.ir import IR, FeatureGroupIR, SourceIR, derived_depends_on, feature_closure
-from mlc.runtime.ops import ANALYZERS
+from mlc.core.ir import ANALYZERS, IR, FeatureGroupIR, SourceIR, derived_depends_on, feature_closure
 from mlc.core.errors import MlcError
 from mlc.runtime.features.training_set import labelled_features
 from mlc.runtime.features.fit import fit_analyzers

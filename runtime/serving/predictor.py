@@ -2,8 +2,8 @@
 
 This module orchestrates the steps; the rules live in ``validation`` (step 1), ``routing``
 (step 2), ``model_inputs`` (the model-column mapping of step 4) and ``inference`` (step 5), and
-the errors in ``errors``. The names other modules import from here (``Routing``, the backends,
-the errors, ``MAX_FIELD_BYTES``...) are re-exported.
+the errors in ``errors``; the package (``mlc.runtime.serving``) exports the public names of all
+of them.
 
     predictor = Predictor(ir, fitted, store, OnnxBackend("out/models/repository"), namespace=ir.name)
     response = predictor.predict({"context": {"rider_id": 7, "city": "beijing"},
@@ -64,17 +64,13 @@ from mlc.runtime.numpy_ops.vec import Vec
 from mlc.runtime.online_store.retrieval import get_features
 from mlc.runtime.online_store.store import StoreError
 from mlc.runtime.preprocess import module_from_text, transform_numpy
-from mlc.runtime.serving.errors import (BackendError, BackendUnavailable, ModelNotFound, RequestError, ServingError,
-                                        short_error)
-from mlc.runtime.serving.inference import TRITON_DTYPES, InferenceBackend, OnnxBackend, TritonBackend
+from mlc.runtime.serving.errors import BackendError, BackendUnavailable, ServingError, short_error
+from mlc.runtime.serving.inference import InferenceBackend
 from mlc.runtime.serving.model_inputs import model_inputs
 from mlc.runtime.serving.routing import Routing, check_model, served_models, shard_of
-from mlc.runtime.serving.validation import (MAX_FIELD_BYTES, MAX_FIELD_ERRORS, MAX_ITEMS, REQUEST_KEYS, Rows,
-                                            request_fields, validate_request)
+from mlc.runtime.serving.validation import MAX_FIELD_BYTES, MAX_ITEMS, Rows, request_fields, validate_request
 
-__all__ = ["BackendError", "BackendUnavailable", "InferenceBackend", "MAX_FIELD_BYTES", "MAX_FIELD_ERRORS",
-           "MAX_ITEMS", "ModelNotFound", "OnnxBackend", "Predictor", "REQUEST_KEYS", "RequestError", "Response",
-           "Routing", "Rows", "STAGES", "STORE_PROBE", "ServingError", "TRITON_DTYPES", "TritonBackend"]
+__all__ = ["Predictor", "Response", "STAGES", "STORE_PROBE"]
 
 STAGES = ("validate", "route", "features", "preprocess", "inference", "total")
 STORE_PROBE = "mlc-readiness-probe"   # the key /readyz reads (under the namespace) to check the store

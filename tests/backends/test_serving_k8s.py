@@ -261,7 +261,7 @@ def test_gateway(case):
 
 
 def test_the_gateway_gets_the_experiments_config_and_logs_exposures_to_stdout(case):
-    from mlc.backends.experiments.emit import render
+    from mlc.backends.experiments_config import render
     from mlc.backends.experiments.config import ExperimentsConfig
 
     ir, files = case

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from specs import MINIMAL_SPEC
 
-from mlc.backends.experiments.emit import document
+from mlc.backends.experiments_config import document
 from mlc.core.diagnostics import render_text
 from mlc.core.ir import to_jsonable
 from mlc.compiler.pipeline import build

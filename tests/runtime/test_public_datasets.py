@@ -393,7 +393,7 @@ def test_the_same_raw_row_gives_the_same_features_offline_and_online(spark, tmp_
 
 
 def test_a_request_in_the_wrong_format_is_a_field_error(tmp_path):
-    from mlc.runtime.serving.predictor import Predictor, RequestError
+    from mlc.runtime.serving import Predictor, RequestError
 
     ir, module = build(tmp_path, SKEW_SPEC)
     predictor = Predictor(ir, {}, None, _NoModel(), "skew", module=module)
