@@ -16,6 +16,7 @@ from typing import Any
 
 from mlc.app.common import built, default_run_dir, default_store_url, Diagnostics, Failed, Progress, quiet, unshown
 from mlc.app.serve import serving_build
+from mlc.app.stream import stream_status
 from mlc.core.errors import MlcError
 from mlc.core.ir import load_ir
 from mlc.runtime.deploy import k8s
@@ -152,7 +153,9 @@ def _services(state: dict, progress: Progress) -> None:
 
 def status(spec: str, *, target: str = "local", kube_context: str | None = None, registry: str | None = None,
            env: str | None = None, progress: Progress = quiet, diagnostics: Diagnostics = unshown) -> dict:
-    """What runs: desired versions and what each replica reports (k8s: the cluster's status)."""
+    """What runs: desired versions and what each replica reports (k8s: the cluster's status);
+    locally also the streaming job's report (``stream``, :func:`mlc.app.stream.stream_status`)
+    when the spec has stream sources."""
     result = built(spec, env, diagnostics)
     if target == "k8s":
         try:
@@ -167,9 +170,13 @@ def status(spec: str, *, target: str = "local", kube_context: str | None = None,
     opened, url = open_registry(spec, registry, result.ir.name)
     try:
         deployment = _deployment(spec, result, opened, url, "", output, None, None, progress, deployed_store=True)
-        return deployment.status()
+        found = deployment.status()
     finally:
         opened.close()
+    streaming = stream_status(spec, result.ir)
+    if streaming is not None:
+        found["stream"] = streaming
+    return found
 
 
 # --------------------------------------------------------------------------- rollback

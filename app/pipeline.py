@@ -5,6 +5,7 @@
     materialize  the online store (SQLite beside the spec unless --store) from the snapshots
     register   every exported version into the model registry
     deploy     the local target: Triton per shard (explicit model control) + the predictor gateway
+    stream     the streaming job of the spec's stream sources, in the background (none: a note)
     score      one sample request through the gateway, from the training data
 
 `--from STEP` / `--until STEP` run part of it (earlier outputs are reused: every step reads
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -29,15 +31,18 @@ from mlc.app.common import (
 from mlc.app.deploy import deploy, DeployOptions
 from mlc.app.offline import feature_job, Offline
 from mlc.app.online import materialize
+from mlc.app.stream import default_state_dir, stream_sources
 from mlc.app.training import run_training, training_jobs
 from mlc.core.errors import MlcError
 from mlc.core.ir import load_ir
 from mlc.runtime.deploy.state import load_state
 from mlc.runtime.model_registry import default_registry_url, open_registry, RegistryError
+from mlc.runtime.streaming.status import status_path
 from mlc.runtime.training.skipped import read_skipped
 from mlc.runtime.urls import redact_url
 
-STEPS = ("features", "train", "materialize", "register", "deploy", "score")
+STEPS = ("features", "train", "materialize", "register", "deploy", "stream", "score")
+STREAM_START_TIMEOUT_S = 120.0        # until the streaming job's first status (MLC_STREAM_START_TIMEOUT)
 
 
 @dataclass
@@ -218,6 +223,41 @@ def step_deploy(run: Run) -> str:
     return f"gateway {run.facts['gateway']}"
 
 
+def step_stream(run: Run) -> str:
+    """The streaming job over the run's fitted IR, detached (recorded in the deploy state: `mlc
+    stop` stops it); waits until it reports its first status."""
+    from mlc.runtime.deploy.local import start_stream
+
+    ir = run.result.ir
+    names = [s.name for s in stream_sources(ir)]
+    if not names:
+        return "no stream source: no streaming job"
+    mldl = os.path.join(run.output, "mldl.json")
+    if not os.path.isfile(mldl):
+        raise MlcError(f"no fitted mldl.json in {run.output}", code="E7007",
+                       hint="run the earlier steps: mlc run SPEC --until deploy")
+    o = run.options
+    store = o.store or _deployed_store(o.spec) or run.facts.get("store") or default_store_url(o.spec)
+    state_dir = default_state_dir(o.spec)
+    log_path = os.path.join(state_dir, "job.log")
+    argv = [sys.executable, "-m", "mlc.runtime.stream_job", "--mldl", mldl, "--namespace", ir.name,
+            "--state-dir", state_dir, "--data-root", run.spec_dir]
+    timeout = float(os.environ.get("MLC_STREAM_START_TIMEOUT") or STREAM_START_TIMEOUT_S)
+    record = start_stream(o.spec, argv, {"MLC_ONLINE_STORE": store}, log_path, state_dir, timeout, run.progress)
+    run.facts["stream"] = {"pid": record["pid"], "log": log_path, "status": status_path(state_dir)}
+    run.progress(f"stream job: {', '.join(names)} (pid {record['pid']}, log {log_path}, "
+                 f"status {status_path(state_dir)})")
+    return f"{', '.join(names)} streaming (pid {record['pid']})"
+
+
+def _deployed_store(spec: str) -> str | None:
+    """The store the deployed gateway reads (the deploy state's), so the job writes where it reads."""
+    try:
+        return (load_state(spec) or {}).get("store")
+    except ValueError:
+        return None
+
+
 def step_score(run: Run) -> str:
     import urllib.request
 
@@ -262,7 +302,7 @@ def _gateway_from_state(run: Run) -> str | None:
 
 STEP_FUNCTIONS: dict[str, Callable[[Run], str]] = {
     "features": step_features, "train": step_train, "materialize": step_materialize,
-    "register": step_register, "deploy": step_deploy, "score": step_score,
+    "register": step_register, "deploy": step_deploy, "stream": step_stream, "score": step_score,
 }
 
 
@@ -333,6 +373,9 @@ def _where_lines(run: Run) -> list[str]:
         grpc = record.get("grpc") if isinstance(record, dict) else record
         logs = f"  (log {record['log']})" if isinstance(record, dict) and record.get("log") else ""
         lines.append(f"  {'triton ' + replica:<15} grpc {grpc}{logs}")
-    if run.facts.get("gateway"):
+    stream = run.facts.get("stream")
+    if stream:
+        lines.append(f"  {'stream job':<15} pid {stream['pid']}  (log {stream['log']}, status {stream['status']})")
+    if run.facts.get("gateway") or stream:
         lines += ["", f"stop the services: mlc stop {run.options.spec}"]
     return lines + [""]

@@ -16,7 +16,7 @@ from mlc.core.suggest import closest
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 FORMATS = ("text", "json", "github")
 # every command, for did-you-mean on a mistyped one
-COMMAND_NAMES = ("validate", "compile", "fit", "check-parity", "run", "materialize", "features", "serve",
+COMMAND_NAMES = ("validate", "compile", "fit", "check-parity", "run", "materialize", "features", "stream", "events", "serve",
                  "experiment", "diff", "models", "deploy", "status", "rollback", "stop", "graph", "schema",
                  "functions")
 

@@ -1,5 +1,5 @@
 """`mlc deploy`, `mlc status`, `mlc rollback`, `mlc stop` (docs/deploy.md; :mod:`mlc.app.deploy`):
-the options, and how the status prints."""
+the options, and how the status prints (the streaming job's part: :func:`mlc.cli.stream.render_stream`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 
 from mlc.app.deploy import deploy, DeployOptions, rollback, status, stop
 from mlc.cli.common import add_registry, EXIT_OK, positive, progress, shown
+from mlc.cli.stream import render_stream
 from mlc.runtime.urls import redact_url
 
 
@@ -81,7 +82,10 @@ def render_status(status: dict) -> str:
             beat = f"heartbeat {age:.1f} s ago" if age is not None else "no live heartbeat"
             loaded = ",".join(map(str, replica["loaded"])) or "-"
             lines.append(f"  {replica['replica']:<12} {replica['address'] or '-':<22} loaded {loaded:<8} {beat}")
-    return "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n"
+    if status.get("stream"):
+        text += "\n" + render_stream(status["stream"])
+    return text
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:

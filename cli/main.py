@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 from mlc import __version__
 from mlc.app.common import Failed, SpecErrors
-from mlc.cli import deploy, experiment, functions, models, offline, review, serve, spec
+from mlc.cli import deploy, experiment, functions, models, offline, review, serve, spec, stream
 from mlc.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Parser, report
 from mlc.core.diagnostics import SourceMap
 from mlc.core.errors import MlcError
@@ -33,16 +33,16 @@ def _parser_and_handlers() -> tuple[Parser, dict[str, Handler]]:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     handlers: dict[str, Handler] = {}
     # the order of `mlc --help`
-    for register in (spec.register, offline.register, offline.register_online, serve.register,
+    for register in (spec.register, offline.register, offline.register_online, stream.register, serve.register,
                      experiment.register, review.register, models.register, deploy.register, functions.register):
         handlers.update(register(commands))
     return parser, handlers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")  # never die printing a user's odd text
+    for out in (sys.stdout, sys.stderr):
+        if hasattr(out, "reconfigure"):
+            out.reconfigure(errors="backslashreplace")  # never die printing a user's odd text
     parser, handlers = _parser_and_handlers()
     args = parser.parse_args(argv)
     if args.command is None:

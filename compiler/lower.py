@@ -23,6 +23,7 @@ from mlc.core import ir as I
 from mlc.core.ir import ANALYZERS
 from mlc.compiler.facts import served_models
 from mlc.compiler.expressions import TypedExpressions
+from mlc.core.tiles import tile_seconds
 from mlc.core.names import canonical_timestamp, duration_seconds, parse_timestamp
 from mlc.schemas import spec as S
 from mlc.compiler.source_checks import column_format, input_rule, input_rules
@@ -76,7 +77,7 @@ def relocate(path: str, declaring_file: str, spec_file: str) -> str:
 
 def _source(name: str, source: S.Source, declaring_file: str, spec_file: str) -> I.SourceIR:
     options = source.model_dump(exclude={"kind", "path", "table", "event_time", "columns", "description",
-                                         "null_values", "timestamp_format"})
+                                         "null_values", "timestamp_format", "stream"})
     location = source.table if isinstance(source, S.TableSource) else relocate(source.path, declaring_file, spec_file)
     columns, data_names, formats = None, {}, {}
     if source.columns is not None:
@@ -85,7 +86,25 @@ def _source(name: str, source: S.Source, declaring_file: str, spec_file: str) ->
         data_names = {col: entry.from_ for col, entry in entries.items() if entry.from_ not in (None, col)}
         formats = {col: column_format(source, col) for col in entries}
     return I.SourceIR(name, source.kind, location, source.event_time, columns, _pairs(options),
-                      data_names=_pairs(data_names), formats=_pairs(formats), null_values=null_value_set(source.null_values))
+                      data_names=_pairs(data_names), formats=_pairs(formats), null_values=null_value_set(source.null_values),
+                      stream=_stream(source, declaring_file, spec_file))
+
+
+def _stream(source: S.SourceBase, declaring_file: str, spec_file: str) -> I.StreamIR | None:
+    """The source's live side; a CSV-encoded stream keeps the declared column order."""
+    stream = source.stream
+    if stream is None:
+        return None
+    if isinstance(stream, S.KafkaStream):
+        location, fmt = stream.topic, stream.format
+        options = {"bootstrap_servers": stream.bootstrap_servers, "starting_offsets": stream.starting_offsets}
+        if fmt == "csv":
+            options["csv_columns"] = list(source.columns or {})
+    else:
+        location, fmt, options = relocate(stream.path, declaring_file, spec_file), "json", {}
+    return I.StreamIR(stream.kind, location, fmt, duration_seconds(stream.allowed_lateness),
+                      duration_seconds(stream.trigger), duration_seconds(stream.max_future), stream.on_bad_rows,
+                      _pairs(options))
 
 
 def null_value_set(texts: Iterable[str]) -> tuple[str, ...]:
@@ -141,6 +160,7 @@ def _group(spec: S.Spec, typed: TypedExpressions, name: str, group: S.FeatureGro
         aggregations=tuple(aggregations), outputs=outputs,
         ttl_seconds=duration_seconds(group.ttl) if group.ttl else None, online=group.online,
         defaults=_group_defaults(group, aggregations, windows),
+        tiles=tuple((w.name, tile_seconds(w.seconds)) for w in windows) if spec.sources[group.source].stream else (),
     )
 
 

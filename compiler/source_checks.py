@@ -27,6 +27,7 @@ def check_source_data(spec: S.Spec, typed: Any, report: Reporter) -> None:
     _check_formats(spec, report)
     _check_null_values(spec, report)
     _check_event_time_users(spec, refs, report)
+    _check_streams(spec, typed, report)
     _check_model_columns(spec, refs, report)
     _check_input_rules(spec, refs, report)
 
@@ -180,6 +181,31 @@ def _check_event_time_users(spec: S.Spec, refs: dict[str, tuple[str, ...]], repo
                          ("models", name, "training", "source"),
                          hint=f"add `event_time: COLUMN` to source `{model.training.source}`")
         _check_time_split(name, model, report)
+
+
+TILED_ON_NUMBERS = ("min", "max", "last")
+
+
+def _check_streams(spec: S.Spec, typed: Any, report: Reporter) -> None:
+    """A stream needs an event time; a real-time group's partials are numbers (and hashes)."""
+    for name, source in spec.sources.items():
+        if source.stream is not None and source.event_time is None:
+            report.error("E5040", f"source `{name}` has a `stream`, but declares no `event_time` to window its "
+                         "events by", ("sources", name, "stream"), hint=f"add `event_time: COLUMN` to source `{name}`")
+    for name, group in spec.feature_groups.items():
+        source = spec.sources.get(group.source)
+        if source is None or source.stream is None:
+            continue
+        for feature in sorted(group.features):
+            tree = typed.aggregations.get((name, feature)) if typed is not None else None
+            if tree is None or getattr(tree, "function", None) not in TILED_ON_NUMBERS:
+                continue
+            if str(tree.dtype) == "string":
+                report.error("E5047", f"feature `{feature}` of real-time group `{name}` takes `{tree.function}` of a "
+                             "string: real-time windows are merged from numeric tile partials",
+                             ("feature_groups", name, "features", feature),
+                             hint="aggregate a number (or `approx_count_distinct` of the string), or move the "
+                                  "feature to a group over a source without `stream`")
 
 
 def _check_time_split(name: str, model: S.ModelBase, report: Reporter) -> None:

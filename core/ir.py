@@ -32,6 +32,21 @@ class Column:
 
 
 @dataclass(frozen=True)
+class StreamIR:
+    """The live side of a source (``stream:``): the same events, arriving as they happen. Every
+    feature group on the source is then real-time (tiled, see ``FeatureGroupIR.tiles``)."""
+    kind: str                      # `files` (new JSON-lines files in a folder) or `kafka`
+    location: str                  # files: folder relative to the spec directory; kafka: topic
+    format: str                    # how an event is written: `json` (an object per line/message) or `csv`
+    lateness_seconds: int          # allowed lateness: events older than (latest seen - this) are dropped, counted
+    trigger_seconds: int           # micro-batch interval
+    max_future_seconds: int        # events stamped further ahead of the job's clock are bad
+    on_bad_rows: str               # `drop` (count) or `quarantine` (count, and keep in a dead-letter folder)
+    # kafka: bootstrap_servers, starting_offsets, ...; csv: the value's columns in order (`csv_columns`)
+    options: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class SourceIR:
     name: str
     kind: str
@@ -46,6 +61,7 @@ class SourceIR:
     # texts read as null (offline, and online for the inputs the source feeds); None in an mldl.json
     # older than this field: the kind's default ([''] for CSV, none otherwise)
     null_values: tuple[str, ...] | None = None
+    stream: StreamIR | None = None  # the live side (`stream:`), None for a batch-only source
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,17 @@ class FeatureGroupIR:
     # output -> value when the aggregation has none (entity/event missing, store down); only
     # outputs with a non-null default, in `outputs` order; timestamps as unix microseconds
     defaults: tuple[tuple[str, Any], ...] = ()
+    # real-time groups (source with `stream:`): window name -> tile (hop) seconds. A window's tail
+    # moves in whole tiles: at T it holds events with floor(T - w, tile) <= t < T, offline and
+    # online alike (runtime/README.md, "Real-time feature groups"). Empty for batch groups.
+    tiles: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def realtime(self) -> bool:
+        return bool(self.tiles)
+
+    def tile_of(self, window: str) -> int:
+        return dict(self.tiles)[window]
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,46 @@ ColumnEntry = Annotated[
 ]
 
 
+class StreamBase(Strict):
+    allowed_lateness: Duration = Field(
+        default="5m", description="Events later than this behind the latest event seen are dropped and counted "
+                                  "(the watermark).")
+    trigger: Duration = Field(default="1s", description="Micro-batch interval of the streaming job.")
+    max_future: Duration = Field(
+        default="1h", description="An event stamped further ahead of the job's clock is a bad event.")
+    on_bad_rows: Literal["drop", "quarantine"] = Field(
+        default="drop", description="Events that are not JSON/CSV, miss a key or the event time, hold a value of "
+                                    "the wrong type or a far-future time: dropped and counted, or also written "
+                                    "to a dead-letter folder (`quarantine`). They never stop the stream.")
+    description: Optional[Text] = None
+
+
+class FileStream(StreamBase):
+    kind: Literal["files"]
+    path: Line = Field(description="Folder where new JSON-lines files appear (relative to the declaring file); "
+                                   "`mlc events push` writes there.")
+
+
+class KafkaStream(StreamBase):
+    kind: Literal["kafka"]
+    topic: Annotated[Line, Field(min_length=1, max_length=249)]
+    bootstrap_servers: Annotated[Line, Field(min_length=1)] = Field(
+        description="`host:port[,host:port...]` of the Kafka brokers.")
+    starting_offsets: Literal["earliest", "latest"] = "latest"
+    format: Literal["json", "csv"] = Field(
+        default="json", description="How a message's value is written: a JSON object, or one CSV line with the "
+                                    "source's declared columns in the order they are declared.")
+
+
+Stream = Annotated[Union[FileStream, KafkaStream], Field(discriminator="kind")]
+
+
 class SourceBase(Strict):
+    stream: Optional[Stream] = Field(
+        default=None, description="The live side of the source: the same events as they happen (a folder of "
+                                  "JSON-lines files, or a Kafka topic). Every feature group on the source is then "
+                                  "computed by the batch job AND a streaming job, and served exactly at request "
+                                  "time.")
     event_time: Optional[Line] = Field(
         default=None, description="Column holding the event time (UTC). Without it the source has no time: "
                                   "no feature group can aggregate it, training uses its rows as they are and "

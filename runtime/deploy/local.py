@@ -5,6 +5,7 @@
     outcome = deployment.apply(desired)        # start/reuse services, switch versions safely
     deployment.status()                        # desired, routed, each replica's report
     stop(spec_path)                            # stop what state.json lists
+    start_stream(spec_path, argv, services, log_path, state_dir)   # the streaming job (`mlc run`)
 
 Services (all on 127.0.0.1, recorded in ``.mlc/<app>/deploy/state.json``, logs in ``.mlc/<app>/deploy/logs``):
 
@@ -16,7 +17,10 @@ Services (all on 127.0.0.1, recorded in ``.mlc/<app>/deploy/state.json``, logs i
 * the gateway, ``python -m mlc.runtime.serving.gateway`` detached, with ``--registry`` and
   ``--heartbeat``: it reports what each replica has loaded and routes with
   :class:`~mlc.runtime.deploy.versions.VersionRouter`. Restarted when its command line changes
-  (replica addresses, store, registry, port).
+  (replica addresses, store, registry, port);
+* the streaming job of the spec's stream sources (``python -m mlc.runtime.stream_job``, started
+  by the ``stream`` step of ``mlc run``), detached, its log and state in ``.mlc/<app>/stream/``.
+  Restarted by every start (the job resumes from its checkpoints); ``stop`` stops it too.
 
 The switch (per (shard, model) whose desired version is not the only one loaded):
 
@@ -55,6 +59,7 @@ from mlc.runtime.deploy.triton_control import (
 )
 from mlc.runtime.deploy.versions import compute_routes, ROUTING_STATE
 from mlc.runtime.model_registry import RegistryError, RegistryUnavailable
+from mlc.runtime.streaming.status import read_status, status_path
 from mlc.runtime.urls import redact_text, redact_url
 
 HOST = "127.0.0.1"
@@ -70,6 +75,7 @@ class DeployError(MlcError):
 
 
 DEFAULT_GATEWAY_PORT = 8080                # the gateway port when none is given or recorded
+STREAM_GRACE_S = 30.0                      # SIGTERM to SIGKILL of the streaming job (its micro-batch ends)
 
 
 @dataclass
@@ -584,7 +590,8 @@ class LocalDeployment:
 
 
 def stop(spec_path: str, say: Callable[[str], None] = lambda line: None) -> int:
-    """Stop every service this application's ``state.json`` lists (the gateway first), and those an
+    """Stop every service this application's ``state.json`` lists (the gateway first, then the
+    streaming job, then the Tritons), and those an
     older shared ``.mlc/deploy/state.json`` recorded for this spec or app; returns how many were
     running. Another application's services (another spec in the folder) are never touched."""
 
@@ -605,6 +612,7 @@ def stop(spec_path: str, say: Callable[[str], None] = lambda line: None) -> int:
         stopped += _stop_recorded(recorded, say)
         recorded["gateway"] = {}
         recorded["tritons"] = {}
+        recorded["stream"] = {}
         state_file.save_state(spec_path, recorded, path)
     return stopped
 
@@ -631,6 +639,10 @@ def _stop_recorded(found: dict[str, Any], say: Callable[[str], None]) -> int:
     if gateway and stop_pid(gateway.get("pid"), gateway.get("started"), grace=10.0, group=True):
         stopped += 1
         say(f"gateway (pid {gateway['pid']}): stopped")
+    stream = found.get("stream") or {}
+    if stream and stop_pid(stream.get("pid"), stream.get("started"), grace=STREAM_GRACE_S, group=True):
+        stopped += 1
+        say(f"stream job (pid {stream['pid']}): stopped")
     records = list(found.get("tritons", {}).items())
     if records:
         with ThreadPoolExecutor(max_workers=len(records)) as pool:
@@ -640,3 +652,60 @@ def _stop_recorded(found: dict[str, Any], say: Callable[[str], None]) -> int:
                 stopped += 1
                 say(f"triton {rid} (pid {record.get('pid')}): stopped")
     return stopped
+
+
+# ------------------------------------------------------------------ the streaming job
+
+
+def start_stream(spec_path: str, argv: list[str], services: Mapping[str, str], log_path: str, state_dir: str,
+                 timeout: float = 120.0, say: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+    """Start the streaming job ``argv`` detached (its own session: `stop` ends its JVM too), after
+    stopping the one recorded before; record it in ``state.json`` (``stream``); wait until it has
+    written its ``status.json`` (bounded by ``timeout``). ``services``: the store URL, passed in
+    its environment (never its command line or the state file: it may hold a password). E7304 when
+    it exits or does not report in time (then it is stopped); its record."""
+    try:
+        state = state_file.load_state(spec_path) or state_file.empty_state(spec_path, app_name(spec_path))
+    except ValueError as err:
+        raise DeployError("E7219", str(err))
+    previous = state.get("stream") or {}
+    if stop_pid(previous.get("pid"), previous.get("started"), grace=STREAM_GRACE_S, group=True):
+        say(f"stream job: restarting (pid {previous['pid']} stopped)")
+    os.makedirs(state_dir, exist_ok=True)
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    began = time.time_ns()
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True, cwd=state_dir, env=_environment(services))
+    record = {"pid": process.pid, "started": process_start_time(process.pid), "argv": argv,
+              "services": _digest(services), "log": log_path, "state_dir": state_dir}
+    state["stream"] = record
+    state_file.save_state(spec_path, state)
+    _wait_for_report(process, record, began, timeout)
+    return record
+
+
+def stream_reported(state_dir: str, since_ns: int) -> bool:
+    """The job's ``status.json`` is readable and was written at or after ``since_ns`` (epoch ns)."""
+    if read_status(state_dir) is None:
+        return False
+    try:
+        return os.stat(status_path(state_dir)).st_mtime_ns >= since_ns
+    except OSError:
+        return False
+
+
+def _wait_for_report(process: subprocess.Popen, record: Mapping[str, Any], began_ns: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    log_path = record["log"]
+    while not stream_reported(record["state_dir"], began_ns):
+        if process.poll() is not None:
+            raise DeployError("E7304", f"the streaming job exited with code {process.returncode} at start "
+                                       f"(log {log_path}):\n{_tail(log_path)}",
+                              "fix what the log says, then: mlc run SPEC --from stream")
+        if time.monotonic() > deadline:
+            stop_pid(record["pid"], record.get("started"), grace=STREAM_GRACE_S, group=True)
+            raise DeployError("E7304", f"the streaming job wrote no status within {timeout:.0f} s, and was stopped "
+                                       f"(log {log_path}):\n{_tail(log_path)}",
+                              "a slow machine: set MLC_STREAM_START_TIMEOUT (seconds) and run again")
+        time.sleep(0.1)

@@ -6,7 +6,8 @@ never see (or stop) each other's services.
      "store": "sqlite:...", "build": "/abs/.mlc/demo/data/serve/build",
      "tritons": {"east-0": {"shard", "replica", "pid", "started", "grpc", "http", "ports",
                             "repository", "workdir", "log"}, ...},
-     "gateway": {"pid", "started", "port", "url", "argv", "log"}}
+     "gateway": {"pid", "started", "port", "url", "argv", "log"},
+     "stream": {"pid", "started", "argv", "services", "log", "state_dir"}}   # `mlc run`'s streaming job
 
 A later deploy reuses the services that still run (same PID and process start time, answering),
 ``mlc stop`` stops them. Written atomically (a temporary file in the same folder, then
@@ -34,7 +35,8 @@ def state_path(spec_path: str, app: str | None = None) -> str:
 
 
 def empty_state(spec_path: str, app: str | None = None) -> dict[str, Any]:
-    return {"version": STATE_VERSION, "app": app, "spec": os.path.abspath(spec_path), "tritons": {}, "gateway": {}}
+    return {"version": STATE_VERSION, "app": app, "spec": os.path.abspath(spec_path), "tritons": {}, "gateway": {},
+            "stream": {}}
 
 
 def load_state(spec_path: str, path: str | None = None) -> dict[str, Any] | None:
@@ -53,6 +55,8 @@ def load_state(spec_path: str, path: str | None = None) -> dict[str, Any] | None
     state.setdefault("tritons", {})
     if not state.get("gateway"):
         state["gateway"] = {}
+    if not state.get("stream"):
+        state["stream"] = {}
     return state
 
 

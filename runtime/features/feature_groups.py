@@ -8,6 +8,10 @@ Window convention (both functions): at time ``T`` an event with event time ``t``
 event exactly at ``T`` never counts (no leakage) and an event exactly ``w`` before ``T`` does.
 Times compare at microsecond precision; an ``int64`` event/label time is unix seconds.
 
+Real-time groups (``group.realtime``, a source with ``stream:``): a window's tail moves in whole
+tiles, ``floor(T - w, tile) <= t < T`` (see ``window_start`` and mlc.runtime.online_store.tiles),
+and ``approx_count_distinct`` is exact over 64-bit ``xxhash64`` values, as the online side is.
+
 Defaults: where an aggregation has no value (no filtered event in the window, or ``last`` of a
 null) the output takes its default from ``group.defaults``: the spec's ``defaults``, else 0 for
 ``count`` and ``approx_count_distinct``, else null. The online retrieval applies the same
@@ -38,6 +42,8 @@ _ROW = "__mlc_row"
 _LABEL = "__mlc_label"
 _KEY = "__mlc_k{}"
 _ARG = "__mlc_a{}"
+# The columns of ``prepare_events`` (read by mlc.runtime.features.tiling)
+TIME_COLUMN, KEY_COLUMN, ARG_COLUMN = _T, _KEY, _ARG
 
 
 def columns_for(tree: dict, ops: Any) -> Any:
@@ -102,7 +108,7 @@ def as_of_micros(as_of: Any) -> int:
     raise TypeError("as_of must be a datetime (UTC) or int unix seconds")
 
 
-def _prepare_events(events_df: Any, group: FeatureGroupIR, event_time: str) -> Any:
+def prepare_events(events_df: Any, group: FeatureGroupIR, event_time: str) -> Any:
     """Events projected to keys ``__mlc_k<i>``, time ``__mlc_t`` (micros) and evaluated arguments
     ``__mlc_a<j>``, with the group's filter applied (a null filter result drops the event)."""
     from pyspark.sql import functions as F
@@ -132,7 +138,7 @@ def _aggregates(group: FeatureGroupIR, now: Any, name: Any) -> list:
         arg = F.col(_ARG.format(j)) if agg.argument is not None else None
         for w in group.windows:
             output = output_name(agg.name, w.name)
-            in_w = (t >= now - F.lit(w.seconds * MICROS)) & (t < now)
+            in_w = (t >= window_start(group, w, now)) & (t < now)
             f = agg.function
             if f == "count":
                 value = F.count(F.when(in_w, F.lit(1)))
@@ -147,6 +153,9 @@ def _aggregates(group: FeatureGroupIR, now: Any, name: Any) -> list:
             elif f == "last":
                 # max over (time, value): the latest event; ties by the largest value (null lowest)
                 value = F.max(F.when(in_w, F.struct(t.alias("t"), arg.alias("v")))).getField("v")
+            elif f == "approx_count_distinct" and group.realtime:
+                # exact over 64-bit hashes: the tiles of the online side keep the same hashes
+                value = F.count_distinct(F.when(in_w & arg.isNotNull(), F.xxhash64(arg)))
             elif f == "approx_count_distinct":
                 value = F.approx_count_distinct(F.when(in_w, arg))
             else:
@@ -156,6 +165,23 @@ def _aggregates(group: FeatureGroupIR, now: Any, name: Any) -> list:
                 value = F.coalesce(value, _default_literal(defaults[output], dtypes[output]))
             exprs.append(value.alias(name(output)))
     return exprs
+
+
+def window_start(group: FeatureGroupIR, window: Any, now: Any) -> Any:
+    """The first microsecond of ``window`` at ``now`` (a Column): ``now - w``, or for a real-time
+    group ``floor(now - w, tile)`` (its tail moves in whole tiles, as the online tiles do)."""
+    from pyspark.sql import functions as F
+
+    start = now - F.lit(window.seconds * MICROS)
+    if not group.realtime:
+        return start
+    tile = F.lit(group.tile_of(window.name) * MICROS)
+    return start - F.pmod(start, tile)
+
+
+def longest_reach(group: FeatureGroupIR) -> int:
+    """How far back (microseconds) any window of the group reaches from its reference time."""
+    return max(w.seconds + (group.tile_of(w.name) if group.realtime else 0) for w in group.windows) * MICROS
 
 
 def _default_literal(value: Any, dtype: str) -> Any:
@@ -219,7 +245,7 @@ def point_in_time(labels_df: Any, label_time: str, events_df: Any, group: Featur
     missing = [k.name for k in group.keys if k.name not in labels_df.columns]
     if missing:
         raise ValueError(f"labels lack the key column(s) {missing} of feature group `{group.name}`")
-    longest = max(w.seconds for w in group.windows) * MICROS
+    longest = longest_reach(group)
     label_cols = labels_df.columns
     labels = labels_df.select(
         F.monotonically_increasing_id().alias(_ROW),
@@ -227,7 +253,7 @@ def point_in_time(labels_df: Any, label_time: str, events_df: Any, group: Featur
         *[F.col(f"`{k.name}`").alias(f"__mlc_lk{i}") for i, k in enumerate(group.keys)],
         event_micros(labels_df, label_time).alias(_LT),
     )
-    events = _prepare_events(events_df, group, event_time)
+    events = prepare_events(events_df, group, event_time)
     lt, t = F.col(_LT), F.col(_T)
     condition = (t < lt) & (t >= lt - F.lit(longest))
     for i in range(len(group.keys)):

@@ -247,6 +247,33 @@ def _typed_csv(raw: Any, source: Any, options: dict) -> Any:
     return _without_bad_rows(typed, source, options)
 
 
+def parse_text_columns(raw: Any, source: Any) -> tuple[Any, Any]:
+    """For a stream: ``raw`` holds each declared column's text by its data name (null when absent)
+    and any other columns, which are kept. Returns the DataFrame with the declared columns typed
+    (spec names) and the Column that is true where a non-blank text did not parse."""
+    from pyspark.sql import functions as F
+
+    declared = _declared(source)
+    texts = null_values(source)
+    extra = [F.col(_quoted(c)) for c in raw.columns if c not in {data_name(source, n) for n, _ in declared}]
+    raws = [_nulled(F.col(_quoted(data_name(source, n))), texts).alias(f"__raw_{i}") for i, (n, _) in enumerate(declared)]
+    staged = _with_formatted(raw.select(*extra, *raws), source)
+    typed = staged.select(*extra, *[F.col(f"__raw_{i}") for i in range(len(declared))],
+                          *[_cast_text(F.col(f"__raw_{i}"), t, column_format(source, n), i).alias(n)
+                            for i, (n, t) in enumerate(declared)])
+    failed = F.lit(False)
+    for i, (name, dtype) in enumerate(declared):
+        if dtype != "string":
+            failed = failed | (F.col(f"__raw_{i}").isNotNull() & (F.trim(F.col(f"__raw_{i}")) != "")
+                               & F.col(_quoted(name)).isNull())
+    return typed, failed
+
+
+def declared_data_names(source: Any) -> list[str]:
+    """The data names of the declared columns, each once, in declaration order."""
+    return list(dict.fromkeys(data_name(source, n) for n, _ in _declared(source)))
+
+
 def _with_formatted(staged: Any, source: Any) -> Any:
     """``__ts_<i>``: the formatted timestamp columns read from their text ``__raw_<i>``."""
     items = [(f"__ts_{i}", f"__raw_{i}", column_format(source, n)) for i, (n, _) in enumerate(_declared(source))

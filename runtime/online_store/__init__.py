@@ -6,7 +6,9 @@
 * :mod:`.redis_store`: the Redis backend;
 * :mod:`.deadline`: calls with a deadline that holds whatever the backend does;
 * :mod:`.retrieval`: keys, ``put_features`` and ``get_features`` (N entities x G groups, one
-  round trip, degrading to nulls when the store fails).
+  round trip, degrading to nulls when the store fails; real-time groups evaluated at request time);
+* :mod:`.tiles`: tiled records of real-time groups (partials per tile, merged into windows at
+  fetch time).
 """
 
 from mlc.runtime.online_store.codec import CodecError, decode, decode_many, encode, schema_version

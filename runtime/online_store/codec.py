@@ -59,6 +59,9 @@ def schema_version(group: FeatureGroupIR) -> str:
     """8 hex chars identifying the record layout: changes when an output is added, removed,
     renamed, reordered or retyped, or when the codec's format version changes."""
     text = f"mlc-online/{FORMAT_VERSION}|" + "|".join(f"{c.name}:{c.dtype}" for c in group.outputs)
+    if group.realtime:   # tiled records (mlc.runtime.online_store.tiles): partials per tile
+        text = (f"mlc-tiles/2|{text}|" + "|".join(f"{a.name}:{a.function}:{a.dtype}" for a in group.aggregations)
+                + "|" + "|".join(f"{w}:{s}" for w, s in group.tiles))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
 

@@ -14,6 +14,7 @@ spec says otherwise), exactly as the offline computation does; other outputs are
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from mlc.core.ir import IR, FeatureGroupIR
 from mlc.runtime.numpy_ops.vec import Vec
-from mlc.runtime.online_store import codec
+from mlc.runtime.online_store import codec, tiles
 from mlc.runtime.online_store.store import OnlineStore
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,18 @@ def _part(value: Any, dtype: str) -> str:
     return _escape(str(value))
 
 
-def key_prefix(group: FeatureGroupIR, namespace: str) -> str:
-    return f"{_escape(namespace)}:{_escape(group.name)}:{codec.schema_version(group)}:"
+def key_prefix(group: FeatureGroupIR, namespace: str, side: str = "") -> str:
+    """``side``: ``""`` for a group's (batch) records, ``STREAM`` for a real-time group's stream records."""
+    return f"{_escape(namespace)}:{_escape(group.name)}{side}:{codec.schema_version(group)}:"
+
+
+STREAM = "~stream"        # group names are identifiers: `~` never occurs in one
+
+
+def boundary_key(namespace: str, group: str) -> str:
+    """Where ``mlc materialize`` records a real-time group's batch boundary (microseconds, text):
+    its batch records hold the events before it, stream tiles from it on are used."""
+    return f"{namespace}:__mlc_watermark__:{group}"
 
 
 def entity_key(group: FeatureGroupIR, parts: Sequence[Any]) -> str:
@@ -61,9 +72,9 @@ def entity_key(group: FeatureGroupIR, parts: Sequence[Any]) -> str:
     return ":".join(_part(v, k.dtype) for v, k in zip(parts, group.keys))
 
 
-def record_key(group: FeatureGroupIR, namespace: str, parts: Sequence[Any]) -> str:
-    """The store key of one entity's record of ``group``."""
-    return key_prefix(group, namespace) + entity_key(group, parts)
+def record_key(group: FeatureGroupIR, namespace: str, parts: Sequence[Any], side: str = "") -> str:
+    """The store key of one entity's record of ``group`` (``side=STREAM``: its stream record)."""
+    return key_prefix(group, namespace, side) + entity_key(group, parts)
 
 
 def put_features(store: OnlineStore, group: FeatureGroupIR, namespace: str,
@@ -81,11 +92,12 @@ def _null_columns(group: FeatureGroupIR, n: int) -> dict[str, Vec]:
 
 
 def get_features(store: OnlineStore, ir: IR, groups: Sequence[str], entity_rows: Mapping[str, Sequence[Any]],
-                 namespace: str) -> Retrieval:
+                 namespace: str, now_us: int | None = None) -> Retrieval:
     """Columns ``group.output`` for every entity row (``entity_rows``: key column -> values, all
     of one length), ready for ``mlc.runtime.preprocess.transform_numpy``. A store failure or
     timeout never raises: the outputs take their defaults (else null), ``degraded`` is set and
-    ``errors`` counted.
+    ``errors`` counted. Real-time groups are evaluated at ``now_us`` (unix microseconds; default:
+    the clock), from their batch and stream tile records (:mod:`.tiles`), in the same round trip.
     An unknown group or a missing key column is a caller error (``ValueError``)."""
     lengths = {len(v) for v in entity_rows.values()}
     if len(lengths) > 1:
@@ -105,12 +117,18 @@ def get_features(store: OnlineStore, ir: IR, groups: Sequence[str], entity_rows:
         columns = [entity_rows[k.name] for k in group.keys]
         rows = []
         start = len(keys)
+        entities = []
         for row in range(n):
             parts = [col[row] for col in columns]
             if any(p is None for p in parts):
                 continue
             rows.append(row)
-            keys.append(prefix + entity_key(group, parts))
+            entities.append(entity_key(group, parts))
+        keys.extend(prefix + e for e in entities)
+        if group.realtime:
+            stream_prefix = key_prefix(group, namespace, STREAM)
+            keys.extend(stream_prefix + e for e in entities)
+            keys.append(boundary_key(namespace, group.name))
         plans.append((group, rows, start))
 
     errors, degraded = 0, False
@@ -132,7 +150,11 @@ def get_features(store: OnlineStore, ir: IR, groups: Sequence[str], entity_rows:
         if blobs is not None and rows:
             records = blobs[start:start + len(rows)]
             try:
-                decoded = codec.decode_many(group, records)
+                if group.realtime:
+                    now = now_us if now_us is not None else time.time_ns() // 1000
+                    decoded, records = _realtime(group, blobs[start:start + 2 * len(rows) + 1], len(rows), now)
+                else:
+                    decoded = codec.decode_many(group, records)
             except codec.CodecError as err:
                 log.warning("online store records of `%s` unreadable: %s", group.name, err)
                 errors, degraded = errors + 1, True
@@ -146,6 +168,22 @@ def get_features(store: OnlineStore, ir: IR, groups: Sequence[str], entity_rows:
         for name, vec in columns.items():
             out[f"{group.name}.{name}"] = vec
     return Retrieval(out, degraded, errors, found)
+
+
+def _realtime(group: FeatureGroupIR, blobs: Sequence[bytes | None], n: int,
+              now_us: int) -> tuple[dict[str, Vec], list[bytes | None]]:
+    """Outputs of a real-time group for ``n`` entities from ``[batch records (n), stream records
+    (n), boundary]``, and per entity a stand-in for "a record was found" (batch or stream)."""
+    batch, _ = tiles.decode_many(group, blobs[:n])
+    stream, _ = tiles.decode_many(group, blobs[n:2 * n])
+    raw = blobs[2 * n]
+    try:
+        boundary = int(bytes(raw).decode()) if raw is not None else tiles.NO_BOUNDARY
+    except ValueError as err:
+        raise codec.CodecError(f"group `{group.name}`: unreadable batch boundary {raw!r}") from err
+    merged = tiles.visible(group, batch, stream, boundary)
+    found = [b if b is not None else s for b, s in zip(blobs[:n], blobs[n:2 * n])]
+    return tiles.window_outputs(group, merged, n, now_us), found
 
 
 def _fill_defaults(group: FeatureGroupIR, columns: dict[str, Vec]) -> None:

@@ -19,7 +19,8 @@ Endpoints:
 * ``GET /readyz``: 200 once the build is loaded, the backend is ready (every ONNX session
   loaded, or every shard's Triton has reported its models ready once) and the online store
   answers a probe read within its timeout; else 503 with the reason.
-* ``GET /metrics``: Prometheus text format (``mlc.runtime.serving.metrics``).
+* ``GET /metrics``: Prometheus text format (``mlc.runtime.serving.metrics``), with the
+  freshness of the real-time feature groups read from the online store at each scrape.
 * ``GET /v1/status``: the backend's view: Triton replicas per shard, and with ``--registry`` the
   version routed per (shard, model) and the last heartbeat of each replica (``mlc deploy`` waits
   on it before unloading an old version).
@@ -116,6 +117,8 @@ class Gateway:
         self.metrics = metrics or (predictor.metrics if predictor is not None and predictor.metrics else ServingMetrics())
         if predictor is not None and predictor.metrics is None:
             predictor.metrics = self.metrics
+        if predictor is not None:
+            self.metrics.watch_streams(predictor)
         self.load_error: str | None = None
 
     def ready(self) -> tuple[bool, str]:
@@ -508,6 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mlc gateway: cannot load the build: {err}", file=sys.stderr)
         return 1
     predictor.metrics = gateway.metrics
+    gateway.metrics.watch_streams(predictor)
     gateway.predictor = predictor
     ok, detail = gateway.ready()
     log.info("loaded `%s` (%d model(s), %d shard(s)); ready: %s (%s)", predictor.ir.name, len(predictor.models),

@@ -16,17 +16,31 @@ metric                                      type        labels / meaning
 ``mlc_gateway_open_connections``            gauge       HTTP connections open now (one thread each)
 ``mlc_gateway_rejected_connections_total``  counter     connections answered 503 at the
                                                         ``--max-connections`` limit
+``mlc_stream_freshness_seconds``            gauge       ``group``, ``quantile`` (0.5, 0.99): event
+                                                        time to visible in the store, latest batch
+``mlc_stream_last_event_age_seconds``       gauge       ``group``: now - the latest event applied
+``mlc_stream_last_write_age_seconds``       gauge       ``group``: now - the job's latest write
 ==========================================  ==========  ==========================================
 
 Latencies are in seconds (the Prometheus convention); the buckets run from 0.25 ms to 2.5 s,
 dense where an online request lives (1-50 ms).
+
+The ``mlc_stream_*`` gauges are read at each scrape, for the real-time feature groups
+(``FeatureGroupIR.realtime``), from the freshness records the streaming job writes to the online
+store (``mlc.runtime.streaming.status.read_freshness``); a group the job has not reported has no
+series. A store failure, or a record that cannot be read, gives no series: never a failed scrape.
 """
 
 from __future__ import annotations
 
+import time
+from typing import Any, Callable, Iterator, Mapping
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 
 from mlc.runtime.serving.predictor import STAGES
+from mlc.runtime.streaming.status import read_freshness
 
 LATENCY_BUCKETS = (0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05,
                    0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
@@ -57,6 +71,23 @@ class ServingMetrics:
                                             "the gateway was at its connection limit.", registry=self.registry)
         for stage in STAGES:                 # every series exists from the start (0 counts)
             self.stage_seconds.labels(stage=stage)
+        self.streams: StreamCollector | None = None
+
+    def watch_streams(self, predictor: Any) -> None:
+        """Export the freshness of ``predictor``'s real-time groups (``.ir``, ``.store``,
+        ``.namespace``), read from its store at each scrape; nothing when it has none."""
+        groups = [g.name for g in predictor.ir.feature_groups if g.realtime]
+        if not groups:
+            return
+
+        def read() -> dict[str, dict]:
+            return read_freshness(predictor.store, predictor.namespace, groups)
+
+        if self.streams is None:
+            self.streams = StreamCollector(read)
+            self.registry.register(self.streams)
+        else:
+            self.streams.read = read
 
     def observe(self, stage: str, seconds: float) -> None:
         self.stage_seconds.labels(stage=stage).observe(seconds)
@@ -90,3 +121,49 @@ class ServingMetrics:
     def render(self) -> bytes:
         """The registry in the Prometheus text exposition format."""
         return generate_latest(self.registry)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+class StreamCollector:
+    """The ``mlc_stream_*`` gauges, computed at each scrape from ``read()`` (group -> the group's
+    entry of the job's status: ``freshness_p50_s``, ``freshness_p99_s``, ``last_event_us``,
+    ``visible_at_us``). A failing ``read`` gives no series."""
+
+    QUANTILES = (("0.5", "freshness_p50_s"), ("0.99", "freshness_p99_s"))
+
+    def __init__(self, read: Callable[[], Mapping[str, Mapping[str, Any]]], clock: Callable[[], float] = time.time):
+        self.read, self.clock = read, clock
+
+    def describe(self) -> list:
+        return []                     # registration reads nothing (no store call)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            entries = dict(self.read())
+        except Exception:  # noqa: BLE001 - metrics never fail a scrape
+            entries = {}
+        freshness = GaugeMetricFamily("mlc_stream_freshness_seconds", "Time from an event's event time to its tile "
+                                      "being visible in the online store, over the events of the streaming job's "
+                                      "latest micro-batch (seconds).", labels=["group", "quantile"])
+        event_age = GaugeMetricFamily("mlc_stream_last_event_age_seconds", "Seconds since the event time of the "
+                                      "latest event the streaming job applied to the group.", labels=["group"])
+        write_age = GaugeMetricFamily("mlc_stream_last_write_age_seconds", "Seconds since the streaming job last "
+                                      "wrote the group's tiles to the online store.", labels=["group"])
+        now = self.clock()
+        for group, entry in sorted(entries.items()):
+            if not isinstance(entry, Mapping):
+                continue
+            for quantile, key in self.QUANTILES:
+                value = _number(entry.get(key))
+                if value is not None:
+                    freshness.add_metric([str(group), quantile], value)
+            for family, key in ((event_age, "last_event_us"), (write_age, "visible_at_us")):
+                micros = _number(entry.get(key))
+                if micros is not None:
+                    family.add_metric([str(group)], now - micros / 1_000_000)
+        yield freshness
+        yield event_age
+        yield write_age

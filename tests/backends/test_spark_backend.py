@@ -323,7 +323,9 @@ def test_every_quantity_the_spec_accepts_converts(quantity, memory, cores):
 
 def test_emit_is_deterministic(ir):
     first, second = emit(ir), emit(compiled(ir.name))
-    assert list(first) == ["spark/" + f"{ir.name}_features.py", "spark/submit.sh", "k8s/spark-application.yaml"]
+    batch = ["spark/" + f"{ir.name}_features.py", "spark/submit.sh", "k8s/spark-application.yaml"]
+    streaming = ["spark/" + f"{ir.name}_stream.py", "spark/submit_stream.sh", "k8s/spark-stream-application.yaml"]
+    assert list(first) == batch + (streaming if any(s.stream for s in ir.sources) else [])
     assert {p: t.encode() for p, t in first.items()} == {p: t.encode() for p, t in second.items()}
     for text in first.values():
         assert text.endswith("\n") and not text.endswith("\n\n")

@@ -21,7 +21,7 @@ ENV = {"TF_CPP_MIN_LOG_LEVEL": "2"}
 def test_selected_steps():
     assert selected_steps(None, None) == list(STEPS)
     assert selected_steps("train", "register") == ["train", "materialize", "register"]
-    assert selected_steps("deploy", None) == ["deploy", "score"]
+    assert selected_steps("deploy", None) == ["deploy", "stream", "score"]
     with pytest.raises(ValueError, match="comes before"):
         selected_steps("deploy", "train")
 
