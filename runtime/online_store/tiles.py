@@ -317,7 +317,8 @@ def _extreme(function: str, values: np.ndarray, present: np.ndarray, segment: np
     out = np.full(count, init, dtype=values.dtype)
     seg, vals = segment[present], values[present]
     if function == "max":
-        np.maximum.at(out, seg, vals)                 # NaN propagates: NaN is the largest
+        with np.errstate(invalid="ignore"):
+            np.maximum.at(out, seg, vals)             # NaN propagates: NaN is the largest
     else:
         np.fmin.at(out, seg, vals)                    # NaN ignored unless every value is NaN
         if floating:

@@ -339,8 +339,9 @@ def run(ir: IR, *, spec_dir: str, store_url: str, namespace: str, state_dir: str
     if spark is None:
         spark = local_session(f"mlc-stream-{ir.name}")
     os.makedirs(state_dir, exist_ok=True)
-    if read_status(state_dir) is None:
-        write_json_atomic(status_path(state_dir), empty_status(ir.name))
+    # (re)written at every start: `mlc run` waits for a status written after it started the job
+    started = read_status(state_dir) or empty_status(ir.name)
+    write_json_atomic(status_path(state_dir), {**started, "started_at_us": _now_us()})
     queries = start_queries(spark, ir, selected, spec_dir=spec_dir, store_url=store_url, namespace=namespace,
                             state_dir=state_dir, inputs=inputs, available_now=available_now)
     progress(f"streaming {', '.join(s.name for s in selected)} into {namespace} (state {state_dir})")

@@ -10,7 +10,7 @@ State folder of one streaming job (``--state-dir``; locally ``.mlc/<app>/stream/
 
 ``status.json`` (version 1)::
 
-    {"version": 1, "app": "delivery_eta",
+    {"version": 1, "app": "delivery_eta", "started_at_us": 1717...,   # the job's latest start
      "sources": {"orders": {"batches": 12, "events": 1000, "applied": 990, "late": 3,
                             "bad": {"not_json": 1, "missing_key": 2, "wrong_type": 3, "future": 1},
                             "quarantined": 7, "watermark_us": 1717..., "max_event_us": 1717...,

@@ -182,6 +182,13 @@ def _wait_for(condition, timeout, what):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _publish(folder, name, events):
+    """A new file in the stream folder, atomically (the file source must never see half of it)."""
+    temporary = folder / f".tmp-{name}"
+    temporary.write_text("".join(json.dumps(e) + "\n" for e in events))
+    temporary.rename(folder / name)
+
+
 def test_killed_stream_job_restarts_without_double_counting_or_loss(spark, tmp_path):
     import os
     import signal
@@ -206,20 +213,23 @@ def test_killed_stream_job_restarts_without_double_counting_or_loss(spark, tmp_p
                "--state-dir", str(state), "--data-root", str(tmp_path)]
     env = {**os.environ, "PYSPARK_SUBMIT_ARGS": "--master local[2] pyspark-shell"}
     chunks = [events[k:k + 100] for k in range(0, len(events), 100)]
-    job = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = open(tmp_path / "job.log", "wb")          # a file, not a pipe: a full pipe would block the job
+    job = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        (folder / "part-0.jsonl").write_text("".join(json.dumps(e) + "\n" for e in chunks[0]))
-        _wait_for(lambda: (read_status(str(state)) or {}).get("sources", {}).get("events", {}).get("events") == 100,
-                  240, "the first file to be applied")
+        _publish(folder, "part-0.jsonl", chunks[0])
+        applied = lambda: (read_status(str(state)) or {}).get("sources", {}).get("events", {}).get("events", 0)
+        _wait_for(lambda: applied() >= 100 or job.poll() is not None, 900, "the first file to be applied")
+        assert job.poll() is None, (tmp_path / "job.log").read_text(errors="replace")[-3000:]
         for k in (1, 2, 3):
-            (folder / f"part-{k}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in chunks[k]))
+            _publish(folder, f"part-{k}.jsonl", chunks[k])
         job.send_signal(signal.SIGKILL)                       # mid-stream: files 1-3 seen or not
     finally:
         if job.poll() is None:
             job.kill()
         job.wait(timeout=30)
+        log.close()
     for k in (4, 5):
-        (folder / f"part-{k}.jsonl").write_text("".join(json.dumps(e) + "\n" for e in chunks[k]))
+        _publish(folder, f"part-{k}.jsonl", chunks[k])
     restarted = subprocess.run(command + ["--available-now"], env=env, capture_output=True, text=True, timeout=600)
     assert restarted.returncode == 0, restarted.stderr[-2000:]
     assert read_status(str(state))["sources"]["events"]["applied"] >= 600
@@ -300,3 +310,16 @@ def test_min_max_last_of_a_string_in_a_realtime_group_is_refused(tmp_path):
     result = build(str(tmp_path / "rt.mlc.yaml"))
     assert not result.ok
     assert [d.code for d in result.diagnostics if d.severity == "error"] == ["E5047"]
+
+
+def test_every_start_rewrites_the_status(spark, tmp_path):
+    """`mlc run` waits for a status written after it started the job, also on a restart."""
+    from mlc.runtime.streaming.job import run
+    from mlc.runtime.streaming.status import read_status
+
+    ir = ir_of(project(tmp_path))
+    (tmp_path / "stream" / "events").mkdir(parents=True)
+    options = dict(spec_dir=str(tmp_path), store_url=f"sqlite:{tmp_path / 'o.sqlite'}", namespace=ir.name,
+                   state_dir=str(tmp_path / "state"), spark=spark, available_now=True)
+    first = run(ir, **options)["started_at_us"]
+    assert run(ir, **options)["started_at_us"] > first
