@@ -102,8 +102,8 @@ def job_runner() -> Callable[..., dict]:
 
 def stream(options: StreamOptions, progress: Progress = quiet, diagnostics: Diagnostics = unshown,
            stop: threading.Event | None = None, runner: Callable[..., dict] | None = None) -> dict:
-    """Run the streaming job of the spec's stream sources until ``stop`` is set or Ctrl-C (then
-    after its current micro-batch), or with ``once`` until the stream's current content is
+    """Run the streaming job of the spec's stream sources until ``stop`` is set or Ctrl-C (which stops the
+    queries; an interrupted micro-batch is replayed at the next start), or with ``once`` until the stream's current content is
     processed; its final status (``mlc.runtime.streaming.status``). ``runner``: the job's
     ``run`` (default: :func:`job_runner`)."""
     result = built(options.spec, options.env, diagnostics)
@@ -126,7 +126,7 @@ def stream(options: StreamOptions, progress: Progress = quiet, diagnostics: Diag
 
 def until_interrupted(call: Callable[[], dict], stop: threading.Event, progress: Progress = quiet) -> dict:
     """``call()`` in a worker thread. Ctrl-C (SIGINT, handled here while it runs) sets ``stop``:
-    the job ends after its current micro-batch, and this keeps waiting; a second Ctrl-C leaves
+    the job stops its queries (a micro-batch it interrupts is replayed, exactly once, at the next start), and this keeps waiting; a second Ctrl-C leaves
     without waiting (Failed 130). The worker's exception is raised here (a data, store or Spark
     failure as its MlcError)."""
     outcome: dict[str, Any] = {}
@@ -140,7 +140,7 @@ def until_interrupted(call: Callable[[], dict], stop: threading.Event, progress:
     def interrupted(signum: int, frame: Any) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
-        progress("stopping after the current micro-batch (Ctrl-C again to leave at once)")
+        progress("stopping the streaming queries (Ctrl-C again to leave at once)")
         stop.set()
 
     previous = _handle_sigint(interrupted)

@@ -53,6 +53,7 @@ MICROS = 1_000_000
 WRITE_TIMEOUT_S = 30.0
 CHUNK = 500
 NO_EVENT = -(2 ** 63)
+PROGRESS_KEPT = 100      # micro-batches whose progress is kept (as Spark's minBatchesToRetain)
 EPOCH_SHIFT = 40          # a record's meta: epoch << 40 | (micro-batch id + 1)
 
 
@@ -120,6 +121,13 @@ class BatchApplier:
         with open(earlier[-1], encoding="utf-8") as fh:
             return json.load(fh)
 
+    def _forget(self, before: int) -> None:
+        """Delete the progress of micro-batches older than ``before`` (Spark's checkpoint keeps
+        the last 100 too: older ones are never replayed)."""
+        for path in glob.glob(os.path.join(progress_dir(self.state_dir, self.source.name), "[0-9]*.json")):
+            if int(os.path.basename(path)[:-5]) < before:
+                os.remove(path)
+
     def _decision(self, batch_id: int) -> tuple[dict, bool]:
         """(the micro-batch's recorded watermark and clock, whether it is a replay)."""
         path = self._progress_path(batch_id)
@@ -160,6 +168,7 @@ class BatchApplier:
         seen = max(decision["max_event_us"], stats["max_t"] if stats["max_t"] is not None else NO_EVENT)
         decision = {**decision, "max_event_us": seen}
         write_json_atomic(self._progress_path(batch_id), decision)
+        self._forget(batch_id - PROGRESS_KEPT)
         bad = sum(stats[r] for r in BAD_REASONS)
         # freshness: from event time to visible, for the median event and the 1st percentile (p99 lag)
         times = stats["times"]

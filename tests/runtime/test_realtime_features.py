@@ -323,3 +323,20 @@ def test_every_start_rewrites_the_status(spark, tmp_path):
                    state_dir=str(tmp_path / "state"), spark=spark, available_now=True)
     first = run(ir, **options)["started_at_us"]
     assert run(ir, **options)["started_at_us"] > first
+
+
+def test_progress_of_old_micro_batches_is_forgotten(tmp_path):
+    """Like Spark's checkpoint, only the last PROGRESS_KEPT micro-batches' decisions are kept."""
+    from mlc.runtime.streaming.job import PROGRESS_KEPT, BatchApplier
+    from mlc.runtime.streaming.status import progress_dir
+
+    ir = ir_of(project(tmp_path))
+    applier = BatchApplier(ir, ir.sources[0], f"sqlite:{tmp_path / 'o.sqlite'}", ir.name, str(tmp_path / "state"))
+    folder = Path(progress_dir(str(tmp_path / "state"), "events"))
+    folder.mkdir(parents=True)
+    for batch in range(PROGRESS_KEPT + 20):
+        (folder / f"{batch:012d}.json").write_text("{}")
+    (folder / "epoch.json").write_text('{"epoch": 3}')
+    applier._forget(20)
+    left = sorted(p.name for p in folder.iterdir())
+    assert left[0] == f"{20:012d}.json" and len(left) == PROGRESS_KEPT + 1 and "epoch.json" in left

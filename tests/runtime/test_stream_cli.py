@@ -106,7 +106,7 @@ def test_ctrl_c_sets_stop_and_waits_for_the_job(spec):
         return {"stopped": stop.wait(30)}
 
     assert stream(StreamOptions(spec), runner=job, progress=said.append) == {"stopped": True}
-    assert any("stopping after the current micro-batch" in line for line in said)
+    assert any("stopping the streaming queries" in line for line in said)
 
 
 def test_a_job_failure_is_raised_as_its_diagnostic(spec):
