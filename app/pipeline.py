@@ -242,12 +242,26 @@ def step_stream(run: Run) -> str:
     log_path = os.path.join(state_dir, "job.log")
     argv = [sys.executable, "-m", "mlc.runtime.stream_job", "--mldl", mldl, "--namespace", ir.name,
             "--state-dir", state_dir, "--data-root", run.spec_dir]
-    timeout = float(os.environ.get("MLC_STREAM_START_TIMEOUT") or STREAM_START_TIMEOUT_S)
+    timeout = _start_timeout(os.environ.get("MLC_STREAM_START_TIMEOUT"))
     record = start_stream(o.spec, argv, {"MLC_ONLINE_STORE": store}, log_path, state_dir, timeout, run.progress)
     run.facts["stream"] = {"pid": record["pid"], "log": log_path, "status": status_path(state_dir)}
     run.progress(f"stream job: {', '.join(names)} (pid {record['pid']}, log {log_path}, "
                  f"status {status_path(state_dir)})")
     return f"{', '.join(names)} streaming (pid {record['pid']})"
+
+
+def _start_timeout(text: str | None) -> float:
+    """``MLC_STREAM_START_TIMEOUT`` (seconds), else the default; anything else is a clear error."""
+    if not text:
+        return STREAM_START_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise MlcError(f"MLC_STREAM_START_TIMEOUT is `{text}`, not a positive number of seconds", code="E7304",
+                       hint="e.g. MLC_STREAM_START_TIMEOUT=300")
+    return value
 
 
 def _deployed_store(spec: str) -> str | None:

@@ -328,3 +328,13 @@ def test_no_stream_metrics_without_real_time_groups(tmp_path):
     metrics = ServingMetrics()
     metrics.watch_streams(_predictor(str(tmp_path / "s.mlc.yaml"), FakeStore()))
     assert metrics.streams is None and b"mlc_stream" not in metrics.render()
+
+
+def test_a_bad_stream_start_timeout_is_a_clear_error():
+    from mlc.app.pipeline import STREAM_START_TIMEOUT_S, _start_timeout
+    from mlc.core.errors import MlcError
+
+    assert _start_timeout(None) == STREAM_START_TIMEOUT_S and _start_timeout("300") == 300.0
+    for bad in ("soon", "-5", "0", "inf", "nan"):
+        with pytest.raises(MlcError, match="MLC_STREAM_START_TIMEOUT"):
+            _start_timeout(bad)
