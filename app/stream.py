@@ -22,7 +22,7 @@ from mlc.core.errors import MlcError
 from mlc.core.suggest import did_you_mean
 from mlc.runtime.app_state import app_dir
 from mlc.runtime.deploy.state import load_state
-from mlc.runtime.streaming.push import event_lines, not_objects, push_lines
+from mlc.runtime.streaming.push import event_lines, not_objects, push_lines, stream_folder
 from mlc.runtime.streaming.status import read_status
 from mlc.runtime.urls import redact_url
 
@@ -82,11 +82,6 @@ def chosen_sources(ir: Any, names: list[str]) -> list[str] | None:
     for name in names:
         stream_source(ir, name)
     return list(dict.fromkeys(names)) or None
-
-
-def stream_folder(ir: Any, source: str, spec: str) -> str:
-    """The absolute folder of a ``files`` stream (``StreamIR.location`` is relative to the spec's folder)."""
-    return os.path.normpath(os.path.join(spec_dir(spec), stream_source(ir, source).stream.location))
 
 
 # ------------------------------------------------------------------------------ mlc stream
@@ -183,7 +178,7 @@ def push_events(spec: str, source: str, file: str, *, env: str | None = None, st
     found = stream_source(result.ir, source)
     if found.stream.kind != "files":
         raise _not_files(found)
-    folder = stream_folder(result.ir, source, spec)
+    folder = stream_folder(result.ir, source, spec_dir(spec))
     lines = event_lines(_read_lines(file, stdin))
     if not lines:
         return Pushed(None, 0, 0, folder)

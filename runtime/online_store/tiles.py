@@ -298,36 +298,30 @@ def _merge_partial(function: str, j: int, rows: np.ndarray, starts: np.ndarray, 
     if function in ("sum", "avg"):
         out[f"s{j}"] = np.add.reduceat(rows[f"s{j}"], starts)
     elif function in ("min", "max"):
-        out[f"v{j}"] = _extreme(function, rows[f"v{j}"], n > 0, segment, len(starts))
+        out[f"v{j}"] = _extreme(function, rows[f"v{j}"], n > 0, starts)
     elif function == "last":
         pick = _latest(rows[f"t{j}"], rows[f"v{j}"], rows[f"z{j}"], n > 0, segment, len(starts))
         for name in (f"t{j}", f"v{j}", f"z{j}"):
             out[name] = rows[name][pick]
 
 
-def _extreme(function: str, values: np.ndarray, present: np.ndarray, segment: np.ndarray, count: int) -> np.ndarray:
-    """Per segment the min/max of the present values (Spark order: NaN is the largest)."""
+def _extreme(function: str, values: np.ndarray, present: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Per contiguous segment (``starts``) the min/max of the present values, in Spark's order
+    (NaN is the largest: max is NaN if any is, min only if all are); a segment without a present
+    value gets the dtype's extreme (its count says it is empty)."""
+    if not len(starts):
+        return values[:0]
     floating = values.dtype.kind == "f"
-    if floating:
-        init = np.inf if function == "min" else -np.inf
-    elif values.dtype.kind == "u":
-        init = np.iinfo(values.dtype).max if function == "min" else 0
-    else:
-        init = np.iinfo(values.dtype).max if function == "min" else np.iinfo(values.dtype).min
-    out = np.full(count, init, dtype=values.dtype)
-    seg, vals = segment[present], values[present]
     if function == "max":
-        with np.errstate(invalid="ignore"):
-            np.maximum.at(out, seg, vals)             # NaN propagates: NaN is the largest
-    else:
-        np.fmin.at(out, seg, vals)                    # NaN ignored unless every value is NaN
-        if floating:
-            numbers = np.zeros(count, dtype=np.int64)
-            np.add.at(numbers, seg, ~np.isnan(vals))
-            had = np.zeros(count, dtype=np.int64)
-            np.add.at(had, seg, 1)
-            out[(had > 0) & (numbers == 0)] = np.nan
-    return out
+        low = -np.inf if floating else (0 if values.dtype.kind == "u" else np.iinfo(values.dtype).min)
+        return np.maximum.reduceat(np.where(present, values, low), starts)
+    high = np.inf if floating else np.iinfo(values.dtype).max
+    result = np.fmin.reduceat(np.where(present, values, high), starts)
+    if floating:
+        numbers = np.add.reduceat((present & ~np.isnan(values)).astype(np.int64), starts)
+        had = np.add.reduceat(present.astype(np.int64), starts)
+        result = np.where((had > 0) & (numbers == 0), np.nan, result)
+    return result
 
 
 def _latest(times: np.ndarray, values: np.ndarray, nulls: np.ndarray, present: np.ndarray, segment: np.ndarray,
@@ -432,17 +426,7 @@ class _Window:
         return _vec(np.asarray(data), valid, dtype)
 
     def _extreme(self, function: str, values: np.ndarray, present: np.ndarray) -> np.ndarray:
-        floating = values.dtype.kind == "f"
-        if function == "max":
-            low = -np.inf if floating else (0 if values.dtype.kind == "u" else np.iinfo(values.dtype).min)
-            return self._scatter(self._reduce(np.maximum, np.where(present, values, low)), low, values.dtype)
-        high = np.inf if floating else np.iinfo(values.dtype).max
-        result = self._reduce(np.fmin, np.where(present, values, high))
-        if floating and len(result):      # Spark: NaN is the largest, so min is NaN only if all are
-            numbers = self._reduce(np.add, (present & ~np.isnan(values)).astype(np.int64))
-            had = self._reduce(np.add, present.astype(np.int64))
-            result = np.where((had > 0) & (numbers == 0), np.nan, result)
-        return self._scatter(result, high, values.dtype)
+        return self._scatter(_extreme(function, values, present, self.starts), 0, values.dtype)
 
     def _last(self, j: int, present: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows, index = self.rows, self.index

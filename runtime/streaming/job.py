@@ -44,6 +44,7 @@ from mlc.runtime.online_store.retrieval import STREAM, record_key
 from mlc.runtime.online_store.store import open_store
 from mlc.runtime.online_store.tiles import concat, decode_many, encode, from_rows, merge, prune, split
 from mlc.runtime.streaming import decode as decoding
+from mlc.runtime.streaming.push import stream_folder
 from mlc.runtime.streaming.status import (
     BAD_REASONS, checkpoint_dir, dead_letter_dir, empty_status, progress_dir, read_status, status_path,
     write_freshness, write_json_atomic,
@@ -71,13 +72,6 @@ def stream_sources(ir: IR, names: Sequence[str] | None = None) -> list[SourceIR]
         raise StreamError(f"no stream source named {', '.join(f'`{n}`' for n in unknown)}",
                           hint=f"stream sources: {', '.join(sorted(known)) or 'none'}")
     return [known[n] for n in names]
-
-
-def stream_folder(ir: IR, source: str, spec_dir: str, inputs: Mapping[str, str] | None = None) -> str:
-    """The absolute folder of a ``files`` stream (``inputs`` may override it)."""
-    found = next(s for s in ir.sources if s.name == source)
-    location = (inputs or {}).get(source) or found.stream.location
-    return os.path.abspath(location if os.path.isabs(location) else os.path.join(spec_dir, location))
 
 
 def _now_us() -> int:

@@ -17,11 +17,19 @@ import json
 import os
 import tempfile
 import time
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 PREFIX, SUFFIX = "events-", ".jsonl"
 _sequence = itertools.count()
 _last_ns = 0
+
+
+def stream_folder(ir: Any, source: str, spec_dir: str, inputs: Mapping[str, str] | None = None) -> str:
+    """The absolute folder of the ``files`` stream of ``source`` (``StreamIR.location`` is relative
+    to the spec's folder; ``inputs`` may override it), for the job and `mlc events push` alike."""
+    found = next(s for s in ir.sources if s.name == source)
+    location = (inputs or {}).get(source) or found.stream.location
+    return os.path.normpath(os.path.abspath(location if os.path.isabs(location) else os.path.join(spec_dir, location)))
 
 
 def event_lines(lines: Iterable[str]) -> list[str]:
