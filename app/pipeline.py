@@ -35,6 +35,7 @@ from mlc.app.stream import default_state_dir, stream_sources
 from mlc.app.training import run_training, training_jobs
 from mlc.core.errors import MlcError
 from mlc.core.ir import load_ir
+from mlc.runtime.app_state import feature_log_dir
 from mlc.runtime.deploy.state import load_state
 from mlc.runtime.model_registry import default_registry_url, open_registry, RegistryError
 from mlc.runtime.streaming.status import status_path
@@ -390,6 +391,10 @@ def _where_lines(run: Run) -> list[str]:
     stream = run.facts.get("stream")
     if stream:
         lines.append(f"  {'stream job':<15} pid {stream['pid']}  (log {stream['log']}, status {stream['status']})")
+    if run.facts.get("gateway") and run.result.ir.deployment.feature_log.sample_rate > 0:
+        folder = feature_log_dir(run.options.spec, run.result.ir.name)
+        rate = run.result.ir.deployment.feature_log.sample_rate
+        lines.append(f"  {'feature log':<15} {folder}  ({rate:.0%} of requests; mlc consistency {run.options.spec})")
     if run.facts.get("gateway") or stream:
         lines += ["", f"stop the services: mlc stop {run.options.spec}"]
     return lines + [""]

@@ -335,6 +335,10 @@ def _deployment(spec: S.Spec) -> I.DeploymentIR:
         dynamic_batching=batching, instance_count=serving.instance_group.count,
         instance_kind=serving.instance_group.kind, versions_kept=serving.versions_kept,
         images=_pairs(deployment.images.model_dump()), partition_key=key, shards=shards,
+        feature_log=I.FeatureLogIR(sample_rate=float(deployment.feature_log.sample_rate),
+                                   max_file_bytes=deployment.feature_log.max_file_mb * 1024 * 1024,
+                                   max_files=deployment.feature_log.max_files,
+                                   queue_size=deployment.feature_log.queue),
     )
 
 

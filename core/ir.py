@@ -232,6 +232,14 @@ class ShardIR:
 
 
 @dataclass(frozen=True)
+class FeatureLogIR:
+    sample_rate: float = 0.0       # share of requests logged; 0: off
+    max_file_bytes: int = 64 * 1024 * 1024
+    max_files: int = 5
+    queue_size: int = 1024
+
+
+@dataclass(frozen=True)
 class DeploymentIR:
     namespace: str
     platform: str
@@ -243,6 +251,7 @@ class DeploymentIR:
     images: tuple[tuple[str, str], ...]
     partition_key: str | None
     shards: tuple[ShardIR, ...]    # one implicit `main` shard when the spec has no sharding
+    feature_log: FeatureLogIR = FeatureLogIR()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ registry or a deployment.
 Layout of ``.mlc/<app>/``: ``data/`` (the run folder: features, training sets, ``mldl.json``,
 ``models/``, ``serve/``), ``online.sqlite`` (the default online store), ``registry.sqlite`` (the
 default model registry unless ``$MLC_REGISTRY``), ``deploy/`` (``state.json``, ``logs/``,
-``tritons/``, ``work/`` of ``mlc deploy --target local``).
+``tritons/``, ``work/`` of ``mlc deploy --target local``), ``logs/features/`` (the local gateway's
+feature log, docs/feature-log.md).
 
 **Older layout.** mlc before this one kept ONE ``.mlc/`` per folder (``.mlc/data/``,
 ``.mlc/online.sqlite``, ``.mlc/registry.sqlite``, ``.mlc/deploy/``), shared by every spec in it.
@@ -98,3 +99,9 @@ def note_legacy(spec_path: str) -> None:
                          f"shared; they are ignored: each application now keeps its own under .mlc/<name>/. Move "
                          f"what you want to keep there (e.g. .mlc/data -> .mlc/<name>/data) or delete them; "
                          f"`mlc stop SPEC` still stops the services an old .mlc/deploy/state.json recorded.\n")
+
+
+def feature_log_dir(spec_path: str, app: str | None = None) -> str:
+    """``.mlc/<app>/logs/features``: where the local gateway writes its feature log (rotated
+    ``features.jsonl``) and ``mlc consistency`` reads it by default."""
+    return os.path.join(app_dir(spec_path, app), "logs", "features")

@@ -513,6 +513,20 @@ class Shards(Strict):
     shards: dict[str, Shard] = Field(min_length=1)
 
 
+class FeatureLog(Strict):
+    sample_rate: Annotated[FiniteFloat, Field(ge=0, le=1)] = Field(
+        default=0.0, description="Share of requests the gateway logs with what it used (raw fields, feature-group "
+                                 "values, model inputs, score) for `mlc consistency` and log-and-wait training "
+                                 "sets, 0 to 1; 0 disables.")
+    max_file_mb: Annotated[int, Field(ge=1, le=4096)] = Field(
+        default=64, description="Local log files are rotated at this size (MiB).")
+    max_files: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=5, description="Local log files kept (the current one and the rotated ones).")
+    queue: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=1024, description="Records waiting to be written; past it records are dropped (and counted), "
+                                  "never the request.")
+
+
 class Deployment(Strict):
     namespace: Namespace = "default"
     models: Optional[list[Line]] = Field(default=None, description="Models to serve; all models by default.")
@@ -521,6 +535,8 @@ class Deployment(Strict):
     serving: Serving = Field(default_factory=Serving)
     images: Images = Field(default_factory=Images)
     sharding: Optional[Shards] = None
+    feature_log: FeatureLog = Field(default_factory=FeatureLog,
+                                    description="The gateway's feature log (docs/feature-log.md).")
 
 
 # --------------------------------------------------------------- experiments

@@ -48,6 +48,7 @@ ROUTING_FILE = "routing.json"
 ROUTING_ENV, REDIS_ENV = "MLC_ROUTING", "MLC_REDIS_URL"
 EXPERIMENTS_FILE = "experiments.json"
 EXPERIMENTS_ENV, EXPOSURES_ENV = "MLC_EXPERIMENTS", "MLC_EXPOSURES"
+FEATURE_LOG_ENV = "MLC_FEATURE_LOG"          # `-`: the feature log's JSON lines on stdout
 REDIS_SECRET_KEY = "url"
 ROUTING_CHECKSUM = "checksum/routing"
 GATEWAY_RESOURCES = {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}}
@@ -423,6 +424,8 @@ def gateway_manifests(ir: IR) -> list[dict[str, Any]]:
         "volumeMounts": [{"name": "routing", "mountPath": ROUTING_DIR, "readOnly": True},
                          {"name": "tmp", "mountPath": "/tmp"}],
     }
+    if ir.deployment.feature_log.sample_rate > 0:     # the sample rate itself is read from mldl.json
+        container["env"].insert(3, {"name": FEATURE_LOG_ENV, "value": "-"})
     pod = {
         "securityContext": _pod_security(GATEWAY_UID),
         "automountServiceAccountToken": False,

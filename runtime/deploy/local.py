@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from mlc.core.errors import MlcError
-from mlc.runtime.app_state import app_name, legacy_state_path
+from mlc.runtime.app_state import app_name, feature_log_dir, legacy_state_path
 from mlc.runtime.deploy import state as state_file
 from mlc.runtime.deploy.triton_control import (
     ControlError, ensure_versions, pid_alive, process_start_time, replica_record, start_replica, stop_pid,
@@ -347,7 +347,8 @@ class LocalDeployment:
                 "--heartbeat-interval", str(self.options.heartbeat_interval),
                 "--heartbeat-ttl", str(self.options.heartbeat_ttl),
                 "--triton-timeout", str(self.options.triton_timeout),
-                "--host", HOST, "--port", str(port)]
+                "--host", HOST, "--port", str(port),
+                "--feature-log", feature_log_dir(self.spec_path, self.ir.name)]   # at the spec's sample rate
         for shard, ids in self.replica_ids().items():
             argv += ["--triton", f"{shard}=" + ",".join(tritons[rid]["grpc"] for rid in ids)]
         return argv

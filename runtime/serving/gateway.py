@@ -41,6 +41,10 @@ flag                     environment              default
 ``--namespace NS``       ``MLC_NAMESPACE``        the spec name (online-store key namespace)
 ``--experiments F``      ``MLC_EXPERIMENTS``      ``<build>/experiments/config.json`` when present
 ``--exposures F``        ``MLC_EXPOSURES``        none; ``-`` is stdout (JSON lines; logs go to stderr)
+``--feature-log DIR``    ``MLC_FEATURE_LOG``      none; a folder (rotated ``features.jsonl``) or ``-``
+                                                  for stdout: the sampled requests with what serving
+                                                  used (docs/feature-log.md)
+``--feature-log-rate R`` ``MLC_FEATURE_LOG_RATE`` the spec's ``deployment.feature_log.sample_rate``
 ``--registry URL``       ``MLC_REGISTRY``         none: the latest version Triton serves
 ``--heartbeat``          --                       off (needs ``--registry``)
 ``--max-connections N``  ``MLC_MAX_CONNECTIONS``  256 open connections (one thread each); past it 503
@@ -83,10 +87,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from mlc.core.fingerprint import features_fingerprint
 from mlc.core.ir import load_ir
 from mlc.runtime.deploy.heartbeat import ReplicaHeartbeat
 from mlc.runtime.deploy.versions import VersionRouter
 from mlc.runtime.experiments.assigner import Assigner
+from mlc.runtime.feature_log.writer import STDOUT_LOCK, FeatureLog, RotatingFiles, Stdout
 from mlc.backends.experiments.config import ConfigError
 from mlc.runtime.experiments.exposures import ExposureLog, to_line
 from mlc.runtime.model_registry import RegistryError, open_registry
@@ -254,6 +260,8 @@ class Running:
         predictor = self.gateway.predictor
         if predictor is not None and getattr(predictor, "experiments", None) is not None:
             predictor.experiments.close()       # flush and close the exposure log
+        if predictor is not None and getattr(predictor, "feature_log", None) is not None:
+            predictor.feature_log.close()
 
     def __enter__(self) -> "Running":
         return self
@@ -312,6 +320,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="experiments/config.json (default: the build's, when present)")
     p.add_argument("--exposures", default=env("MLC_EXPOSURES"),
                    help="exposure log: a JSON-lines file, or - for stdout (default: none)")
+    p.add_argument("--feature-log", default=env("MLC_FEATURE_LOG"),
+                   help="feature log: a folder (rotated JSON-lines files), or - for stdout (default: none)")
+    p.add_argument("--feature-log-rate", type=float, default=_rate(env("MLC_FEATURE_LOG_RATE")),
+                   help="share of requests logged, 0 to 1 (default: the spec's deployment.feature_log.sample_rate)")
     p.add_argument("--registry", default=env("MLC_REGISTRY"),
                    help="model registry URL (sqlite:PATH, redis://...): route each (shard, model) to the version "
                         "every live replica has loaded; resolve experiment aliases")
@@ -348,7 +360,7 @@ def triton_urls(values: Sequence[str] | None, routing: Routing) -> str | dict[st
     return {shard: (v if "," not in v else [a for a in v.split(",") if a]) for shard, v in per_shard.items()}
 
 
-def load_predictor(args: argparse.Namespace) -> Predictor:
+def load_predictor(args: argparse.Namespace, metrics: ServingMetrics | None = None) -> Predictor:
     ir = load_ir(os.path.join(args.build, "mldl.json"))
     module_path = os.path.join(args.build, "preprocess", f"{ir.name}_preprocess.py")
     module = load_module(module_path) if os.path.exists(module_path) else None
@@ -365,10 +377,13 @@ def load_predictor(args: argparse.Namespace) -> Predictor:
         aliases = AliasResolver(registry)
     try:
         store = _open_store(args)
-        return Predictor(ir, None, store, backend, args.namespace or ir.name, routing, module=module,
-                         metrics=ServingMetrics(), max_items=args.max_items,
+        metrics = metrics or ServingMetrics()
+        namespace = args.namespace or ir.name
+        return Predictor(ir, None, store, backend, namespace, routing, module=module,
+                         metrics=metrics, max_items=args.max_items,
                          max_field_bytes=getattr(args, "max_field_bytes", MAX_FIELD_BYTES),
-                         experiments=load_experiments(args.experiments, args.build, args.exposures, aliases))
+                         experiments=load_experiments(args.experiments, args.build, args.exposures, aliases),
+                         feature_log=load_feature_log(args, ir, store, namespace, metrics))
     except BaseException:
         backend.close()
         raise
@@ -475,8 +490,40 @@ def load_experiments(path: str | None, build: str, exposures: str | None, aliase
 
 def _stdout_lines(record: dict) -> None:
     """The exposure sink of ``--exposures -``: one JSON line per record on stdout."""
-    sys.stdout.write(to_line(record))
-    sys.stdout.flush()
+    with STDOUT_LOCK:
+        sys.stdout.write(to_line(record))
+        sys.stdout.flush()
+
+
+def _rate(text: str | None) -> float | None:
+    if text is None or not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise SystemExit(f"mlc gateway: MLC_FEATURE_LOG_RATE={text!r} is not a number") from None
+
+
+def load_feature_log(args: argparse.Namespace, ir: Any, store: Any, namespace: str,
+                     metrics: ServingMetrics | None = None) -> FeatureLog | None:
+    """The feature log of ``--feature-log`` at ``--feature-log-rate`` (default: the spec's rate),
+    or None (no sink, or a rate of 0)."""
+    settings = ir.deployment.feature_log
+    rate = getattr(args, "feature_log_rate", None)
+    rate = settings.sample_rate if rate is None else rate
+    target = getattr(args, "feature_log", None)
+    if not 0.0 <= rate <= 1.0:
+        raise SystemExit(f"mlc gateway: --feature-log-rate {rate} is not in [0, 1]")
+    if not target or rate == 0.0:
+        if rate > 0.0:
+            log.warning("feature logging is on (rate %g) but no --feature-log sink is given: nothing is logged", rate)
+        return None
+    sink = Stdout() if target == "-" else RotatingFiles(target, settings.max_file_bytes, settings.max_files)
+    online = [g.name for g in ir.feature_groups if g.online]
+    log.info("feature log: %s, %g of requests", "stdout" if target == "-" else target, rate)
+    return FeatureLog(sink, app=ir.name, spec_hash=features_fingerprint(ir), sample_rate=rate,
+                      queue_size=settings.queue_size, store=store, namespace=namespace, groups=online,
+                      on_outcome=metrics.count_feature_log if metrics is not None else None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -498,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("listening on %s:%d (at most %d connections, idle timeout %gs)", args.host, args.port,
              limits.max_connections, limits.idle_timeout)
     try:
-        predictor = load_predictor(args)
+        predictor = load_predictor(args, gateway.metrics)
     except SystemExit as err:
         server.shutdown()
         server.server_close()
@@ -527,6 +574,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         predictor.store.close()
         if predictor.experiments is not None:
             predictor.experiments.close()
+        if predictor.feature_log is not None:
+            predictor.feature_log.close()
     return 0
 
 

@@ -16,6 +16,8 @@ metric                                      type        labels / meaning
 ``mlc_gateway_open_connections``            gauge       HTTP connections open now (one thread each)
 ``mlc_gateway_rejected_connections_total``  counter     connections answered 503 at the
                                                         ``--max-connections`` limit
+``mlc_feature_log_records_total``           counter     ``outcome``: written, dropped (queue full),
+                                                        failed (the sink failed): the feature log
 ``mlc_stream_freshness_seconds``            gauge       ``group``, ``quantile`` (0.5, 0.99): event
                                                         time to visible in the store, latest batch
 ``mlc_stream_last_event_age_seconds``       gauge       ``group``: now - the latest event applied
@@ -69,6 +71,9 @@ class ServingMetrics:
                                       "thread each).", registry=self.registry)
         self.rejected_connections = Counter("mlc_gateway_rejected_connections", "Connections answered 503 because "
                                             "the gateway was at its connection limit.", registry=self.registry)
+        self.feature_log = Counter("mlc_feature_log_records", "Feature-log records by outcome: written, dropped "
+                                   "(the queue was full) or failed (the sink failed).", ["outcome"],
+                                   registry=self.registry)
         for stage in STAGES:                 # every series exists from the start (0 counts)
             self.stage_seconds.labels(stage=stage)
         self.streams: StreamCollector | None = None
@@ -108,6 +113,9 @@ class ServingMetrics:
                                     routed="true" if item["routed"] else "false").inc()
         if fallback:
             self.fallbacks.inc()
+
+    def count_feature_log(self, outcome: str) -> None:
+        self.feature_log.labels(outcome=outcome).inc()
 
     def connection_opened(self) -> None:
         self.open_connections.inc()

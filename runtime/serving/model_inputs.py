@@ -26,14 +26,24 @@ def model_column(vec: Vec) -> np.ndarray:
     return out
 
 
+def signature_columns(model: ModelIR, features: Mapping[str, Vec], columns: Mapping[str, Vec]) -> dict[str, Vec | None]:
+    """``{signature input: Vec}``: the preprocessing module's feature of that name, else the
+    request column (a request input used directly as a model input), else ``None`` (nulls)."""
+    out: dict[str, Vec | None] = {}
+    for tensor in model.signature_inputs:
+        vec = features.get(tensor.name)
+        out[tensor.name] = vec if vec is not None else columns.get(tensor.name)
+    return out
+
+
+def arrays_of(model: ModelIR, signature: Mapping[str, Vec | None], n: int) -> dict[str, np.ndarray]:
+    """The model's input arrays from its ``signature_columns``."""
+    wanted: dict[str, Any] = {name: [None] * n if vec is None else model_column(vec) for name, vec in signature.items()}
+    return model_arrays(model, wanted)
+
+
 def model_inputs(model: ModelIR, features: Mapping[str, Vec], columns: Mapping[str, Vec],
                  n: int) -> dict[str, np.ndarray]:
     """``{signature input: (n, 1) array}`` of ``model`` from the preprocessing module's
     ``features`` and the request's ``columns`` (``n`` rows)."""
-    wanted: dict[str, Any] = {}
-    for tensor in model.signature_inputs:
-        vec = features.get(tensor.name)
-        if vec is None:             # a request input used directly as a model input
-            vec = columns.get(tensor.name)
-        wanted[tensor.name] = [None] * n if vec is None else model_column(vec)
-    return model_arrays(model, wanted)
+    return arrays_of(model, signature_columns(model, features, columns), n)

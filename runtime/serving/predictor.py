@@ -59,6 +59,7 @@ import numpy as np
 
 from mlc.backends.preprocess import render
 from mlc.core.ir import IR, ModelIR, ShardIR
+from mlc.runtime.feature_log.format import Capture
 from mlc.runtime.features.fitting import fitted_from_ir
 from mlc.runtime.numpy_ops.vec import Vec
 from mlc.runtime.online_store.retrieval import get_features
@@ -66,7 +67,7 @@ from mlc.runtime.online_store.store import StoreError
 from mlc.runtime.preprocess import module_from_text, transform_numpy
 from mlc.runtime.serving.errors import BackendError, BackendUnavailable, ServingError, short_error
 from mlc.runtime.serving.inference import InferenceBackend
-from mlc.runtime.serving.model_inputs import model_inputs
+from mlc.runtime.serving.model_inputs import arrays_of, signature_columns
 from mlc.runtime.serving.routing import Routing, check_model, served_models, shard_of
 from mlc.runtime.serving.validation import MAX_FIELD_BYTES, MAX_ITEMS, Rows, request_fields, validate_request
 
@@ -121,12 +122,15 @@ class Predictor:
     ``degraded``). ``routing``: a :class:`Routing` or a parsed ``routing.json`` (default: from the
     IR). ``module``: the generated preprocessing module (default: rendered from the IR).
     ``clock``: seconds, for the stage timings. ``metrics``: a ``ServingMetrics`` or ``None``.
-    ``experiments``: an ``ExperimentRouter`` (assignment, variant routing, exposure log) or ``None``."""
+    ``experiments``: an ``ExperimentRouter`` (assignment, variant routing, exposure log) or ``None``.
+    ``feature_log``: a :class:`mlc.runtime.feature_log.writer.FeatureLog` (a sample of requests with
+    what serving used) or ``None``."""
 
     def __init__(self, ir: IR, fitted: Mapping[str, Any] | None, store: Any, backend: InferenceBackend,
                  namespace: str, routing: Routing | Mapping[str, Any] | None = None,
                  clock: Callable[[], float] = time.perf_counter, *, module: Any = None, metrics: Any = None,
-                 max_items: int = MAX_ITEMS, experiments: Any = None, max_field_bytes: int = MAX_FIELD_BYTES):
+                 max_items: int = MAX_ITEMS, experiments: Any = None, max_field_bytes: int = MAX_FIELD_BYTES,
+                 feature_log: Any = None):
         self.ir = ir
         self.fitted = dict(fitted) if fitted is not None else fitted_from_ir(ir)
         unfitted = [a.id for a in ir.analyzers if a.id not in self.fitted]
@@ -147,6 +151,7 @@ class Predictor:
         self.max_items = max_items
         self.max_field_bytes = max_field_bytes
         self.experiments = experiments
+        self.feature_log = feature_log
         if module is None:
             module = module_from_text(render(ir))
         if getattr(module, "SPEC_NAME", ir.name) != ir.name:
@@ -223,15 +228,17 @@ class Predictor:
         shard, decision, model = self.route_request(request, rows)
         t = self._stage(timings, "route", t)
 
-        retrieval = self.features(model, rows)
+        now_us = time.time_ns() // 1000
+        retrieval = self.features(model, rows, now_us)
         if self.metrics is not None:
             self.metrics.record_store(retrieval.degraded, retrieval.errors)
         t = self._stage(timings, "features", t)
 
-        arrays = self.preprocess(model, rows, retrieval.columns)
+        served = Served(model, retrieval, *self.prepare(model, rows, retrieval.columns))
         t = self._stage(timings, "preprocess", t)
 
-        scores, version, decision, model = self._infer(request, rows, shard, model, arrays, decision)
+        scores, version, decision, served = self._infer(request, rows, shard, served, decision, now_us)
+        model, retrieval = served.model, served.retrieval
         if len(scores) != rows.n:
             raise BackendError(f"model `{model.name}` returned {len(scores)} scores for {rows.n} items")
         t = self._stage(timings, "inference", t)
@@ -240,8 +247,14 @@ class Predictor:
             self.experiments.record(decision, shard.name, rows.request_id)
             if self.metrics is not None:
                 self.metrics.record_experiments(decision.summary(), decision.fell_back)
+        summary = decision.summary() if decision is not None else []
+        if self.feature_log is not None and self.feature_log.sampled():
+            self.feature_log.submit(Capture(
+                request, rows.request_id, rows.n, now_us, model.name, version, shard.name, bool(retrieval.degraded),
+                retrieval.errors, summary, retrieval.columns, retrieval.found, served.signature, scores,
+                tuple(self.ir.group(g) for g in model.feature_groups)))
         return Response([float(s) for s in scores], model.name, version, shard.name, bool(retrieval.degraded),
-                        timings, decision.summary() if decision is not None else [])
+                        timings, summary)
 
     def _experiments(self, rows: Rows, shard: ShardIR) -> Any:
         if self.experiments is None:
@@ -249,24 +262,24 @@ class Predictor:
         served = served_models(self.routing, shard)
         return self.experiments.decide(rows.columns, rows.model, shard.name, served)
 
-    def _infer(self, request: Mapping[str, Any], rows: Rows, shard: ShardIR, model: ModelIR,
-               arrays: dict[str, np.ndarray], decision: Any) -> tuple[np.ndarray, int | None, Any, ModelIR]:
+    def _infer(self, request: Mapping[str, Any], rows: Rows, shard: ShardIR, served: "Served",
+               decision: Any, now_us: int) -> tuple[np.ndarray, int | None, Any, "Served"]:
         """Inference on the routed model; a variant's model or version that cannot serve falls
         back to the normal route (same preprocessing when the model is the same)."""
         pinned = decision.version if decision is not None and decision.routed is not None else None
         try:
-            scores, version = self.backend.infer(shard.name, model, arrays, pinned)
-            return scores, version, decision, model
+            scores, version = self.backend.infer(shard.name, served.model, served.arrays, pinned)
+            return scores, version, decision, served
         except BackendUnavailable:
             if decision is None or decision.routed is None:
                 raise
         decision = self.experiments.without_routing(decision)
         fallback = self._pick(request, shard, decision)
-        if fallback.name != model.name:
-            retrieval = self.features(fallback, rows)
-            arrays = self.preprocess(fallback, rows, retrieval.columns)
-        scores, version = self.backend.infer(shard.name, fallback, arrays)
-        return scores, version, decision, fallback
+        if fallback.name != served.model.name:
+            retrieval = self.features(fallback, rows, now_us)
+            served = Served(fallback, retrieval, *self.prepare(fallback, rows, retrieval.columns))
+        scores, version = self.backend.infer(shard.name, fallback, served.arrays)
+        return scores, version, decision, served
 
     def validate(self, request: Any) -> Rows:
         """The request's rows as columns, or a RequestError listing every field error
@@ -290,15 +303,31 @@ class Predictor:
         name = decision.model if routed else self.assign(request, shard)
         return check_model(self.models, self.ir.name, self.routing, shard, name)
 
-    def features(self, model: ModelIR, rows: Rows) -> Any:
+    def features(self, model: ModelIR, rows: Rows, now_us: int | None = None) -> Any:
+        """One online-store read for the model's groups (real-time ones evaluated at ``now_us``)."""
         keys: dict[str, list[Any]] = {}
         for group in model.feature_groups:
             for key in self.ir.group(group).keys:
                 keys[key.name] = rows.columns[key.name]
-        return get_features(self.store, self.ir, list(model.feature_groups), keys, self.namespace)
+        return get_features(self.store, self.ir, list(model.feature_groups), keys, self.namespace, now_us)
 
-    def preprocess(self, model: ModelIR, rows: Rows, group_columns: Mapping[str, Vec]) -> dict[str, np.ndarray]:
+    def prepare(self, model: ModelIR, rows: Rows,
+                group_columns: Mapping[str, Vec]) -> tuple[dict[str, np.ndarray], dict[str, Vec | None]]:
+        """The model's input arrays and the preprocessed columns they come from (per signature input)."""
         columns: dict[str, Vec] = {name: Vec.of(rows.columns[name], i.dtype) for name, i in self.inputs.items()}
         columns.update(group_columns)
         features = transform_numpy(self.module, columns, self.fitted)
-        return model_inputs(model, features, columns, rows.n)
+        signature = signature_columns(model, features, columns)
+        return arrays_of(model, signature, rows.n), signature
+
+    def preprocess(self, model: ModelIR, rows: Rows, group_columns: Mapping[str, Vec]) -> dict[str, np.ndarray]:
+        return self.prepare(model, rows, group_columns)[0]
+
+
+@dataclass
+class Served:
+    """The model that answers, the features read for it, its input arrays and their columns."""
+    model: ModelIR
+    retrieval: Any
+    arrays: dict[str, np.ndarray]
+    signature: dict[str, Vec | None]
