@@ -18,7 +18,7 @@ FORMATS = ("text", "json", "github")
 # every command, for did-you-mean on a mistyped one
 COMMAND_NAMES = ("validate", "compile", "fit", "check-parity", "run", "materialize", "features", "stream", "events", "serve",
                  "experiment", "diff", "models", "deploy", "status", "rollback", "stop", "graph", "schema",
-                 "functions")
+                 "functions", "consistency")
 
 
 class Parser(argparse.ArgumentParser):

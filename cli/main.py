@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 from mlc import __version__
 from mlc.app.common import Failed, SpecErrors
-from mlc.cli import deploy, experiment, functions, models, offline, review, serve, spec, stream
+from mlc.cli import consistency, deploy, experiment, functions, models, offline, review, serve, spec, stream
 from mlc.cli.common import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Parser, report
 from mlc.core.diagnostics import SourceMap
 from mlc.core.errors import MlcError
@@ -34,7 +34,8 @@ def _parser_and_handlers() -> tuple[Parser, dict[str, Handler]]:
     handlers: dict[str, Handler] = {}
     # the order of `mlc --help`
     for register in (spec.register, offline.register, offline.register_online, stream.register, serve.register,
-                     experiment.register, review.register, models.register, deploy.register, functions.register):
+                     experiment.register, review.register, models.register, deploy.register, functions.register,
+                     consistency.register):
         handlers.update(register(commands))
     return parser, handlers
 
