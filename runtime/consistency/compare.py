@@ -7,7 +7,9 @@ Cause classes (fixed names, docs/consistency.md):
   field of the row had a value of the wrong type), ``store_outage`` (record not found while the
   request was degraded: the store failed, defaults used), ``missing_record`` (not found, the store
   answering: never materialised, deleted or expired; defaults used), ``stale_record`` (found, and
-  equal to the offline value at the logged ``as_of_us``, before the request time), ``value``;
+  equal to the offline value at the logged ``as_of_us``, before the request time), ``offline_lag``
+  (a real-time group's record, not stale: the stream delivered events the offline source does not
+  have, or not yet), ``value``;
 - model inputs: ``null_vs_empty`` (a raw input it reads was a null text of the source, such as
   ``''``, that the offline reader reads as null), ``type`` (a raw input it reads had a JSON type
   not fitting its dtype), else the cause of a mismatched group output it reads on that row, else
@@ -38,6 +40,7 @@ class Feature:
     dtype: str
     group: str | None = None
     keys: tuple[str, ...] = ()       # group outputs: the group's key fields
+    realtime: bool = False           # group outputs: of a real-time group
     inputs: tuple[str, ...] = ()     # model inputs: the raw request fields it reads, transitively
     outputs: tuple[str, ...] = ()    # model inputs: the `group.output`s it reads, transitively
 
@@ -91,7 +94,7 @@ def features_of(ir: IR, module: Any, rows: Sequence[Row]) -> list[Feature]:
             keys = tuple(k.name for k in group.keys)
             for o in group.outputs:
                 full = f"{group.name}.{o.name}"
-                out[full] = Feature(full, "group_output", o.dtype, group.name, keys)
+                out[full] = Feature(full, "group_output", o.dtype, group.name, keys, realtime=group.realtime)
         for tensor in model.signature_inputs:
             closure = feature_closure([tensor.name], depends)
             dtype = module.FEATURES.get(tensor.name) or module.INPUTS.get(tensor.name) or "float64"
@@ -129,7 +132,7 @@ def output_cause(feature: Feature, row: Row, stale: Mapping[tuple[str, int], Map
     earlier = stale.get((feature.group, row.index))
     if earlier is not None and equal(logged, earlier.get(feature.name), feature.dtype):
         return "stale_record"
-    return "value"
+    return "offline_lag" if feature.realtime else "value"
 
 
 def input_cause(feature: Feature, row: Row, output_causes: Mapping[str, str]) -> str:

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-SKEW_CAUSES = ("missing_record", "store_outage", "stale_record", "null_vs_empty", "type", "value")
+SKEW_CAUSES = ("missing_record", "store_outage", "stale_record", "offline_lag", "null_vs_empty", "type", "value")
 
 
 @dataclass

@@ -259,3 +259,16 @@ def test_tolerant_equality():
     assert equal(float("nan"), float("nan"), "float64") and not equal(None, 0.0, "float64")
     assert equal(None, None, "int64") and not equal("1", 1, "int64") and not equal(True, 1, "int64")
     assert equal(20, 20.0, "float64")
+
+
+def test_cause_of_a_found_record_that_is_not_stale():
+    from mlc.runtime.consistency.compare import Feature, output_cause
+    from mlc.runtime.consistency.rows import Row
+
+    row = Row(0, "r", 0, 2_000, "m", "h", False, {}, {}, {"g": True}, {"g": 1_000}, {"g.x_1h": 6}, {})
+    realtime = Feature("g.x_1h", "group_output", "int64", "g", ("k",), realtime=True)
+    batch = Feature("g.x_1h", "group_output", "int64", "g", ("k",))
+    earlier = {("g", 0): {"g.x_1h": 0}}                      # the record is not the as_of snapshot
+    assert output_cause(realtime, row, earlier) == "offline_lag"
+    assert output_cause(batch, row, earlier) == "value"
+    assert output_cause(batch, row, {("g", 0): {"g.x_1h": 6}}) == "stale_record"

@@ -84,3 +84,18 @@ def test_events_pushed_after_deploy_change_served_features_and_scores(tmp_path):
         stopped = run_mlc("stop", "delivery.mlc.yaml", cwd=project)
     assert stopped.returncode == 0, stopped.stderr
     assert "stream" in stopped.stderr + stopped.stdout
+    _consistency_names_the_stream_only_events(project)
+
+
+def _consistency_names_the_stream_only_events(project: Path) -> None:
+    """The gateway logged every request (the example's sample rate is 1.0; `mlc stop` flushed the
+    log): `mlc consistency` recomputes them from the offline CSV, where the pushed events are not."""
+    checked = run_mlc("consistency", "delivery.mlc.yaml", "--format", "json", "--output", "skew.json", cwd=project)
+    assert checked.returncode == 1, checked.stderr            # the stream-only events are skew
+    report = json.loads((project / "skew.json").read_text())
+    assert report["log"]["accepted"] >= 3, report["log"]       # mlc run's score + two requests here
+    features = {f["name"]: f for f in report["features"]}
+    load = features["rider_load.assigned_30m"]
+    assert load["rows_compared"] >= 3 and load["mismatches"] >= 1
+    assert set(load["causes"]) == {"offline_lag"}, load        # online saw 6, the offline source none
+    assert all(f["rows_compared"] > 0 for f in report["features"])
