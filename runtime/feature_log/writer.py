@@ -28,7 +28,7 @@ import time
 import uuid
 from typing import Any, Callable, Mapping, Sequence
 
-from mlc.runtime.feature_log.format import Capture, build_record, encode
+from mlc.runtime.feature_log.format import Capture, build_record, encode, fast_encoder
 
 log = logging.getLogger("mlc.feature_log")
 
@@ -118,6 +118,7 @@ class FeatureLog:
         self.on_outcome, self.rng = on_outcome, rng
         self.stats = {"written": 0, "dropped": 0, "failed": 0}
         self.busy_seconds = 0.0        # the writer thread's time building and writing records
+        self._nan_as_null = fast_encoder()
         self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self._as_of: dict[str, int | None] = {}
         self._as_of_read = -float("inf")
@@ -160,7 +161,7 @@ class FeatureLog:
         try:
             record = build_record(capture, app=self.app, spec_hash=self.spec_hash,
                                   request_id=capture.request_id or uuid.uuid4().hex, as_of=self._watermarks(),
-                                  pause=_yield)
+                                  pause=_yield, nan_as_null=self._nan_as_null)
             self.sink.write(encode(record, _yield))
         except Exception as err:  # a bad sink or value costs the record, never the writer thread
             log.warning("feature log record not written: %s", err)
