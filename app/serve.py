@@ -181,6 +181,24 @@ def start_serving(options: ServeOptions, result: Any, output: str, tritons: list
                      f"(ready in {triton.startup_s:.1f} s)")
         backend = TritonBackend(urls, timeout=options.triton_timeout)
     module = load_module(os.path.join(build_dir, "preprocess", f"{ir.name}_preprocess.py"))
-    predictor = Predictor(ir, None, store, backend, options.namespace or ir.name, Routing.from_ir(ir),
-                          module=module, metrics=ServingMetrics(), experiments=_experiments(options, build_dir, output, progress))
+    metrics, namespace = ServingMetrics(), options.namespace or ir.name
+    predictor = Predictor(ir, None, store, backend, namespace, Routing.from_ir(ir), module=module, metrics=metrics,
+                          experiments=_experiments(options, build_dir, output, progress),
+                          feature_log=_feature_log(options, ir, store, namespace, metrics, progress))
     return serve_in_thread(predictor, "127.0.0.1", options.port)
+
+
+def _feature_log(options: ServeOptions, ir: Any, store: Any, namespace: str, metrics: Any,
+                 progress: Progress) -> Any:
+    """The spec's feature log (``deployment.feature_log``) in ``.mlc/<name>/logs/features``, as
+    the local deploy's gateway writes it; None at a sample rate of 0."""
+    import argparse
+
+    from mlc.runtime.app_state import feature_log_dir
+    from mlc.runtime.serving.gateway import load_feature_log
+
+    folder = feature_log_dir(options.spec, ir.name)
+    log = load_feature_log(argparse.Namespace(feature_log=folder, feature_log_rate=None), ir, store, namespace, metrics)
+    if log is not None:
+        progress(f"feature log: {folder} ({log.sample_rate:.0%} of requests)")
+    return log

@@ -22,6 +22,8 @@ from specs import TINY_TRAIN_SPEC as SPEC, write_tiny_project
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
     write_tiny_project(root, seed=2)
+    with open(root / "t.mlc.yaml", "a", encoding="utf-8") as spec:      # every answered request is logged
+        spec.write("deployment:\n  feature_log: {sample_rate: 1.0}\n")
     result = run_mlc("run", "t.mlc.yaml", "--step", "all", "--output", "out", cwd=root,
                      env={"TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-4000:]
@@ -87,6 +89,11 @@ def test_serve_local_triton_and_embedded_agree(trained):
         assert embedded["scores"] == pytest.approx(local["scores"], abs=1e-5) and embedded["version"] == 1
     finally:
         _stop(proc, seen)
+    # both gateways logged their answered request (not the 400) to the app's feature log
+    lines = (trained / ".mlc" / "tiny" / "logs" / "features" / "features.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["n"] for r in records] == [4, 4] and records[0]["request"]["items"][2] == {"x": None}
+    assert records[1]["scores"] == pytest.approx(embedded["scores"], abs=1e-6)
 
 
 def test_serve_without_a_run_says_what_to_do(tmp_path):
