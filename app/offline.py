@@ -15,6 +15,7 @@ from mlc.app.common import (
     built, classified, default_run_dir, Diagnostics, Failed, Progress, quiet, require_spark, spark_session,
     spec_dir, unshown,
 )
+from mlc.app.log_training import training_from_log
 from mlc.app.training import run_training
 from mlc.backends.preprocess import render
 from mlc.core.diagnostics import Diagnostic, SourceMap
@@ -271,23 +272,38 @@ class Offline:
     model: str | None = None
     shard: str | None = None
     epochs: int | None = None
+    from_log: str | None = None                # training sets from the feature log (log and wait)
+    join_on: list[str] = field(default_factory=list)
+    label_within: str | None = None
+    build: str | None = None                   # the served build (--from-log): its fitted constants
 
 
 def run_offline(options: Offline, progress: Progress = quiet, diagnostics: Diagnostics = unshown) -> str:
     """`mlc run SPEC --step features|training|train|all`: the offline feature job in Spark
     local[*] (the same `mlc.runtime.features.job.main` that the generated `spark/<name>_features.py`
     runs under spark-submit), then, for `train` and `all`, training every (model, shard) from the
-    training sets (the same `mlc.runtime.training` that `train/<model>_train.py` runs). The run folder."""
+    training sets (the same `mlc.runtime.training` that `train/<model>_train.py` runs). With
+    ``from_log`` the training sets come from the feature log instead (:mod:`mlc.app.log_training`)
+    and only their (model, shard) pairs train. The run folder."""
 
     result = built(options.spec, options.env, diagnostics)
     output = options.output or default_run_dir(options.spec)
-    if options.step != "train":
+    only = None
+    if options.from_log and options.step in ("training", "all"):
+        only = set(training_from_log(options, result, output, progress))
+        if options.step != "all":
+            progress(f"output: {output}")
+            return output
+    elif options.from_log:
+        raise MlcError(f"--from-log builds training sets: use it with --step training or --step all, "
+                       f"not --step {options.step}", code="E7424")
+    elif options.step != "train":
         feature_job(options, result, output)
         if options.step != "all":
             progress(f"output: {output}")
             return output
     try:
-        run_training(options, result, output, progress)
+        run_training(options, result, output, progress, only=only)
     except Exception as exc:
         raise classified(exc) from None
     progress(f"output: {output}")

@@ -13,6 +13,7 @@ from typing import Any
 from mlc.app.common import built, classified, default_run_dir, default_store_url, Diagnostics, Progress, quiet, unshown
 from mlc.core.errors import MlcError
 from mlc.core.ir import load_ir
+from mlc.runtime.app_state import feature_log_dir
 from mlc.runtime.preprocess import load_module
 from mlc.runtime.training.skipped import read_skipped
 
@@ -194,7 +195,6 @@ def _feature_log(options: ServeOptions, ir: Any, store: Any, namespace: str, met
     the local deploy's gateway writes it; None at a sample rate of 0."""
     import argparse
 
-    from mlc.runtime.app_state import feature_log_dir
     from mlc.runtime.serving.gateway import load_feature_log
 
     folder = feature_log_dir(options.spec, ir.name)

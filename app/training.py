@@ -95,7 +95,8 @@ def run_mldl(ir: Any, output: str) -> str:
     return write_run_mldl(ir, output)
 
 
-def run_training(options: Any, result: Any, output: str, progress: Progress = quiet) -> None:
+def run_training(options: Any, result: Any, output: str, progress: Progress = quiet,
+                 only: set[tuple[str, str]] | None = None) -> None:
     """Train every selected (model, shard) from ``<output>/training`` into ``<output>/models``:
     with Horovod (``horovodrun --gloo`` on localhost) when more than one rank is asked for and
     Horovod works, else in this process. A (model, shard) whose training set has no training
@@ -106,6 +107,8 @@ def run_training(options: Any, result: Any, output: str, progress: Progress = qu
         progress("no models in the spec: nothing to train")
         return
     jobs = training_jobs(ir, options.model, options.shard)
+    if only is not None:                # the (model, shard) pairs built this run (training sets from a log)
+        jobs = [j for j in jobs if (j.model.name, j.shard) in only]
     sets = os.path.join(os.path.abspath(output), "training")
     missing = missing_sets(jobs, sets)
     if missing:

@@ -58,6 +58,15 @@ def register(commands) -> dict:
     run.add_argument("--model", metavar="MODEL", help="train: only this model (default: every model)")
     run.add_argument("--shard", metavar="SHARD", help="train: only this shard (default: every shard serving the model)")
     run.add_argument("--epochs", type=positive, metavar="N", help="train: override training.epochs")
+    run.add_argument("--from-log", metavar="PATH", help="training: build the training sets from the gateway's "
+                                                        "feature log joined with later labels (log and wait)")
+    run.add_argument("--join-on", action="append", metavar="COL[,COL]",
+                     help="--from-log: request fields = training-source columns identifying a labelled event "
+                          "(default: the source's request_id column)")
+    run.add_argument("--label-within", metavar="DURATION",
+                     help="--from-log: a label counts when its event time is within this after the request (default 7d)")
+    run.add_argument("--build", metavar="DIR", help="--from-log: the build that served the logged requests "
+                                                    "(default: the local deployment's, else the run folder's)")
     run.add_argument("--store", metavar="URL", help="online store (default: sqlite .mlc/<name>/online.sqlite beside the spec)")
     run.add_argument("--registry", metavar="URL", help="model registry (default: $MLC_REGISTRY, else .mlc/<name>/registry.sqlite)")
     run.add_argument("--port", type=int, help="deploy: gateway port on 127.0.0.1 (default: the port of the running "
@@ -109,6 +118,10 @@ def cmd_check_parity(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.step is None:
+        if args.from_log or args.join_on or args.label_within or args.build:
+            sys.stderr.write("mlc run: --from-log (and --join-on, --label-within, --build) go with --step training "
+                             "or --step all\n")
+            return EXIT_USAGE
         return _pipeline(args)
     if args.from_step or args.until:
         sys.stderr.write("mlc run: --step runs one offline part; --from/--until select pipeline steps: give one or the other\n")
@@ -116,7 +129,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     run_offline(Offline(args.spec, step=args.step, env=args.env, output=args.output, as_of=args.as_of,
                         inputs=args.input or [], catalog_dir=args.catalog_dir, workers=args.workers,
-                        model=args.model, shard=args.shard, epochs=args.epochs),
+                        model=args.model, shard=args.shard, epochs=args.epochs, from_log=args.from_log,
+                        join_on=args.join_on or [], label_within=args.label_within, build=args.build),
                 progress=progress, diagnostics=shown)
     return EXIT_OK
 

@@ -47,6 +47,7 @@ class Row:
     as_of: dict[str, int | None]            # group -> materialisation time (micros) or None
     outputs: dict[str, Any]                 # `group.output` -> logged value
     features: dict[str, Any]                # signature input -> logged value
+    shard: str = ""                         # the shard that served it
 
 
 @dataclass
@@ -168,7 +169,8 @@ def record_rows(record: Mapping[str, Any], read: Any, first_index: int) -> list[
             found={g: bool(entry["found"][item]) for g, entry in groups.items()},
             as_of={g: entry.get("as_of_us") if isinstance(entry.get("as_of_us"), int) else None
                    for g, entry in groups.items()},
-            outputs=outputs, features={name: read_value(column[item]) for name, column in features.items()}))
+            outputs=outputs, features={name: read_value(column[item]) for name, column in features.items()},
+            shard=str(record.get("shard") or "")))
     return out
 
 

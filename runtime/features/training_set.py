@@ -172,6 +172,12 @@ def _shards_for(ir: IR, model: ModelIR) -> list[tuple[str, Any]]:
     return out
 
 
+def split_set(df: Any, time_col: str | None, rule: dict) -> tuple[Any, Any, dict]:
+    """(train, validation, split description) of one training set by the model's validation rule
+    (``order``/``random`` rules need a ``splits.POSITION`` column)."""
+    return _split(df, time_col, rule)
+
+
 def _split(df: Any, time_col: str | None, rule: dict) -> tuple[Any, Any, dict]:
     """(train, validation, split description) of ``df`` by its rule (event time by default)."""
     from pyspark.sql import functions as F
@@ -252,6 +258,12 @@ def training_sets(spark: Any, ir: IR, module: Any, fitted: Mapping[str, Any] | N
     return out
 
 
+def kept_columns(model: ModelIR, time_col: str | None, key: str | None, rule: dict) -> list[str]:
+    """Columns a set keeps beside the model's inputs (the label, event time, partition key, a
+    hash split's key)."""
+    return _kept_columns(model, time_col, key, rule)
+
+
 def _kept_columns(model: ModelIR, time_col: str | None, key: str | None, rule: dict) -> list[str]:
     """Columns a set keeps beside the model's inputs: the label, the event time, the partition key
     and a hash split's key."""
@@ -266,6 +278,11 @@ def _cols(names: list[str]) -> list[Any]:
     from pyspark.sql import functions as F
 
     return [F.col(f"`{c}`") for c in names]
+
+
+def shard_partitions(ir: IR, shard: str) -> dict:
+    """What ``schema.json`` records of a shard's partitions."""
+    return _partitions(ir, shard)
 
 
 def _partitions(ir: IR, shard: str) -> dict:
