@@ -16,7 +16,7 @@ import shutil
 from typing import Any
 
 from mlc.app.common import Progress, classified, quiet, require_spark, spark_session, spec_dir
-from mlc.app.consistency import build_mldl, fitted_constants, input_overrides, logs, skipped_text
+from mlc.app.consistency import NoRecords, build_mldl, fitted_constants, input_overrides, logs, skipped_text
 from mlc.core.errors import MlcError
 from mlc.core.fingerprint import features_fingerprint
 from mlc.core.names import duration_seconds
@@ -45,6 +45,10 @@ def join_rule(ir: Any, fields: dict, join_on: list[str] | None, within: str | No
     for model in ir.models:
         source = next(s for s in ir.sources if s.name == model.training.source)
         names = [c.name for c in source.columns or ()]
+        if not source.event_time:
+            raise MlcError(f"training source `{source.name}` of model `{model.name}` has no event_time: a label "
+                           "cannot be told to come after a request", code="E7425",
+                           hint="declare the source's `event_time` (when the labelled event happened)")
         if not columns:
             if REQUEST_ID in names:
                 continue
@@ -62,6 +66,22 @@ def join_rule(ir: Any, fields: dict, join_on: list[str] | None, within: str | No
     return JoinRule(tuple(columns) or (REQUEST_ID,), seconds, by_request_id=not columns)
 
 
+def logged_requests(path: str, app: str, spec_hash: str) -> Any:
+    """The log's records of this spec version; E7400 (no log) and E7423 (no record) worded for
+    `mlc run --from-log`."""
+    try:
+        return logs(path, app, spec_hash, False)
+    except NoRecords as err:
+        raise MlcError(f"the feature log {path} has no request served under this spec version: {err.message}",
+                       code="E7423", hint="serve requests with the feature log on (deployment.feature_log."
+                       "sample_rate); records of another spec version are never training data") from None
+    except MlcError as err:
+        if err.code != "E7400":
+            raise
+        raise MlcError(err.message, code="E7400", hint="pass --from-log PATH: a feature-log file or folder (the "
+                       "local gateway writes .mlc/<name>/logs/features)") from None
+
+
 def training_from_log(options: Any, result: Any, output: str, progress: Progress = quiet) -> list[tuple[str, str]]:
     """Write ``<output>/training/<model>/<shard>`` from the log and ``<output>/mldl.json``; the
     (model, shard) pairs written."""
@@ -72,7 +92,7 @@ def training_from_log(options: Any, result: Any, output: str, progress: Progress
     rule = join_rule(ir, fields, options.join_on, options.label_within)
     overrides = input_overrides(ir, options.inputs)
     fitted = fitted_constants(ir, build_mldl(options.spec, options.build))
-    read = logs(options.from_log, ir.name, features_fingerprint(ir), False)
+    read = logged_requests(options.from_log, ir.name, features_fingerprint(ir))
     rows = logged_rows(ir, read.records, fields, max_requests=len(read.records))
     skipped = skipped_text(read)
     progress(f"feature log: {read.summary.accepted} request(s) of {read.summary.lines} line(s)"

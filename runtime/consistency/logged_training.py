@@ -48,31 +48,38 @@ def feature_dtype(module: Any, fields: Mapping[str, str], name: str) -> str:
 
 
 def logged_frame(spark: Any, model: ModelIR, rows: Sequence[Row], columns: Mapping[str, str],
-                 rule: JoinRule) -> Any:
+                 rule: JoinRule, fields: Mapping[str, str]) -> Any:
     """One Spark row per logged row of ``model``: request id, item, request time (micros), log
     position, the shard, ``columns`` (name -> dtype: model inputs as logged, request fields as
-    read offline)."""
+    read offline) and the join keys ``__mlc_join_<i>`` (the raw request fields, read offline)."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     names = list(columns)
+    joins = [] if rule.by_request_id else list(rule.columns)
     schema = T.StructType(
         [T.StructField(_REQ, T.StringType(), False), T.StructField(_ITEM, T.LongType(), False),
          T.StructField(_TIME, T.LongType(), False), T.StructField(POSITION, T.LongType(), False),
          T.StructField("__mlc_shard", T.StringType(), False)]
-        + [T.StructField(f"c{i}", getattr(T, SPARK_TYPES[columns[n]])(), True) for i, n in enumerate(names)])
+        + [T.StructField(f"c{i}", getattr(T, SPARK_TYPES[columns[n]])(), True) for i, n in enumerate(names)]
+        + [T.StructField(f"__mlc_join_{i}", getattr(T, SPARK_TYPES[fields[n]])(), True) for i, n in enumerate(joins)])
     data = [tuple([row.request_id, row.item, row.time_us, row.index, row.shard]
-                  + [_cell(row, name, columns[name]) for name in names]) for row in rows if row.model == model.name]
+                  + [_cell(row, name, columns[name]) for name in names]
+                  + [_cell(row, name, fields[name], raw=True) for name in joins])
+            for row in rows if row.model == model.name]
     df = spark.createDataFrame(data, schema)
     selected = [F.col(_REQ), F.col(_ITEM), F.col(_TIME), F.col(POSITION), F.col("__mlc_shard")]
     for i, name in enumerate(names):
         col = F.col(f"c{i}")
         selected.append((F.timestamp_micros(col) if columns[name] == "timestamp" else col).alias(name))
+    selected += [F.col(f"__mlc_join_{i}") for i in range(len(joins))]
     return df.select(*selected)
 
 
-def _cell(row: Row, name: str, dtype: str) -> Any:
-    value = row.features[name] if name in row.features else row.values.get(name)
+def _cell(row: Row, name: str, dtype: str, raw: bool = False) -> Any:
+    """A logged row's value of ``name``: its logged model input (unless ``raw``), else the request
+    field as read offline (timestamps: micros)."""
+    value = row.features[name] if name in row.features and not raw else row.values.get(name)
     if value is None:
         return None
     if dtype == "float64":
@@ -94,12 +101,13 @@ def labelled(logged: Any, labels: Any, model: ModelIR, event_time: str, rule: Jo
     right = labels.where(F.col(f"`{label}`").isNotNull()).select(
         *[F.col(f"`{k}`").alias(f"__mlc_key_{i}") for i, k in enumerate(keys)],
         event_micros(labels, event_time).alias(_LABEL_TIME), F.col(f"`{label}`").alias("__mlc_label"))
-    left_keys = [F.col(_REQ)] if rule.by_request_id else [F.col(f"`{k}`") for k in keys]
+    left_keys = [F.col(_REQ)] if rule.by_request_id else [F.col(f"__mlc_join_{i}") for i in range(len(keys))]
     condition = [lk == F.col(f"__mlc_key_{i}") for i, lk in enumerate(left_keys)]
     condition += [F.col(_LABEL_TIME) >= F.col(_TIME),
                   F.col(_LABEL_TIME) < F.col(_TIME) + F.lit(rule.within_seconds * 1_000_000)]
     joined = logged.join(right, condition, "inner")
-    first = Window.partitionBy(_REQ, _ITEM).orderBy(F.col(_LABEL_TIME).asc(), F.col("__mlc_label").asc())
+    # one label per logged row (its log position: a retried request id stays two rows)
+    first = Window.partitionBy(POSITION).orderBy(F.col(_LABEL_TIME).asc(), F.col("__mlc_label").asc())
     return (joined.withColumn("__mlc_rank", F.row_number().over(first)).where(F.col("__mlc_rank") == 1)
             .drop("__mlc_rank", _LABEL_TIME, *[f"__mlc_key_{i}" for i in range(len(keys))]))
 
@@ -123,11 +131,11 @@ def logged_training_sets(spark: Any, ir: IR, module: Any, fields: Mapping[str, s
         keep = kept_columns(model, time_col, key, validation)
         inputs = [t.name for t in model.dense] + [s.name for s in model.sparse]
         columns = {name: feature_dtype(module, fields, name) for name in inputs}
-        for name in list(rule.columns) + [k for k in (key, validation.get("key")) if k]:
+        for name in [k for k in (key, validation.get("key")) if k]:
             if name in fields and name not in columns:
                 columns[name] = fields[name]
-        frame = labelled(logged_frame(spark, model, mine, columns, rule), labels[source.name], model, time_col,
-                         rule).cache()
+        frame = labelled(logged_frame(spark, model, mine, columns, rule, fields), labels[source.name], model,
+                         time_col, rule).cache()
         frame = frame.withColumn(model.label.name, F.col("__mlc_label").cast(
             "double" if model.label.dtype == "float64" else SPARK_DDL[model.label.dtype]))
         if time_col:

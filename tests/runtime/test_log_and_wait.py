@@ -121,3 +121,27 @@ def test_run_step_all_trains_on_the_logged_set(logged):
     assert any(p.name == "model.onnx" for p in (folder / "out-all" / "models").rglob("model.onnx"))
     usage = run_mlc("run", "skew.mlc.yaml", "--from-log", "logs", cwd=folder)
     assert usage.returncode == 2 and "--step training" in usage.stderr
+
+
+def test_log_errors_speak_of_from_log(logged, tmp_path):
+    with pytest.raises(MlcError) as missing:
+        from_log(logged, from_log=str(tmp_path / "nope"))
+    assert missing.value.code == "E7400" and "--from-log" in missing.value.hint
+    (tmp_path / "features.jsonl").write_text("")
+    with pytest.raises(MlcError) as empty:
+        from_log(logged, from_log=str(tmp_path / "features.jsonl"))
+    assert empty.value.code == "E7423" and "--any-spec-version" not in (empty.value.hint or "")
+
+
+def test_a_training_source_without_event_time_cannot_order_labels(tmp_path):
+    import dataclasses
+
+    from mlc.app.log_training import join_rule
+
+    _, ir = H.compile_spec(tmp_path, H.now_seconds())
+    timeless = dataclasses.replace(ir, sources=tuple(dataclasses.replace(s, event_time=None) for s in ir.sources))
+    fields = {"rider_id": "int64", "city": "string"}
+    assert join_rule(ir, fields, ["rider_id"], "1h").within_seconds == 3600
+    with pytest.raises(MlcError) as error:
+        join_rule(timeless, fields, ["rider_id"], "1h")
+    assert error.value.code == "E7425" and "event_time" in error.value.hint
