@@ -72,7 +72,8 @@ def logged_frame(spark: Any, model: ModelIR, rows: Sequence[Row], columns: Mappi
     for i, name in enumerate(names):
         col = F.col(f"c{i}")
         selected.append((F.timestamp_micros(col) if columns[name] == "timestamp" else col).alias(name))
-    selected += [F.col(f"__mlc_join_{i}") for i in range(len(joins))]
+    selected += [F.timestamp_micros(F.col(f"__mlc_join_{i}")).alias(f"__mlc_join_{i}")
+                 if fields[name] == "timestamp" else F.col(f"__mlc_join_{i}") for i, name in enumerate(joins)]
     return df.select(*selected)
 
 

@@ -145,3 +145,23 @@ def test_a_training_source_without_event_time_cannot_order_labels(tmp_path):
     with pytest.raises(MlcError) as error:
         join_rule(timeless, fields, ["rider_id"], "1h")
     assert error.value.code == "E7425" and "event_time" in error.value.hint
+
+
+def test_a_timestamp_join_column_matches_the_source_timestamp(spark, tmp_path):
+    from datetime import datetime as dt
+
+    from mlc.runtime.consistency.logged_training import JoinRule, labelled, logged_frame
+    from mlc.runtime.consistency.rows import Row
+
+    _, ir = H.compile_spec(tmp_path, H.now_seconds())
+    model = ir.model("eta")
+    placed = 1_767_225_600_000_000                                   # 2026-01-01T00:00:00Z
+    rows = [Row(0, "r", 0, placed, "eta", "h", False, {"placed_at": placed}, {}, {}, {}, {},
+                {"dist_z": 0.5, "load": 1.0, "city_id": 7}, "main")]
+    fields = {"placed_at": "timestamp"}
+    columns = {"dist_z": "float64", "load": "float64", "city_id": "int64"}
+    rule = JoinRule(("placed_at",), 3600)
+    labels = spark.createDataFrame([(dt(2026, 1, 1, 0, 0, 0), dt(2026, 1, 1, 0, 10, 0), 12.5)],
+                                   "placed_at timestamp, ts timestamp, eta double")
+    [row] = labelled(logged_frame(spark, model, rows, columns, rule, fields), labels, model, "ts", rule).collect()
+    assert row["__mlc_label"] == 12.5 and row["load"] == 1.0
