@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from mlc.core.ir import IR, ModelIR
-from mlc.runtime.consistency.recompute import SPARK_TYPES
+from mlc.runtime.consistency.recompute import DDL_TYPES, SPARK_TYPES
 from mlc.runtime.consistency.rows import Row
 from mlc.runtime.features.feature_groups import event_micros
 from mlc.runtime.features.splits import POSITION, needs_positions
@@ -137,8 +137,7 @@ def logged_training_sets(spark: Any, ir: IR, module: Any, fields: Mapping[str, s
                 columns[name] = fields[name]
         frame = labelled(logged_frame(spark, model, mine, columns, rule, fields), labels[source.name], model,
                          time_col, rule).cache()
-        frame = frame.withColumn(model.label.name, F.col("__mlc_label").cast(
-            "double" if model.label.dtype == "float64" else SPARK_DDL[model.label.dtype]))
+        frame = frame.withColumn(model.label.name, F.col("__mlc_label").cast(DDL_TYPES[model.label.dtype]))
         if time_col:
             frame = frame.withColumn(time_col, F.timestamp_micros(F.col(_TIME)))
         selected = list(dict.fromkeys(inputs + keep))
@@ -155,9 +154,6 @@ def logged_training_sets(spark: Any, ir: IR, module: Any, fields: Mapping[str, s
             sets[(model.name, shard)] = TrainingSet(train, valid, _info(ir, model, shard, time_col, key, selected,
                                                                       columns, validation, split))
     return sets, counts
-
-
-SPARK_DDL = {"bool": "boolean", "int64": "bigint", "float64": "double", "string": "string"}
 
 
 def _info(ir: IR, model: ModelIR, shard: str, time_col: str | None, key: str | None, selected: list[str],

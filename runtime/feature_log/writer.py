@@ -28,6 +28,7 @@ import time
 import uuid
 from typing import Any, Callable, Mapping, Sequence
 
+from mlc.runtime.online_store.retrieval import boundary_key
 from mlc.runtime.feature_log.format import Capture, build_record, encode, fast_encoder
 
 log = logging.getLogger("mlc.feature_log")
@@ -182,7 +183,7 @@ class FeatureLog:
         if self.store is None or not self.groups or now - self._as_of_read < WATERMARK_REFRESH_S:
             return self._as_of
         self._as_of_read = now
-        keys = [f"{self.namespace}:__mlc_watermark__:{g}" for g in self.groups]
+        keys = [boundary_key(self.namespace, g) for g in self.groups]    # where materialize records as_of
         try:
             raw = self.store.get_many(keys)
             self._as_of = {g: _micros(v) for g, v in zip(self.groups, raw)}
